@@ -1,0 +1,138 @@
+# jobshm - per-job node-wide shared memory for Slurm.
+#   make            build the plugin, the library and the CLI
+#   make check      unit tests (plain and ASan/UBSan) and the cluster tests
+#   make demo       set up a local Slurm with the plugin and run one job
+#   make install    PREFIX=/usr/local DESTDIR= (plugin to $(libdir)/slurm)
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+exec_prefix?= $(PREFIX)
+bindir     ?= $(exec_prefix)/bin
+libdir     ?= $(exec_prefix)/lib
+includedir ?= $(PREFIX)/include
+mandir     ?= $(PREFIX)/share/man
+sysconfdir ?= /etc/slurm
+pkgconfigdir ?= $(libdir)/pkgconfig
+plugindir  ?= $(libdir)/slurm
+DESTDIR    ?=
+PYTHON     ?= /usr/bin/python3
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+DEPS_CFLAGS := $(shell pkg-config --cflags libconfig 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs libconfig 2>/dev/null || echo -lconfig)
+ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS) \
+	      -DJOBSHM_CLI='"$(bindir)/jobshm"' \
+	      -DJOBSHM_CONF='"$(sysconfdir)/jobshm.conf"'
+
+LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c
+LIB_OBJ := $(LIB_SRC:.c=.o)
+SONAME  := libjobshm.so.0
+
+BUILT := lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc
+
+.PHONY: all check unit unit-asan cluster-test demo install uninstall \
+	install-test clean bench cluster-start cluster-stop deps
+
+all: $(BUILT)
+
+%.o: %.c lib/jobshm.h lib/internal.h
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+lib/libjobshm.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+lib/$(SONAME): $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ \
+		$(LDFLAGS) $(DEPS_LIBS)
+
+lib/jobshm.pc: lib/jobshm.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@libdir@|$(libdir)|' \
+	    -e 's|@includedir@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \
+	    $< > $@
+
+spank/jobshm.so: spank/jobshm.c spank/version.map lib/libjobshm.a
+	$(CC) $(ALL_CFLAGS) -shared -o $@ spank/jobshm.c lib/libjobshm.a \
+		-Wl,--version-script=spank/version.map $(LDFLAGS) $(DEPS_LIBS)
+
+cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h lib/libjobshm.a
+	$(CC) $(ALL_CFLAGS) -o $@ cli/jobshm.c cli/alive.c lib/libjobshm.a \
+		$(LDFLAGS) $(DEPS_LIBS) -lslurm
+
+# ---- tests -----------------------------------------------------------------
+UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c
+UNIT_BIN := $(UNIT_SRC:.c=)
+
+tests/unit/%: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka
+
+tests/unit/%.asan: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
+	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined \
+		-fno-sanitize-recover=all -fno-omit-frame-pointer -o $@ $< \
+		$(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do \
+		(cd tests/unit && ./$$(basename $$t)); done
+
+unit-asan: $(UNIT_BIN:=.asan)
+	@set -e; for t in $(UNIT_BIN:=.asan); do \
+		(cd tests/unit && ./$$(basename $$t)); done
+
+cluster-test: all
+	tests/cluster/cluster.sh start
+	$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
+		tests/cluster/cluster.sh stop; exit $$rc
+
+check: all unit unit-asan install-test cluster-test
+
+install-test: all
+	tests/install/test_install.sh
+
+cluster-start: all
+	tests/cluster/cluster.sh start
+
+cluster-stop:
+	tests/cluster/cluster.sh stop
+
+deps:
+	tests/cluster/deps.sh
+
+demo: deps all
+	tests/cluster/demo.sh
+
+bench: all
+	tests/cluster/cluster.sh start
+	$(PYTHON) bench/step_overhead.py; rc=$$?; \
+		tests/cluster/cluster.sh stop; exit $$rc
+
+# ---- install -----------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(plugindir) $(DESTDIR)$(bindir) \
+		$(DESTDIR)$(libdir) $(DESTDIR)$(includedir) \
+		$(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(mandir)/man1 \
+		$(DESTDIR)$(mandir)/man8
+	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
+	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
+	install -m 644 lib/libjobshm.a $(DESTDIR)$(libdir)/libjobshm.a
+	install -m 755 lib/$(SONAME) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libjobshm.so
+	install -m 644 lib/jobshm.h $(DESTDIR)$(includedir)/jobshm.h
+	install -m 644 lib/jobshm.pc $(DESTDIR)$(pkgconfigdir)/jobshm.pc
+	install -m 644 man/jobshm.1 $(DESTDIR)$(mandir)/man1/jobshm.1
+	install -m 644 man/jobshm.8 $(DESTDIR)$(mandir)/man8/jobshm.8
+
+uninstall:
+	rm -f $(DESTDIR)$(plugindir)/jobshm.so $(DESTDIR)$(bindir)/jobshm \
+	      $(DESTDIR)$(libdir)/libjobshm.a $(DESTDIR)$(libdir)/$(SONAME) \
+	      $(DESTDIR)$(libdir)/libjobshm.so $(DESTDIR)$(includedir)/jobshm.h \
+	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
+	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8
+
+clean:
+	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan)
+	rm -rf tests/integration/__pycache__ .pytest_cache

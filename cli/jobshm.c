@@ -1,0 +1,255 @@
+/*
+ * jobshm - admin command for job shared memory on a Slurm node.
+ *
+ *   jobshm status [--json]      what job shm exists on this host
+ *   jobshm sweep [--dry-run]    remove what belongs to ended jobs
+ *   jobshm check-config [FILE]  parse and check a jobshm.conf
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alive.h"
+#include "jobshm.h"
+
+#ifndef JOBSHM_CONF
+#define JOBSHM_CONF "/etc/slurm/jobshm.conf"
+#endif
+
+static const char *prog = "jobshm";
+
+static struct {
+	const char *conf_path;
+	int conf_given, json, dry_run, quiet;
+	int count, failed, unknown;
+	struct jobshm_conf conf;
+} o;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"Usage: %s [--conf FILE] COMMAND [OPTIONS]\n"
+"\n"
+"Commands:\n"
+"  status [--json]       list each job shm on this host: job, user, size,\n"
+"                        used, mount point\n"
+"  sweep [--dry-run]     unmount and remove the shm of jobs that no longer\n"
+"                        run here (asks slurmctld); --quiet prints nothing\n"
+"  check-config [FILE]   check a jobshm.conf (default: --conf)\n"
+"\n"
+"Options:\n"
+"  -c, --conf FILE       configuration file (default %s)\n"
+"  -h, --help            this text\n"
+"  -V, --version         print the version\n", prog, JOBSHM_CONF);
+}
+
+static const char *
+user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (pw)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+	return buf;
+}
+
+static int
+print_entry(const struct jobshm_entry *e, void *arg)
+{
+	char user[64], sz[32], used[32];
+
+	(void)arg;
+	user_name(e->job.uid, user, sizeof(user));
+	if (o.json) {
+		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
+		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
+		       "\"used\": %" PRIu64 ", \"mounted\": %s, "
+		       "\"path\": \"%s\"}", o.count ? "," : "", e->job.jobid,
+		       e->node, user, e->size, e->used,
+		       e->mounted ? "true" : "false", e->job.path);
+	} else {
+		if (!o.count)
+			printf("%-10s %-12s %-10s %8s %8s  %s\n", "JOBID",
+			       "NODE", "USER", "SIZE", "USED", "PATH");
+		printf("%-10" PRIu32 " %-12s %-10s %8s %8s  %s%s\n",
+		       e->job.jobid, e->node[0] ? e->node : "-", user,
+		       jobshm_size_format(e->size, sz, sizeof(sz)),
+		       jobshm_size_format(e->used, used, sizeof(used)),
+		       e->job.path, e->mounted ? "" : " (not mounted)");
+	}
+	o.count++;
+	return 0;
+}
+
+static int
+cmd_status(void)
+{
+	jobshm_err_t err;
+
+	if (o.json)
+		printf("[");
+	if (jobshm_list(&o.conf, print_entry, NULL, &err) < 0) {
+		fprintf(stderr, "%s: status: %s\n", prog, err.msg);
+		return 1;
+	}
+	if (o.json)
+		printf("%s]\n", o.count ? "\n" : "");
+	else if (!o.count)
+		printf("no job shm on this host\n");
+	return 0;
+}
+
+static int
+sweep_entry(const struct jobshm_entry *e, void *arg)
+{
+	char why[256];
+	jobshm_err_t err;
+	enum job_liveness l = job_liveness(e->job.jobid, e->node, why,
+					   sizeof(why));
+
+	(void)arg;
+	if (l == JOB_UNKNOWN) {
+		fprintf(stderr, "%s: sweep: job %" PRIu32 " left alone: %s\n",
+			prog, e->job.jobid, why);
+		o.unknown++;
+		return 0;
+	}
+	if (l == JOB_LIVE)
+		return 0;
+	if (!o.quiet)
+		printf("%s %s (job %" PRIu32 ": %s)\n",
+		       o.dry_run ? "would remove" : "removed", e->job.path,
+		       e->job.jobid, why);
+	if (!o.dry_run && jobshm_job_cleanup(&e->job, &err) < 0) {
+		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
+		o.failed++;
+	}
+	o.count++;
+	return 0;
+}
+
+static int
+cmd_sweep(void)
+{
+	jobshm_err_t err;
+
+	if (jobshm_list(&o.conf, sweep_entry, NULL, &err) < 0) {
+		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
+		return 1;
+	}
+	if (!o.quiet && !o.count)
+		printf("nothing to sweep\n");
+	return o.failed || o.unknown ? 1 : 0;
+}
+
+static int
+cmd_check_config(const char *path)
+{
+	jobshm_err_t err;
+	char a[32], b[32];
+
+	jobshm_conf_defaults(&o.conf);
+	if (jobshm_conf_load(&o.conf, path, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return 1;
+	}
+	printf("%s: ok (base_path %s, default_size %s, max_size %s on this "
+	       "node)\n", path, o.conf.base_path,
+	       o.conf.default_size.none ? "none" :
+	       o.conf.default_size.percent ? "a share of job memory" :
+	       jobshm_size_format(o.conf.default_size.bytes, a, sizeof(a)),
+	       jobshm_size_format(jobshm_conf_max_bytes(&o.conf), b, sizeof(b)));
+	return 0;
+}
+
+static int
+load_conf(void)
+{
+	jobshm_err_t err;
+
+	jobshm_conf_defaults(&o.conf);
+	if (!o.conf_given && access(o.conf_path, F_OK) < 0)
+		return 0;	/* no file: the plugin's defaults, as it does */
+	if (jobshm_conf_load(&o.conf, o.conf_path, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_opts(int ac, char **av)
+{
+	static const struct option opts[] = {
+		{ "conf", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(ac, av, "c:jnqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.conf_path = optarg; o.conf_given = 1; break;
+		case 'j': o.json = 1; break;
+		case 'n': o.dry_run = 1; break;
+		case 'q': o.quiet = 1; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("%s %s\n", prog, JOBSHM_VERSION); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	return optind;
+}
+
+static int
+run(const char *cmd, int nargs, char **args)
+{
+	int maxargs = !strcmp(cmd, "check-config") ? 1 : 0;
+
+	if (nargs > maxargs) {
+		fprintf(stderr, "%s: %s: unexpected argument '%s'\n", prog,
+			cmd, args[maxargs]);
+		return 2;
+	}
+	if (!strcmp(cmd, "check-config"))
+		return cmd_check_config(nargs ? args[0] : o.conf_path);
+	if (strcmp(cmd, "status") && strcmp(cmd, "sweep")) {
+		fprintf(stderr, "%s: unknown command '%s' (accepted: status, "
+			"sweep, check-config)\n", prog, cmd);
+		return 2;
+	}
+	if (load_conf() < 0)
+		return 1;
+	return !strcmp(cmd, "status") ? cmd_status() : cmd_sweep();
+}
+
+int
+main(int ac, char **av)
+{
+	int i;
+
+	o.conf_path = JOBSHM_CONF;
+	if (getenv("JOBSHM_CONF")) {
+		o.conf_path = getenv("JOBSHM_CONF");
+		o.conf_given = 1;
+	}
+	i = parse_opts(ac, av);
+	if (i >= ac) {
+		fprintf(stderr, "%s: no command given\n", prog);
+		usage(stderr);
+		return 2;
+	}
+	/* getopt_long permutes: options may follow the command too */
+	return run(av[i], ac - i - 1, av + i + 1);
+}

@@ -1,0 +1,197 @@
+/* jobshm.conf: a table of keys, one parser per kind, then cross checks. */
+#include <libconfig.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void
+jobshm_conf_defaults(struct jobshm_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	snprintf(conf->base_path, sizeof(conf->base_path), "%s",
+		 JOBSHM_DEFAULT_BASE);
+	conf->default_size.none = 1;
+	conf->max_size.percent = 50;
+	conf->allow_opt_out = 1;
+	conf->count_against_job_mem = 1;
+}
+
+/* Absolute, no "." or ".." component, %n only as a whole component. */
+static int
+check_base_path(const char *p, jobshm_err_t *err)
+{
+	const char *c = p, *n;
+	size_t len;
+
+	if (p[0] != '/')
+		return jobshm_fail(err, "base_path '%s' must be absolute", p);
+	if (strlen(p) > 200)
+		return jobshm_fail(err, "base_path '%s' is longer than 200 "
+				   "characters", p);
+	for (; *c; c = n) {
+		while (*c == '/')
+			c++;
+		n = strchr(c, '/');
+		n = n ? n : c + strlen(c);
+		len = (size_t)(n - c);
+		if ((len == 1 && c[0] == '.') || (len == 2 && !strncmp(c, "..", 2)))
+			return jobshm_fail(err, "base_path '%s' must not hold "
+					   "'.' or '..'", p);
+		if (memchr(c, '%', len) && !(len == 2 && !strncmp(c, "%n", 2)))
+			return jobshm_fail(err, "base_path '%s': %%n must be a "
+					   "whole path component", p);
+	}
+	if (strstr(p, "%n") != strrchr(p, '%'))
+		return jobshm_fail(err, "base_path '%s': at most one %%n", p);
+	if (strcmp(p, "/") == 0)
+		return jobshm_fail(err, "base_path must not be '/'");
+	return 0;
+}
+
+static int
+get_size(config_setting_t *s, struct jobshm_size *out, jobshm_err_t *err)
+{
+	char buf[64];
+	const char *str = buf;
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		snprintf(buf, sizeof(buf), "%lld",
+			 (long long)config_setting_get_int64(s));
+		break;
+	case CONFIG_TYPE_STRING:
+		str = config_setting_get_string(s);
+		break;
+	default:
+		return jobshm_fail(err, "%s must be a size (a string like "
+				   "\"4G\" or \"50%%\", or MiB)",
+				   config_setting_name(s));
+	}
+	if (jobshm_size_parse(str, out, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+get_bool(config_setting_t *s, int *out, jobshm_err_t *err)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return jobshm_fail(err, "%s must be true or false",
+				   config_setting_name(s));
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+static int
+get_key(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	const char *name = config_setting_name(s);
+	const char *str;
+
+	if (!strcmp(name, "base_path")) {
+		str = config_setting_get_string(s);
+		if (!str)
+			return jobshm_fail(err, "base_path must be a string");
+		if (check_base_path(str, err) < 0)
+			return -1;
+		snprintf(c->base_path, sizeof(c->base_path), "%s", str);
+		return 0;
+	}
+	if (!strcmp(name, "default_size"))
+		return get_size(s, &c->default_size, err);
+	if (!strcmp(name, "max_size"))
+		return get_size(s, &c->max_size, err);
+	if (!strcmp(name, "allow_opt_out"))
+		return get_bool(s, &c->allow_opt_out, err);
+	if (!strcmp(name, "count_against_job_mem"))
+		return get_bool(s, &c->count_against_job_mem, err);
+	return jobshm_fail(err, "unknown key '%s' (known: base_path, "
+			   "default_size, max_size, allow_opt_out, "
+			   "count_against_job_mem)", name);
+}
+
+static int
+cross_check(const struct jobshm_conf *c, jobshm_err_t *err)
+{
+	if (c->max_size.none)
+		return jobshm_fail(err, "max_size must not be 0 or none; "
+				   "to turn jobshm off, unload the plugin");
+	if (!c->default_size.none && !c->default_size.percent &&
+	    c->default_size.bytes > jobshm_conf_max_bytes(c))
+		return jobshm_fail(err, "default_size is larger than max_size");
+	return 0;
+}
+
+int
+jobshm_conf_load(struct jobshm_conf *conf, const char *path,
+		 jobshm_err_t *err)
+{
+	config_t cfg;
+	config_setting_t *root, *s;
+	jobshm_err_t e;
+	int i, rc = -1;
+
+	config_init(&cfg);
+	if (!config_read_file(&cfg, path)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			jobshm_fail(err, "%s: cannot read: %m", path);
+		else
+			jobshm_fail(err, "%s:%d: %s", path,
+				    config_error_line(&cfg),
+				    config_error_text(&cfg));
+		goto out;
+	}
+	root = config_root_setting(&cfg);
+	for (i = 0; (s = config_setting_get_elem(root, i)); i++) {
+		if (get_key(conf, s, &e) < 0) {
+			jobshm_fail(err, "%s:%d: %s", path,
+				    config_setting_source_line(s), e.msg);
+			goto out;
+		}
+	}
+	if (cross_check(conf, &e) < 0) {
+		jobshm_fail(err, "%s: %s", path, e.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	config_destroy(&cfg);
+	return rc;
+}
+
+int
+jobshm_conf_base(const struct jobshm_conf *conf, const char *node, char *buf,
+		 size_t len, jobshm_err_t *err)
+{
+	const char *p = strstr(conf->base_path, "%n");
+	int n;
+
+	if (!p) {
+		n = snprintf(buf, len, "%s", conf->base_path);
+	} else {
+		if (!node || !*node || strchr(node, '/') || node[0] == '.')
+			return jobshm_fail(err, "bad node name '%s' for "
+					   "base_path %s", node ? node : "",
+					   conf->base_path);
+		n = snprintf(buf, len, "%.*s%s%s", (int)(p - conf->base_path),
+			     conf->base_path, node, p + 2);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return jobshm_fail(err, "base path too long");
+	return 0;
+}
+
+uint64_t
+jobshm_conf_max_bytes(const struct jobshm_conf *conf)
+{
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+		       (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t bytes = 0;
+
+	if (jobshm_size_resolve(&conf->max_size, ram, &bytes, NULL) < 0)
+		return 0;
+	return bytes;
+}

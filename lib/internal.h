@@ -1,0 +1,14 @@
+/* Helpers shared by libjobshm's files; not installed. */
+#ifndef JOBSHM_INTERNAL_H
+#define JOBSHM_INTERNAL_H
+
+#include "jobshm.h"
+
+int jobshm_fail(jobshm_err_t *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parse an unsigned decimal in [min, max] that fills all of s. */
+int jobshm_parse_u64(const char *s, uint64_t min, uint64_t max,
+		     uint64_t *out, const char **end);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * libjobshm - per-job node-wide shared memory for Slurm jobs.
+ *
+ * The library has no Slurm dependency.  Every function that can fail
+ * returns 0 on success and -1 on failure, with a message in the
+ * caller's jobshm_err_t.  Nothing here prints or exits.
+ */
+#ifndef JOBSHM_H
+#define JOBSHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define JOBSHM_VERSION "0.1.0"
+#define JOBSHM_ERRLEN 512
+
+typedef struct {
+	char msg[JOBSHM_ERRLEN];
+} jobshm_err_t;
+
+/* ---- sizes ------------------------------------------------------------ */
+
+/* A parsed --shm value: either none, an absolute size, or a percentage. */
+struct jobshm_size {
+	int none;          /* --shm=0 or --shm=none                          */
+	unsigned percent;  /* 1..100 when given as N%, else 0               */
+	uint64_t bytes;    /* absolute size when percent == 0 and !none     */
+};
+
+/* The accepted forms, for messages. */
+#define JOBSHM_SIZE_FORMS \
+	"a size like 512 (MiB), 512M, 4G, 1T, 100K, a share of the job's " \
+	"memory like 50% (1-100), or 0/none"
+
+int jobshm_size_parse(const char *s, struct jobshm_size *out,
+		      jobshm_err_t *err);
+
+/* Turn a parsed size into bytes; `whole` is what N% refers to. */
+int jobshm_size_resolve(const struct jobshm_size *sz, uint64_t whole,
+			uint64_t *bytes, jobshm_err_t *err);
+
+/* Human-readable size ("1.5G") into buf. */
+const char *jobshm_size_format(uint64_t bytes, char *buf, size_t len);
+
+/* ---- configuration ---------------------------------------------------- */
+
+struct jobshm_conf {
+	char base_path[256];          /* may hold one %n component          */
+	struct jobshm_size default_size;
+	struct jobshm_size max_size;  /* percent = share of node RAM        */
+	int allow_opt_out;
+	int count_against_job_mem;
+};
+
+#define JOBSHM_DEFAULT_BASE "/run/jobshm/%n"
+
+void jobshm_conf_defaults(struct jobshm_conf *conf);
+
+/* Load a libconfig file over the defaults; errors are "file:line: text". */
+int jobshm_conf_load(struct jobshm_conf *conf, const char *path,
+		     jobshm_err_t *err);
+
+/* Expand %n in base_path with `node` (NULL or "" refuses a %n path). */
+int jobshm_conf_base(const struct jobshm_conf *conf, const char *node,
+		     char *buf, size_t len, jobshm_err_t *err);
+
+/* max_size resolved against this node's RAM. */
+uint64_t jobshm_conf_max_bytes(const struct jobshm_conf *conf);
+
+/* ---- admission -------------------------------------------------------- */
+
+/*
+ * Decide the size a job gets on this node.  `request` is the user's
+ * value or NULL; job_mem is the job's memory on the node in bytes
+ * (0 = unknown).  *bytes is 0 when the job gets no private shm.
+ */
+int jobshm_admit(const struct jobshm_conf *conf, const char *request,
+		 uint64_t job_mem, uint64_t *bytes, jobshm_err_t *err);
+
+/* ---- per-job lifecycle ------------------------------------------------ */
+
+struct jobshm_job {
+	uint32_t jobid;
+	uid_t uid;
+	gid_t gid;
+	char path[320];    /* <base>/<jobid>                                 */
+};
+
+int jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
+		    const char *node, uint32_t jobid, jobshm_err_t *err);
+
+/* 1 if the job's tmpfs is mounted, 0 if not, -1 on error. */
+int jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err);
+
+/*
+ * Create the job's tmpfs of `bytes` (mode 0700, owned by uid:gid), or,
+ * if it is there already, grow it to `bytes` (never shrink).  Safe
+ * against concurrent steps of the same job.
+ */
+int jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
+		     jobshm_err_t *err);
+
+/*
+ * In the calling process: a private mount namespace (slave to the
+ * host's) with the job's tmpfs bound over `target` (normally /dev/shm).
+ */
+int jobshm_job_enter(const struct jobshm_job *job, const char *target,
+		     jobshm_err_t *err);
+
+/* Size and use of a mounted job tmpfs. */
+int jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
+		     uint64_t *used, jobshm_err_t *err);
+
+/* Unmount (never following links) and remove the job's directory. */
+int jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err);
+
+/* ---- node-wide listing ------------------------------------------------ */
+
+struct jobshm_entry {
+	char node[128];    /* "" when base_path has no %n                   */
+	struct jobshm_job job;
+	int mounted;
+	uint64_t size, used;
+};
+
+typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);
+
+/*
+ * Call fn for every job directory under base_path on this host (every
+ * node name when base_path holds %n).  Stops early if fn returns < 0.
+ */
+int jobshm_list(const struct jobshm_conf *conf, jobshm_entry_f fn, void *arg,
+		jobshm_err_t *err);
+
+#endif /* JOBSHM_H */

@@ -1,0 +1,93 @@
+/* Walk the job directories of every node name under base_path. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+static int
+is_jobid(const char *s, uint32_t *id)
+{
+	uint64_t v;
+
+	if (jobshm_parse_u64(s, 1, UINT32_MAX, &v, NULL) < 0)
+		return 0;
+	*id = (uint32_t)v;
+	return 1;
+}
+
+static int
+visit(const struct jobshm_conf *conf, const char *node, const char *name,
+      jobshm_entry_f fn, void *arg, jobshm_err_t *err)
+{
+	struct jobshm_entry e;
+	struct stat st;
+	jobshm_err_t ignore;
+	uint32_t id;
+
+	if (!is_jobid(name, &id))
+		return 0;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.node, sizeof(e.node), "%s", node);
+	if (jobshm_job_init(&e.job, conf, node, id, err) < 0)
+		return -1;
+	if (lstat(e.job.path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	e.job.uid = st.st_uid;
+	e.job.gid = st.st_gid;
+	e.mounted = jobshm_job_mounted(&e.job, &ignore) == 1;
+	if (e.mounted)
+		jobshm_job_usage(&e.job, &e.size, &e.used, &ignore);
+	return fn(&e, arg);
+}
+
+static int
+list_node(const struct jobshm_conf *conf, const char *node, jobshm_entry_f fn,
+	  void *arg, jobshm_err_t *err)
+{
+	char base[256];
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	if (jobshm_conf_base(conf, node, base, sizeof(base), err) < 0)
+		return -1;
+	dir = opendir(base);
+	if (!dir)
+		return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m", base);
+	while (rc >= 0 && (d = readdir(dir)))
+		rc = visit(conf, node, d->d_name, fn, arg, err);
+	closedir(dir);
+	return rc;
+}
+
+int
+jobshm_list(const struct jobshm_conf *conf, jobshm_entry_f fn, void *arg,
+	    jobshm_err_t *err)
+{
+	char parent[256];
+	const char *p = strstr(conf->base_path, "%n");
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	if (!p)
+		return list_node(conf, "", fn, arg, err);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(p - conf->base_path),
+		 conf->base_path);
+	dir = opendir(parent);
+	if (!dir)
+		return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m", parent);
+	while (rc >= 0 && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		rc = list_node(conf, d->d_name, fn, arg, err);
+	}
+	closedir(dir);
+	return rc;
+}

@@ -1,0 +1,174 @@
+#!/bin/bash
+# A private Slurm cluster on this host for jobshm's tests: one slurmctld and
+# NODES slurmd (n1..nN, each its own port, spool and base path), private
+# SLURM_CONF, ports, spool, logs and pids.  Never touches a system Slurm.
+#
+#   cluster.sh start | stop | status | env
+#
+# Environment: JOBSHM_CLUSTER_DIR (default /tmp/jobshm-cluster),
+# JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+D=${JOBSHM_CLUSTER_DIR:-/tmp/jobshm-cluster}
+NODES=${JOBSHM_CLUSTER_NODES:-2}
+PORT=${JOBSHM_CLUSTER_PORT:-16817}
+HOST=$(hostname -s)
+PLUGIN=${JOBSHM_PLUGIN:-$ROOT/spank/jobshm.so}
+CLI=${JOBSHM_CLI:-$ROOT/cli/jobshm}
+TEST_USERS="jobshm-u1 jobshm-u2"
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+node_names() { seq -f 'n%g' 1 "$NODES"; }
+
+ensure_users() {
+	local u
+	for u in $TEST_USERS; do
+		id "$u" >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/bash "$u"
+	done
+}
+
+ensure_munge() {
+	[ -s /etc/munge/munge.key ] || {
+		mkdir -p /etc/munge
+		dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null
+		chown munge:munge /etc/munge/munge.key
+		chmod 400 /etc/munge/munge.key
+	}
+	if ! munge -n >/dev/null 2>&1; then
+		mkdir -p /run/munge /var/log/munge /var/lib/munge
+		chown munge:munge /run/munge /var/log/munge /var/lib/munge
+		runuser -u munge -- /usr/sbin/munged
+		sleep 0.5
+		munge -n >/dev/null || die "munged did not start"
+	fi
+}
+
+write_conf() {
+	local i=0 n
+	mkdir -p "$D"/{state,log,spool,out,base}
+	chmod 1777 "$D/out"
+	cat > "$D/slurm.conf" <<EOC
+ClusterName=jobshmtest
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldPort=$PORT
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+StateSaveLocation=$D/state
+SlurmdSpoolDir=$D/spool/%n
+SlurmctldPidFile=$D/slurmctld.pid
+SlurmdPidFile=$D/slurmd.%n.pid
+SlurmctldLogFile=$D/log/slurmctld.log
+SlurmdLogFile=$D/log/slurmd.%n.log
+SlurmctldDebug=info
+SlurmdDebug=debug
+PlugStackConfig=$D/plugstack.conf
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+SchedulerType=sched/backfill
+MpiDefault=none
+MailProg=/bin/true
+ReturnToService=2
+SlurmdTimeout=30
+InactiveLimit=0
+KillWait=2
+MinJobAge=600
+DefMemPerCPU=256
+RebootProgram=/bin/true
+EOC
+	for n in $(node_names); do
+		i=$((i + 1))
+		echo "NodeName=$n NodeHostname=$HOST NodeAddr=127.0.0.1" \
+		     "Port=$((PORT + i)) CPUs=2 RealMemory=4096 State=UNKNOWN" \
+		     >> "$D/slurm.conf"
+	done
+	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=60 State=UP" \
+		>> "$D/slurm.conf"
+	echo "required $PLUGIN conf=$D/jobshm.conf cli=$CLI" > "$D/plugstack.conf"
+	[ -f "$D/jobshm.conf" ] || write_jobshm_conf
+}
+
+write_jobshm_conf() {
+	cat > "$D/jobshm.conf" <<EOC
+# jobshm.conf of the test cluster
+base_path = "$D/base/%n";
+default_size = 0;
+max_size = "3G";
+allow_opt_out = true;
+count_against_job_mem = true;
+EOC
+}
+
+wait_idle() {
+	local t
+	for t in $(seq 1 120); do
+		if [ "$(sinfo -h -N -o '%T' 2>/dev/null | grep -c '^idle$')" = "$NODES" ]
+		then
+			return 0
+		fi
+		sleep 0.5
+	done
+	sinfo -N >&2 || true
+	tail -20 "$D"/log/*.log >&2 || true
+	die "nodes did not become idle"
+}
+
+start_slurmd() {
+	SLURM_CONF="$D/slurm.conf" slurmd -N "$1" -f "$D/slurm.conf" \
+		|| die "slurmd $1 did not start (see $D/log/slurmd.$1.log)"
+}
+
+start() {
+	[ -x "$PLUGIN" ] || [ -f "$PLUGIN" ] || die "no plugin at $PLUGIN (run make)"
+	stop >/dev/null 2>&1 || true
+	ensure_users
+	ensure_munge
+	write_conf
+	export SLURM_CONF="$D/slurm.conf"
+	slurmctld -f "$D/slurm.conf" || die "slurmctld did not start"
+	local n
+	for n in $(node_names); do start_slurmd "$n"; done
+	wait_idle
+	echo "cluster.sh: $NODES node(s) up; export SLURM_CONF=$D/slurm.conf"
+}
+
+kill_pidfile() {
+	local f=$1 pid t
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	kill "$pid" 2>/dev/null || { rm -f "$f"; return 0; }
+	for t in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$f"
+}
+
+stop() {
+	local f m
+	export SLURM_CONF="$D/slurm.conf"
+	scancel --quiet -u jobshm-u1 2>/dev/null || true
+	for f in "$D"/slurmd.*.pid "$D/slurmctld.pid"; do kill_pidfile "$f"; done
+	# leftovers of a crashed run: unmount what lives under our base
+	grep -F " $D/base/" /proc/self/mountinfo | awk '{print $5}' |
+		sort -r | while read -r m; do umount -l "$m" || true; done
+	rm -rf "$D/state" "$D/spool"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status) SLURM_CONF="$D/slurm.conf" sinfo -N ;;
+env) echo "export SLURM_CONF=$D/slurm.conf" ;;
+write-jobshm-conf) write_jobshm_conf ;;
+*) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac
