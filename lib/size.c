@@ -71,7 +71,7 @@ jobshm_size_parse(const char *s, struct jobshm_size *out, jobshm_err_t *err)
 
 	memset(out, 0, sizeof(*out));
 	if (!s || !*s)
-		return jobshm_fail(err, "empty size: expected %s",
+		return jobshm_fail(err, "invalid size '' (empty): expected %s",
 				   JOBSHM_SIZE_FORMS);
 	if (strcasecmp(s, "none") == 0 || strcmp(s, "0") == 0) {
 		out->none = 1;

@@ -1,0 +1,148 @@
+/* Unit tests: jobshm.conf loading, errors as file:line: message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "jobshm.h"
+
+static char path[64];
+
+static int
+load(const char *text, struct jobshm_conf *c, jobshm_err_t *err)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/jobshm-conf-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	jobshm_conf_defaults(c);
+	fd = jobshm_conf_load(c, path, err);
+	unlink(path);
+	return fd;
+}
+
+static void
+bad(const char *text, const char *where, const char *what)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+	char want[128];
+
+	if (load(text, &c, &err) != -1)
+		fail_msg("accepted: %s", text);
+	snprintf(want, sizeof(want), "%s%s", path, where);
+	if (strncmp(err.msg, want, strlen(want)) || !strstr(err.msg, what))
+		fail_msg("got '%s', want '%s...%s'", err.msg, want, what);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct jobshm_conf c;
+
+	(void)state;
+	jobshm_conf_defaults(&c);
+	assert_string_equal(c.base_path, JOBSHM_DEFAULT_BASE);
+	assert_true(c.default_size.none);
+	assert_int_equal(c.max_size.percent, 50);
+	assert_true(c.allow_opt_out);
+	assert_true(c.count_against_job_mem);
+}
+
+static void
+test_good(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+
+	(void)state;
+	assert_int_equal(load("# comment\nbase_path = \"/run/x/%n\";\n"
+			      "default_size = \"1G\";\nmax_size = 4096;\n"
+			      "allow_opt_out = false;\n"
+			      "count_against_job_mem = false;\n", &c, &err), 0);
+	assert_string_equal(c.base_path, "/run/x/%n");
+	assert_int_equal(c.default_size.bytes, 1ULL << 30);
+	assert_int_equal(c.max_size.bytes, 4096ULL << 20);
+	assert_int_equal(jobshm_conf_max_bytes(&c), 4096ULL << 20);
+	assert_false(c.allow_opt_out);
+	assert_false(c.count_against_job_mem);
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	bad("base_path = \"/a\";\nfoo = 1;\n", ":2:", "unknown key 'foo'");
+	bad("\n\nmax_size = \"10X\";\n", ":3:", "'10X'");
+	bad("default_size = \"abc\";\n", ":1:", "'abc'");
+	bad("allow_opt_out = 1;\n", ":1:", "true or false");
+	bad("base_path = \"relative\";\n", ":1:", "absolute");
+	bad("base_path = \"/a/../b\";\n", ":1:", "'..'");
+	bad("base_path = \"/a/x%n\";\n", ":1:", "whole path component");
+	bad("base_path = \"/a/%n/%n\";\n", ":1:", "at most one");
+	bad("base_path = \"/\";\n", ":1:", "'/'");
+	bad("base_path = 3;\n", ":1:", "must be a string");
+	bad("max_size = [1];\n", ":1:", "must be a size");
+	bad("max_size = \"150%\";\n", ":1:", "1-100%");
+	bad("max_size = 0;\n", ":", "max_size must not be 0");
+	bad("max_size = \"1G\";\ndefault_size = \"2G\";\n", ":",
+	    "default_size is larger than max_size");
+	bad("base_path = \"/a\";\nmax_size = ;\n", ":2:", "syntax error");
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+
+	(void)state;
+	jobshm_conf_defaults(&c);
+	assert_int_equal(jobshm_conf_load(&c, "/nonexistent/jobshm.conf",
+					  &err), -1);
+	assert_non_null(strstr(err.msg, "/nonexistent/jobshm.conf: cannot read"));
+}
+
+static void
+test_base_expand(void **state)
+{
+	struct jobshm_conf c;
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char buf[256];
+
+	(void)state;
+	jobshm_conf_defaults(&c);
+	assert_int_equal(jobshm_conf_base(&c, "n7", buf, sizeof(buf), &err), 0);
+	assert_string_equal(buf, "/run/jobshm/n7");
+	assert_int_equal(jobshm_conf_base(&c, "", buf, sizeof(buf), &err), -1);
+	assert_int_equal(jobshm_conf_base(&c, "../x", buf, sizeof(buf), &err), -1);
+	assert_int_equal(jobshm_conf_base(&c, "..", buf, sizeof(buf), &err), -1);
+	assert_int_equal(jobshm_job_init(&job, &c, "n1", 42, &err), 0);
+	assert_string_equal(job.path, "/run/jobshm/n1/42");
+	assert_int_equal(jobshm_job_init(&job, &c, "n1", 0, &err), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_base_expand),
+	};
+
+	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}
