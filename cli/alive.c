@@ -1,5 +1,6 @@
 /* Liveness from slurmctld: the only party that knows a job has ended. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,6 +76,12 @@ job_liveness(uint32_t jobid, const char *node, char *why, int len)
 	enum job_liveness r;
 
 	if (!inited) {
+		if (!getenv("SLURM_CONF") &&
+		    access("/etc/slurm/slurm.conf", R_OK) < 0) {
+			snprintf(why, len, "no Slurm configuration to ask "
+				 "slurmctld with (set SLURM_CONF)");
+			return JOB_UNKNOWN;
+		}
 		slurm_init(NULL);
 		inited = 1;
 	}

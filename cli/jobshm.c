@@ -144,7 +144,7 @@ cmd_sweep(void)
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
 		return 1;
 	}
-	if (!o.quiet && !o.count)
+	if (!o.quiet && !o.count && !o.unknown)
 		printf("nothing to sweep\n");
 	return o.failed || o.unknown ? 1 : 0;
 }

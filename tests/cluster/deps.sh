@@ -1,0 +1,27 @@
+#!/bin/bash
+# Install what jobshm needs to build and test, from Debian's packages.
+# Idempotent: installs only what is missing.  Needs root.
+set -euo pipefail
+
+PKGS="build-essential pkg-config slurmd slurmctld slurm-client munge
+libslurm-dev libhwloc-dev hwloc libnuma-dev numactl libconfig-dev
+libcmocka-dev python3-dev python3-numpy python3-pytest python3-matplotlib
+libxml2-utils xfsprogs clang libclang-rt-14-dev valgrind util-linux
+procps"
+
+missing=$(for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+		grep -q "install ok installed" || echo "$p"
+done)
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: needs root to install:" $missing >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# the packages' own daemons must not start on install (no systemd here)
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get install -y -q --no-install-recommends $missing

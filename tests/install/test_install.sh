@@ -1,0 +1,34 @@
+#!/bin/bash
+# Install into a temporary DESTDIR, check the file list and pkg-config,
+# then uninstall and check nothing is left (as lz4's test_install.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+
+make -s install DESTDIR="$root" PREFIX=/opt/jobshm
+want="/opt/jobshm/bin/jobshm
+/opt/jobshm/include/jobshm.h
+/opt/jobshm/lib/libjobshm.a
+/opt/jobshm/lib/libjobshm.so
+/opt/jobshm/lib/libjobshm.so.0
+/opt/jobshm/lib/pkgconfig/jobshm.pc
+/opt/jobshm/lib/slurm/jobshm.so
+/opt/jobshm/share/man/man1/jobshm.1
+/opt/jobshm/share/man/man8/jobshm.8"
+got=$(cd "$root" && find . -type f -o -type l | sed 's|^\.||' | sort)
+if [ "$got" != "$want" ]; then
+	echo "test_install: unexpected file list:" >&2
+	diff <(echo "$want") <(echo "$got") >&2 || true
+	exit 1
+fi
+PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_PATH="$root/opt/jobshm/lib/pkgconfig" \
+	pkg-config --cflags --libs jobshm | grep -q -- "-ljobshm" || {
+	echo "test_install: pkg-config jobshm failed" >&2; exit 1; }
+make -s uninstall DESTDIR="$root" PREFIX=/opt/jobshm
+left=$(find "$root" -type f -o -type l)
+if [ -n "$left" ]; then
+	echo "test_install: left after uninstall: $left" >&2
+	exit 1
+fi
+echo "test_install: 1 passed, 0 failed"
