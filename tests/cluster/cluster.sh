@@ -93,7 +93,7 @@ EOC
 	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=60 State=UP" \
 		>> "$D/slurm.conf"
 	echo "required $PLUGIN conf=$D/jobshm.conf cli=$CLI" > "$D/plugstack.conf"
-	[ -f "$D/jobshm.conf" ] || write_jobshm_conf
+	write_jobshm_conf
 }
 
 write_jobshm_conf() {
