@@ -88,7 +88,7 @@ cluster-test: all
 	$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-check: all unit unit-asan install-test cluster-test
+check: all unit unit-asan fuzz-check install-test cluster-test
 
 install-test: all
 	tests/install/test_install.sh
@@ -134,5 +134,29 @@ uninstall:
 	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8
 
 clean:
-	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan)
+	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS)
+	rm -rf tests/fuzz/new
 	rm -rf tests/integration/__pycache__ .pytest_cache
+
+# ---- fuzzing (clang + libclang-rt from Debian) -----------------------------
+FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(DEPS_CFLAGS)
+
+tests/fuzz/%: tests/fuzz/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(DEPS_LIBS)
+
+# a bounded run for make check; corpus additions stay in a scratch dir
+fuzz-check: $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do n=$$(basename $$t | sed s/fuzz_//); \
+		mkdir -p tests/fuzz/new/$$n; \
+		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+		$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		    tests/fuzz/new/$$n tests/fuzz/corpus/$$n 2>&1 | tail -2; done
+
+# longer runs that grow the committed corpus
+fuzz: $(FUZZ_TARGETS)
+	@set -e; for t in $(FUZZ_TARGETS); do n=$$(basename $$t | sed s/fuzz_//); \
+		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+		$$t -max_total_time=$${FUZZ_LONG:-600} -max_len=4096 \
+		    tests/fuzz/corpus/$$n; done
