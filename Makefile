@@ -64,7 +64,7 @@ cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h lib/libjobshm.a
 		$(LDFLAGS) $(DEPS_LIBS) -lslurm
 
 # ---- tests -----------------------------------------------------------------
-UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c
+UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
 tests/unit/%: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h

@@ -59,7 +59,8 @@ list_node(const struct jobshm_conf *conf, const char *node, jobshm_entry_f fn,
 		return -1;
 	dir = opendir(base);
 	if (!dir)
-		return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m", base);
+		return errno == ENOENT || errno == ENOTDIR ? 0 :
+		       jobshm_fail(err, "%s: %m", base);
 	while (rc >= 0 && (d = readdir(dir)))
 		rc = visit(conf, node, d->d_name, fn, arg, err);
 	closedir(dir);

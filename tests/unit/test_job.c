@@ -1,0 +1,220 @@
+/* Unit tests of the mechanism on real tmpfs mounts (needs root). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "jobshm.h"
+
+static char top[64];
+static struct jobshm_conf conf;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(top, sizeof(top), "/tmp/jobshm-unit-XXXXXX");
+	if (!mkdtemp(top))
+		return -1;
+	chmod(top, 0755);
+	jobshm_conf_defaults(&conf);
+	snprintf(conf.base_path, sizeof(conf.base_path), "%s/%%n", top);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "umount -R -l %s/*/* 2>/dev/null; "
+		 "rm -rf %s", top, top);
+	return system(cmd) == -1;
+}
+
+static void
+job_for(struct jobshm_job *job, const char *node, uint32_t id)
+{
+	jobshm_err_t err;
+
+	assert_int_equal(jobshm_job_init(job, &conf, node, id, &err), 0);
+	job->uid = 65534;
+	job->gid = 65534;
+}
+
+static void
+test_setup_grow_cleanup(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	uint64_t size, used;
+	struct stat st;
+
+	(void)state;
+	job_for(&job, "n1", 7);
+	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, 8 << 20, &err), 0);
+	assert_int_equal(jobshm_job_mounted(&job, &err), 1);
+	assert_int_equal(stat(job.path, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
+	assert_int_equal(size, 8 << 20);
+	/* a second step asking more grows it; asking less never shrinks */
+	assert_int_equal(jobshm_job_setup(&job, 16 << 20, &err), 0);
+	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
+	assert_int_equal(size, 16 << 20);
+	assert_int_equal(jobshm_job_setup(&job, 4 << 20, &err), 0);
+	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
+	assert_int_equal(size, 16 << 20);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
+	assert_int_equal(lstat(job.path, &st), -1);
+	/* cleaning what is not there is not an error */
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
+static void
+test_cleanup_never_follows_links(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char victim[96], p[512];
+	struct stat st;
+	int i, fd;
+
+	(void)state;
+	snprintf(victim, sizeof(victim), "%s/victim", top);
+	fd = open(victim, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	job_for(&job, "n1", 8);
+	assert_int_equal(jobshm_job_setup(&job, 8 << 20, &err), 0);
+	snprintf(p, sizeof(p), "%s/link", job.path);
+	assert_int_equal(symlink(victim, p), 0);
+	snprintf(p, sizeof(p), "%s/dirlink", job.path);
+	assert_int_equal(symlink(top, p), 0);
+	snprintf(p, sizeof(p), "%s/fifo", job.path);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/d", job.path);
+	for (i = 0; i < 40 && mkdir(p, 0700) == 0; i++)
+		strcat(p, "/d");
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	assert_int_equal(lstat(victim, &st), 0);
+	assert_int_equal(lstat(top, &st), 0);
+	assert_int_equal(lstat(job.path, &st), -1);
+}
+
+static void
+test_refuses_unsafe_base(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char base[96];
+
+	(void)state;
+	job_for(&job, "n2", 9);
+	snprintf(base, sizeof(base), "%s/n2", top);
+	assert_int_equal(mkdir(base, 0777), 0);
+	chmod(base, 0777);
+	assert_int_equal(jobshm_job_setup(&job, 1 << 20, &err), -1);
+	assert_non_null(strstr(err.msg, "writable by root only"));
+	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
+	rmdir(base);
+	/* a base that is a symlink is refused too */
+	assert_int_equal(symlink("/tmp", base), 0);
+	assert_int_equal(jobshm_job_setup(&job, 1 << 20, &err), -1);
+	unlink(base);
+}
+
+static void
+test_enter_binds_over_target(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char target[96], marker[512];
+	pid_t pid;
+	int status, fd;
+
+	(void)state;
+	job_for(&job, "n3", 10);
+	assert_int_equal(jobshm_job_setup(&job, 2 << 20, &err), 0);
+	snprintf(marker, sizeof(marker), "%s/marker", job.path);
+	fd = open(marker, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	snprintf(target, sizeof(target), "%s/target", top);
+	assert_int_equal(mkdir(target, 0755), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct statvfs sv;
+
+		if (jobshm_job_enter(&job, target, &err) < 0)
+			_exit(1);
+		snprintf(marker, sizeof(marker), "%s/marker", target);
+		if (access(marker, F_OK) < 0 || statvfs(target, &sv) < 0 ||
+		    sv.f_blocks * sv.f_frsize != 2 << 20)
+			_exit(2);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* the bind stayed inside the child's namespace */
+	snprintf(marker, sizeof(marker), "%s/marker", target);
+	assert_int_equal(access(marker, F_OK), -1);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
+static int
+count(const struct jobshm_entry *e, void *arg)
+{
+	(*(int *)arg) += e->mounted && e->size == (4 << 20);
+	return 0;
+}
+
+static void
+test_list(void **state)
+{
+	struct jobshm_job a, b;
+	jobshm_err_t err;
+	int n = 0;
+
+	(void)state;
+	job_for(&a, "n4", 11);
+	job_for(&b, "n5", 12);
+	assert_int_equal(jobshm_job_setup(&a, 4 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&b, 4 << 20, &err), 0);
+	assert_int_equal(jobshm_list(&conf, count, &n, &err), 0);
+	assert_int_equal(n, 2);
+	jobshm_job_cleanup(&a, &err);
+	jobshm_job_cleanup(&b, &err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_setup_grow_cleanup),
+		cmocka_unit_test(test_cleanup_never_follows_links),
+		cmocka_unit_test(test_refuses_unsafe_base),
+		cmocka_unit_test(test_enter_binds_over_target),
+		cmocka_unit_test(test_list),
+	};
+
+	if (geteuid() != 0) {
+		printf("test_job: needs root (mounts tmpfs); skipped\n");
+		return 0;
+	}
+	return cmocka_run_group_tests_name("job", tests, setup, teardown);
+}
