@@ -6,7 +6,9 @@
 #   cluster.sh start | stop | status | env
 #
 # Environment: JOBSHM_CLUSTER_DIR (default /tmp/jobshm-cluster),
-# JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817).
+# JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817),
+# JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
+# a writable v1 memory hierarchy, as Slurm sites run it; no: none).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +19,7 @@ HOST=$(hostname -s)
 PLUGIN=${JOBSHM_PLUGIN:-$ROOT/spank/jobshm.so}
 CLI=${JOBSHM_CLI:-$ROOT/cli/jobshm}
 TEST_USERS="jobshm-u1 jobshm-u2"
+CGROUP=${JOBSHM_CLUSTER_CGROUP:-auto}
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
@@ -45,6 +48,22 @@ ensure_munge() {
 	fi
 }
 
+# proctrack/task plugins: cgroup v1 when usable, else plain process tracking
+track_plugins() {
+	if [ "$CGROUP" != no ] && [ -w /sys/fs/cgroup/memory ] &&
+	   [ -d /sys/fs/cgroup/freezer ]; then
+		printf 'CgroupPlugin=cgroup/v1\nConstrainRAMSpace=yes\n%s\n' \
+		       'ConstrainSwapSpace=yes' > "$D/cgroup.conf"
+		echo "ProctrackType=proctrack/cgroup"
+		echo "TaskPlugin=task/cgroup"
+	else
+		[ "$CGROUP" = yes ] && die "no writable cgroup v1 memory hierarchy"
+		rm -f "$D/cgroup.conf"
+		echo "ProctrackType=proctrack/linuxproc"
+		echo "TaskPlugin=task/none"
+	fi
+}
+
 write_conf() {
 	local i=0 n
 	mkdir -p "$D"/{state,log,spool,out,base}
@@ -66,8 +85,7 @@ SlurmdLogFile=$D/log/slurmd.%n.log
 SlurmctldDebug=info
 SlurmdDebug=debug
 PlugStackConfig=$D/plugstack.conf
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+$(track_plugins)
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
@@ -161,7 +179,7 @@ stop() {
 	# leftovers of a crashed run: unmount what lives under our base
 	grep -F " $D/base/" /proc/self/mountinfo | awk '{print $5}' |
 		sort -r | while read -r m; do umount -l "$m" || true; done
-	rm -rf "$D/state" "$D/spool"
+	rm -rf "$D/state" "$D/spool" "$D/out"
 }
 
 case "${1:-}" in
