@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -30,6 +31,10 @@ jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
 	if (jobshm_conf_base(conf, node, base, sizeof(base), err) < 0)
 		return -1;
 	job->jobid = jobid;
+	snprintf(job->top, sizeof(job->top), "%.*s",
+		 (int)(strstr(conf->base_path, "%n") ?
+		       strstr(conf->base_path, "%n") - conf->base_path - 1 :
+		       (ptrdiff_t)strlen(conf->base_path)), conf->base_path);
 	n = snprintf(job->path, sizeof(job->path), "%s/%" PRIu32, base, jobid);
 	if (n < 0 || (size_t)n >= sizeof(job->path))
 		return jobshm_fail(err, "job path too long");
@@ -184,6 +189,36 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 	return rc;
 }
 
+/*
+ * The new namespace got a copy of every job's tmpfs under the base path;
+ * copies that do not follow the host's unmounts would keep other jobs'
+ * memory alive for as long as this task lives.  Detach them all here.
+ */
+static int
+detach_job_mounts(const struct jobshm_job *job, const char *keep,
+		  jobshm_err_t *err)
+{
+	char line[1024], mp[320], pts[64][320];
+	size_t tl = strlen(job->top);
+	int n = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return jobshm_fail(err, "/proc/self/mountinfo: %m");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %*s %*s %*s %319s", mp) != 1 ||
+		    strncmp(mp, job->top, tl) != 0 || mp[tl] != '/' ||
+		    strcmp(mp, keep) == 0)
+			continue;
+		if (n < 64)
+			snprintf(pts[n++], sizeof(pts[0]), "%s", mp);
+	}
+	fclose(f);
+	while (n-- > 0)
+		umount2(pts[n], MNT_DETACH | UMOUNT_NOFOLLOW);
+	return 0;
+}
+
 int
 jobshm_job_enter(const struct jobshm_job *job, const char *target,
 		 jobshm_err_t *err)
@@ -194,7 +229,7 @@ jobshm_job_enter(const struct jobshm_job *job, const char *target,
 		return jobshm_fail(err, "make / a slave mount: %m");
 	if (mount(job->path, target, NULL, MS_BIND, NULL) < 0)
 		return jobshm_fail(err, "bind %s on %s: %m", job->path, target);
-	return 0;
+	return detach_job_mounts(job, target, err);
 }
 
 int
@@ -229,8 +264,10 @@ unmount_all(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
 int
 jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 {
-	int fd, rc = -1;
+	int fd, killed, rc = -1;
 
+	if (jobshm_job_reap(job, &killed, err) < 0)
+		return -1;
 	fd = open_base(job, 0, err);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;

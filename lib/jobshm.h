@@ -85,6 +85,7 @@ struct jobshm_job {
 	uid_t uid;
 	gid_t gid;
 	char path[320];    /* <base>/<jobid>                                 */
+	char top[256];     /* base_path up to %n: every node's job mounts    */
 };
 
 int jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
@@ -112,7 +113,15 @@ int jobshm_job_enter(const struct jobshm_job *job, const char *target,
 int jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 		     uint64_t *used, jobshm_err_t *err);
 
-/* Unmount (never following links) and remove the job's directory. */
+/*
+ * Kill (SIGKILL) the processes of the job's user that still hold the
+ * job's tmpfs in their mount namespace: orphans of a dead slurmstepd.
+ * For ended jobs only; jobshm_job_cleanup calls it.
+ */
+int jobshm_job_reap(const struct jobshm_job *job, int *killed,
+		    jobshm_err_t *err);
+
+/* Reap, unmount (never following links), remove the job's directory. */
 int jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err);
 
 /* ---- node-wide listing ------------------------------------------------ */

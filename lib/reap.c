@@ -1,0 +1,85 @@
+/*
+ * Processes of an ended job that still hold its tmpfs (their slurmstepd
+ * died, so Slurm could not kill them) keep its memory alive after the
+ * unmount.  They are found by /proc/PID/mountinfo having the job's
+ * tmpfs (by device) on /dev/shm, which only the job's tasks have, and
+ * killed if they run as the job's user.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "internal.h"
+
+/* 1 if /proc/<pid>/mountinfo has device `dev` mounted on /dev/shm. */
+static int
+holds(const char *pid, const char *dev)
+{
+	char path[300], line[1024];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%s/mountinfo", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char d[32], mp[64];
+
+		found = sscanf(line, "%*s %*s %31s %*s %63s", d, mp) == 2 &&
+			strcmp(d, dev) == 0 && strcmp(mp, "/dev/shm") == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static int
+owned_by(const char *pid, uid_t uid)
+{
+	char path[300];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%s", pid);
+	return stat(path, &st) == 0 && st.st_uid == uid;
+}
+
+static pid_t
+pid_of(const char *s)
+{
+	uint64_t v = 0;
+
+	jobshm_parse_u64(s, 1, 1u << 30, &v, NULL);
+	return (pid_t)v;
+}
+
+int
+jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
+{
+	struct stat st;
+	struct dirent *d;
+	char dev[32];
+	DIR *proc;
+
+	*killed = 0;
+	if (jobshm_job_mounted(job, err) != 1)
+		return 0;
+	if (stat(job->path, &st) < 0)
+		return jobshm_fail(err, "stat %s: %m", job->path);
+	snprintf(dev, sizeof(dev), "%u:%u", major(st.st_dev), minor(st.st_dev));
+	proc = opendir("/proc");
+	if (!proc)
+		return jobshm_fail(err, "/proc: %m");
+	while ((d = readdir(proc))) {
+		if (!isdigit((unsigned char)d->d_name[0]) ||
+		    !owned_by(d->d_name, st.st_uid) || !holds(d->d_name, dev))
+			continue;
+		if (kill(pid_of(d->d_name), SIGKILL) == 0)
+			(*killed)++;
+	}
+	closedir(proc);
+	return 0;
+}
