@@ -36,7 +36,7 @@ SONAME  := libjobshm.so.0
 
 BUILT := lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc
 
-.PHONY: all check unit unit-asan cluster-test demo install uninstall \
+.PHONY: all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
 
 all: $(BUILT)
@@ -161,3 +161,10 @@ fuzz: $(FUZZ_TARGETS)
 		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 		$$t -max_total_time=$${FUZZ_LONG:-600} -max_len=4096 \
 		    tests/fuzz/corpus/$$n; done
+
+# ---- soak (not in make check) ------------------------------------------------
+SOAK_MINUTES ?= 5
+soak: all
+	tests/cluster/cluster.sh start
+	SOAK_MINUTES=$(SOAK_MINUTES) $(PYTHON) tests/soak.py; rc=$$?; \
+		tests/cluster/cluster.sh stop; exit $$rc
