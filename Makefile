@@ -30,11 +30,12 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS) \
 	      -DJOBSHM_CONF='"$(sysconfdir)/jobshm.conf"'
 
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
-	   lib/reap.c
+	   lib/reap.c lib/segment.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
-BUILT := lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc
+BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
+	$(PY_MOD)
 
 .PHONY: all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
@@ -168,3 +169,19 @@ soak: all
 	tests/cluster/cluster.sh start
 	SOAK_MINUTES=$(SOAK_MINUTES) $(PYTHON) tests/soak.py; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
+
+# ---- Python worker runtime (Debian's python3, python3-dev, python3-numpy) ----
+PY_INC  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+PY_EXT  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+PY_MOD  := python/jobshm/_jobshm$(PY_EXT)
+pythondir ?= $(libdir)/python3/dist-packages
+
+$(PY_MOD): python/_jobshm.c lib/libjobshm.a lib/jobshm.h
+	$(CC) $(ALL_CFLAGS) -Wno-cast-function-type -I$(PY_INC) -shared \
+		-o $@ python/_jobshm.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS)
+
+python: $(PY_MOD)
+all: $(PY_MOD)
+
+python-test: $(PY_MOD)
+	PYTHONPATH=python $(PYTHON) -m pytest -q tests/python

@@ -142,4 +142,65 @@ typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);
 int jobshm_list(const struct jobshm_conf *conf, jobshm_entry_f fn, void *arg,
 		jobshm_err_t *err);
 
+/* ---- segments: the worker API inside a job ---------------------------- */
+
+/*
+ * A job's segment namespace: the directory (JOBSHM_DIR, else /dev/shm)
+ * and name prefix (JOBSHM_PREFIX, else "") of its segments.  Outside a
+ * jobshm job, jobshm_ns_note() says so.
+ */
+typedef struct jobshm_ns jobshm_ns_t;
+typedef struct jobshm_seg jobshm_seg_t;
+
+#define JOBSHM_NAME_MAX 200   /* segment names: [A-Za-z0-9._-], no leading . */
+
+jobshm_ns_t *jobshm_ns_open(jobshm_err_t *err);
+void jobshm_ns_close(jobshm_ns_t *ns);
+const char *jobshm_ns_dir(const jobshm_ns_t *ns);
+const char *jobshm_ns_prefix(const jobshm_ns_t *ns);
+const char *jobshm_ns_note(const jobshm_ns_t *ns);   /* "" inside a job */
+int jobshm_ns_usage(const jobshm_ns_t *ns, uint64_t *size, uint64_t *used,
+		    jobshm_err_t *err);
+
+/* 0 if `name` is a valid segment name, else -1 with the reason. */
+int jobshm_name_check(const char *name, jobshm_err_t *err);
+
+/*
+ * A new, unnamed (O_TMPFILE) segment of `size` bytes, mapped read-write.
+ * Nobody can see it until jobshm_seg_publish(); if the process dies
+ * first, it vanishes.
+ */
+jobshm_seg_t *jobshm_seg_create(jobshm_ns_t *ns, const char *name,
+				size_t size, jobshm_err_t *err);
+
+/*
+ * Give a created segment its name, atomically.  Returns 1 if this call
+ * published it, 0 if another publisher got there first (the caller
+ * should then drop this one and attach the existing), -1 on error.
+ */
+int jobshm_seg_publish(jobshm_seg_t *seg, jobshm_err_t *err);
+
+/* Map an existing segment, read-only or read-write (zero-copy). */
+jobshm_seg_t *jobshm_seg_attach(jobshm_ns_t *ns, const char *name,
+				int writable, jobshm_err_t *err);
+
+/*
+ * Read `len` bytes of the file at `path`, from `file_off`, straight into
+ * the segment at `seg_off`: one copy, no intermediate buffer.
+ */
+int jobshm_seg_fill(jobshm_seg_t *seg, size_t seg_off, const char *path,
+		    uint64_t file_off, size_t len, jobshm_err_t *err);
+
+void *jobshm_seg_addr(const jobshm_seg_t *seg);
+size_t jobshm_seg_size(const jobshm_seg_t *seg);
+int jobshm_seg_writable(const jobshm_seg_t *seg);
+void jobshm_seg_close(jobshm_seg_t *seg);     /* unmap; the name stays */
+
+int jobshm_seg_unlink(jobshm_ns_t *ns, const char *name, jobshm_err_t *err);
+
+/* Every published segment of the namespace: fn(name, size, arg). */
+typedef int (*jobshm_seg_f)(const char *name, uint64_t size, void *arg);
+int jobshm_seg_list(jobshm_ns_t *ns, jobshm_seg_f fn, void *arg,
+		    jobshm_err_t *err);
+
 #endif /* JOBSHM_H */

@@ -1,0 +1,330 @@
+/*
+ * Segments inside a job: files in the job's shm directory, named
+ * <JOBSHM_PREFIX><name>, built unnamed (O_TMPFILE) and linked into place
+ * so readers never see half a segment and a second publisher never
+ * overwrites the first.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct jobshm_ns {
+	int dirfd;
+	char dir[256];
+	char prefix[64];
+	char note[160];
+};
+
+struct jobshm_seg {
+	jobshm_ns_t *ns;
+	char name[JOBSHM_NAME_MAX + 1];
+	int fd;          /* open until published (for linkat) */
+	void *addr;
+	size_t size;
+	int writable;
+};
+
+int
+jobshm_name_check(const char *name, jobshm_err_t *err)
+{
+	size_t i, len = name ? strlen(name) : 0;
+
+	if (len == 0 || len > JOBSHM_NAME_MAX)
+		return jobshm_fail(err, "segment name '%.40s' must be 1-%d "
+				   "characters", name ? name : "",
+				   JOBSHM_NAME_MAX);
+	if (name[0] == '.')
+		return jobshm_fail(err, "segment name '%s' must not start "
+				   "with '.'", name);
+	for (i = 0; i < len; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789._-", name[i]))
+			return jobshm_fail(err, "segment name '%s': only letters, "
+					   "digits, '.', '_' and '-' are "
+					   "allowed", name);
+	return 0;
+}
+
+static int
+env_prefix(jobshm_ns_t *ns, jobshm_err_t *err)
+{
+	const char *p = getenv("JOBSHM_PREFIX");
+
+	if (!p)
+		return 0;
+	if (*p && jobshm_name_check(p, err) < 0)
+		return jobshm_fail(err, "JOBSHM_PREFIX: %s", err->msg);
+	snprintf(ns->prefix, sizeof(ns->prefix), "%s", p);
+	return 0;
+}
+
+jobshm_ns_t *
+jobshm_ns_open(jobshm_err_t *err)
+{
+	const char *dir = getenv("JOBSHM_DIR");
+	jobshm_ns_t *ns = calloc(1, sizeof(*ns));
+
+	if (!ns) {
+		jobshm_fail(err, "out of memory");
+		return NULL;
+	}
+	if (!dir || !*dir) {
+		dir = "/dev/shm";
+		snprintf(ns->note, sizeof(ns->note), "not in a jobshm job "
+			 "(no JOBSHM_DIR): using the node's /dev/shm, shared "
+			 "with every job on the node");
+	}
+	snprintf(ns->dir, sizeof(ns->dir), "%s", dir);
+	if (env_prefix(ns, err) < 0)
+		goto fail;
+	ns->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ns->dirfd < 0) {
+		jobshm_fail(err, "open %s: %m", dir);
+		goto fail;
+	}
+	return ns;
+fail:
+	free(ns);
+	return NULL;
+}
+
+void
+jobshm_ns_close(jobshm_ns_t *ns)
+{
+	if (!ns)
+		return;
+	close(ns->dirfd);
+	free(ns);
+}
+
+const char *jobshm_ns_dir(const jobshm_ns_t *ns) { return ns->dir; }
+const char *jobshm_ns_prefix(const jobshm_ns_t *ns) { return ns->prefix; }
+const char *jobshm_ns_note(const jobshm_ns_t *ns) { return ns->note; }
+
+int
+jobshm_ns_usage(const jobshm_ns_t *ns, uint64_t *size, uint64_t *used,
+		jobshm_err_t *err)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(ns->dirfd, &sv) < 0)
+		return jobshm_fail(err, "statvfs %s: %m", ns->dir);
+	*size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	return 0;
+}
+
+static int
+full_name(const jobshm_ns_t *ns, const char *name, char *buf, size_t len,
+	  jobshm_err_t *err)
+{
+	if (jobshm_name_check(name, err) < 0)
+		return -1;
+	snprintf(buf, len, "%s%s", ns->prefix, name);
+	return 0;
+}
+
+static jobshm_seg_t *
+seg_new(jobshm_ns_t *ns, const char *name, int fd, size_t size, int rw,
+	jobshm_err_t *err)
+{
+	jobshm_seg_t *seg = calloc(1, sizeof(*seg));
+
+	if (!seg) {
+		jobshm_fail(err, "out of memory");
+		return NULL;
+	}
+	seg->ns = ns;
+	seg->fd = fd;
+	seg->size = size;
+	seg->writable = rw;
+	snprintf(seg->name, sizeof(seg->name), "%s", name);
+	seg->addr = size ? mmap(NULL, size, PROT_READ | (rw ? PROT_WRITE : 0),
+				MAP_SHARED, fd, 0) : NULL;
+	if (seg->addr == MAP_FAILED) {
+		jobshm_fail(err, "mmap segment '%s' (%zu bytes): %m", name, size);
+		free(seg);
+		return NULL;
+	}
+	return seg;
+}
+
+jobshm_seg_t *
+jobshm_seg_create(jobshm_ns_t *ns, const char *name, size_t size,
+		  jobshm_err_t *err)
+{
+	char full[JOBSHM_NAME_MAX + 72];
+	jobshm_seg_t *seg;
+	int fd, e;
+
+	if (full_name(ns, name, full, sizeof(full), err) < 0)
+		return NULL;
+	fd = openat(ns->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		jobshm_fail(err, "create segment '%s' in %s: %m", name, ns->dir);
+		return NULL;
+	}
+	e = posix_fallocate(fd, 0, (off_t)size);
+	if (e) {
+		errno = e;
+		jobshm_fail(err, "reserve %zu bytes for segment '%s' in %s: %m",
+			    size, name, ns->dir);
+		close(fd);
+		return NULL;
+	}
+	seg = seg_new(ns, name, fd, size, 1, err);
+	if (!seg)
+		close(fd);
+	return seg;
+}
+
+int
+jobshm_seg_publish(jobshm_seg_t *seg, jobshm_err_t *err)
+{
+	char full[JOBSHM_NAME_MAX + 72], self[64];
+
+	if (seg->fd < 0)
+		return jobshm_fail(err, "segment '%s' is already published",
+				   seg->name);
+	full_name(seg->ns, seg->name, full, sizeof(full), err);
+	fchmod(seg->fd, 0600);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", seg->fd);
+	if (linkat(AT_FDCWD, self, seg->ns->dirfd, full, AT_SYMLINK_FOLLOW) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return jobshm_fail(err, "publish segment '%s': %m", seg->name);
+	}
+	close(seg->fd);
+	seg->fd = -1;
+	return 1;
+}
+
+jobshm_seg_t *
+jobshm_seg_attach(jobshm_ns_t *ns, const char *name, int writable,
+		  jobshm_err_t *err)
+{
+	char full[JOBSHM_NAME_MAX + 72];
+	struct stat st;
+	jobshm_seg_t *seg;
+	int fd;
+
+	if (full_name(ns, name, full, sizeof(full), err) < 0)
+		return NULL;
+	fd = openat(ns->dirfd, full, (writable ? O_RDWR : O_RDONLY) |
+		    O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		jobshm_fail(err, "attach segment '%s': %m", name);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		jobshm_fail(err, "segment '%s' is not a regular file", name);
+		close(fd);
+		return NULL;
+	}
+	seg = seg_new(ns, name, fd, (size_t)st.st_size, writable, err);
+	if (seg) {
+		close(fd);
+		seg->fd = -1;
+	} else {
+		close(fd);
+	}
+	return seg;
+}
+
+int
+jobshm_seg_fill(jobshm_seg_t *seg, size_t seg_off, const char *path,
+		uint64_t file_off, size_t len, jobshm_err_t *err)
+{
+	char *dst = (char *)seg->addr + seg_off;
+	ssize_t n;
+	int fd;
+
+	if (!seg->writable || seg_off > seg->size || len > seg->size - seg_off)
+		return jobshm_fail(err, "fill of segment '%s' out of bounds "
+				   "or read-only", seg->name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return jobshm_fail(err, "open %s: %m", path);
+	posix_fadvise(fd, (off_t)file_off, (off_t)len, POSIX_FADV_SEQUENTIAL);
+	while (len > 0) {
+		n = pread(fd, dst, len > (1u << 30) ? (1u << 30) : len,
+			  (off_t)file_off);
+		if (n <= 0) {
+			jobshm_fail(err, "read %s: %s", path,
+				    n == 0 ? "file too short" : strerror(errno));
+			close(fd);
+			return -1;
+		}
+		dst += n;
+		len -= (size_t)n;
+		file_off += (uint64_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+void *jobshm_seg_addr(const jobshm_seg_t *seg) { return seg->addr; }
+size_t jobshm_seg_size(const jobshm_seg_t *seg) { return seg->size; }
+int jobshm_seg_writable(const jobshm_seg_t *seg) { return seg->writable; }
+
+void
+jobshm_seg_close(jobshm_seg_t *seg)
+{
+	if (!seg)
+		return;
+	if (seg->addr)
+		munmap(seg->addr, seg->size);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	free(seg);
+}
+
+int
+jobshm_seg_unlink(jobshm_ns_t *ns, const char *name, jobshm_err_t *err)
+{
+	char full[JOBSHM_NAME_MAX + 72];
+
+	if (full_name(ns, name, full, sizeof(full), err) < 0)
+		return -1;
+	if (unlinkat(ns->dirfd, full, 0) < 0)
+		return jobshm_fail(err, "delete segment '%s': %m", name);
+	return 0;
+}
+
+int
+jobshm_seg_list(jobshm_ns_t *ns, jobshm_seg_f fn, void *arg,
+		jobshm_err_t *err)
+{
+	size_t pl = strlen(ns->prefix);
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+	int rc = 0, fd = dup(ns->dirfd);
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return jobshm_fail(err, "list %s: %m", ns->dir);
+	}
+	rewinddir(dir);
+	while (rc >= 0 && (d = readdir(dir))) {
+		if (strncmp(d->d_name, ns->prefix, pl) != 0 ||
+		    jobshm_name_check(d->d_name + pl, NULL) < 0 ||
+		    fstatat(ns->dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		rc = fn(d->d_name + pl, (uint64_t)st.st_size, arg);
+	}
+	closedir(dir);
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,325 @@
+/*
+ * _jobshm: CPython binding of libjobshm's segment API.  A Segment
+ * exports its mapping through the buffer protocol, so numpy arrays made
+ * on it are zero-copy and keep it mapped for as long as they live.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+
+#include "jobshm.h"
+
+typedef struct {
+	PyObject_HEAD
+	jobshm_ns_t *ns;
+	jobshm_seg_t *seg;
+} Segment;
+
+static PyObject *JobshmError;
+
+/* An OSError subclass carrying errno (kept by libjobshm) and its text. */
+static PyObject *
+fail(const jobshm_err_t *err)
+{
+	PyObject *v = Py_BuildValue("(is)", errno, err->msg);
+
+	if (v) {
+		PyErr_SetObject(JobshmError, v);
+		Py_DECREF(v);
+	}
+	return NULL;
+}
+
+static jobshm_ns_t *
+ns_open(void)
+{
+	jobshm_err_t err;
+	jobshm_ns_t *ns = jobshm_ns_open(&err);
+
+	if (!ns)
+		fail(&err);
+	return ns;
+}
+
+static void
+seg_dealloc(Segment *self)
+{
+	jobshm_seg_close(self->seg);
+	jobshm_ns_close(self->ns);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+seg_getbuffer(Segment *self, Py_buffer *view, int flags)
+{
+	return PyBuffer_FillInfo(view, (PyObject *)self,
+				 jobshm_seg_addr(self->seg),
+				 (Py_ssize_t)jobshm_seg_size(self->seg),
+				 !jobshm_seg_writable(self->seg), flags);
+}
+
+static PyBufferProcs seg_as_buffer = {
+	(getbufferproc)seg_getbuffer, NULL,
+};
+
+static PyObject *
+seg_publish(Segment *self, PyObject *unused)
+{
+	jobshm_err_t err;
+	int rc;
+
+	(void)unused;
+	Py_BEGIN_ALLOW_THREADS
+	rc = jobshm_seg_publish(self->seg, &err);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return fail(&err);
+	return PyBool_FromLong(rc);
+}
+
+static PyObject *
+seg_fill(Segment *self, PyObject *args)
+{
+	Py_ssize_t seg_off, len;
+	unsigned long long file_off;
+	const char *path;
+	jobshm_err_t err;
+	int rc;
+
+	if (!PyArg_ParseTuple(args, "nsKn", &seg_off, &path, &file_off, &len))
+		return NULL;
+	if (seg_off < 0 || len < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative offset or length");
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	rc = jobshm_seg_fill(self->seg, (size_t)seg_off, path, file_off,
+			     (size_t)len, &err);
+	Py_END_ALLOW_THREADS
+	if (rc < 0)
+		return fail(&err);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+seg_get_size(Segment *self, void *c)
+{
+	(void)c;
+	return PyLong_FromSize_t(jobshm_seg_size(self->seg));
+}
+
+static PyObject *
+seg_get_writable(Segment *self, void *c)
+{
+	(void)c;
+	return PyBool_FromLong(jobshm_seg_writable(self->seg));
+}
+
+static PyMethodDef seg_methods[] = {
+	{ "publish", (PyCFunction)seg_publish, METH_NOARGS,
+	  "Name the segment atomically; False if another publisher won." },
+	{ "fill", (PyCFunction)seg_fill, METH_VARARGS,
+	  "fill(seg_off, path, file_off, length): read a file straight in." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef seg_getset[] = {
+	{ "size", (getter)seg_get_size, NULL, "bytes", NULL },
+	{ "writable", (getter)seg_get_writable, NULL, "mapped read-write", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject SegmentType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "jobshm._jobshm.Segment",
+	.tp_basicsize = sizeof(Segment),
+	.tp_dealloc = (destructor)seg_dealloc,
+	.tp_as_buffer = &seg_as_buffer,
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "A mapped jobshm segment (buffer protocol).",
+	.tp_methods = seg_methods,
+	.tp_getset = seg_getset,
+};
+
+static PyObject *
+wrap(jobshm_ns_t *ns, jobshm_seg_t *seg, const jobshm_err_t *err)
+{
+	Segment *s;
+
+	if (!seg) {
+		jobshm_ns_close(ns);
+		return fail(err);
+	}
+	s = PyObject_New(Segment, &SegmentType);
+	if (!s) {
+		jobshm_seg_close(seg);
+		jobshm_ns_close(ns);
+		return NULL;
+	}
+	s->ns = ns;
+	s->seg = seg;
+	return (PyObject *)s;
+}
+
+static PyObject *
+m_create(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	Py_ssize_t size;
+	jobshm_ns_t *ns;
+	jobshm_seg_t *seg;
+	jobshm_err_t err;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "sn", &name, &size))
+		return NULL;
+	if (size < 0) {
+		PyErr_SetString(PyExc_ValueError, "negative size");
+		return NULL;
+	}
+	if (!(ns = ns_open()))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	seg = jobshm_seg_create(ns, name, (size_t)size, &err);
+	Py_END_ALLOW_THREADS
+	return wrap(ns, seg, &err);
+}
+
+static PyObject *
+m_attach(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	int writable = 0;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "s|p", &name, &writable))
+		return NULL;
+	if (!(ns = ns_open()))
+		return NULL;
+	return wrap(ns, jobshm_seg_attach(ns, name, writable, &err), &err);
+}
+
+static PyObject *
+m_unlink(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+	int rc;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "s", &name) || !(ns = ns_open()))
+		return NULL;
+	rc = jobshm_seg_unlink(ns, name, &err);
+	jobshm_ns_close(ns);
+	if (rc < 0)
+		return fail(&err);
+	Py_RETURN_NONE;
+}
+
+static int
+list_one(const char *name, uint64_t size, void *arg)
+{
+	PyObject *t = Py_BuildValue("(sK)", name, (unsigned long long)size);
+
+	if (!t || PyList_Append((PyObject *)arg, t) < 0) {
+		Py_XDECREF(t);
+		return -1;
+	}
+	Py_DECREF(t);
+	return 0;
+}
+
+static PyObject *
+m_list(PyObject *mod, PyObject *unused)
+{
+	PyObject *out;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+	int rc;
+
+	(void)mod;
+	(void)unused;
+	if (!(ns = ns_open()))
+		return NULL;
+	out = PyList_New(0);
+	rc = out ? jobshm_seg_list(ns, list_one, out, &err) : -1;
+	jobshm_ns_close(ns);
+	if (rc < 0) {
+		Py_XDECREF(out);
+		return PyErr_Occurred() ? NULL : fail(&err);
+	}
+	return out;
+}
+
+static PyObject *
+m_info(PyObject *mod, PyObject *unused)
+{
+	uint64_t size = 0, used = 0;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+	PyObject *d;
+
+	(void)mod;
+	(void)unused;
+	if (!(ns = ns_open()))
+		return NULL;
+	jobshm_ns_usage(ns, &size, &used, &err);
+	d = Py_BuildValue("{s:s,s:s,s:s,s:K,s:K}", "dir", jobshm_ns_dir(ns),
+			  "prefix", jobshm_ns_prefix(ns), "note",
+			  jobshm_ns_note(ns), "size", (unsigned long long)size,
+			  "used", (unsigned long long)used);
+	jobshm_ns_close(ns);
+	return d;
+}
+
+static PyObject *
+m_name_check(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	jobshm_err_t err;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "s", &name))
+		return NULL;
+	if (jobshm_name_check(name, &err) < 0) {
+		PyErr_SetString(PyExc_ValueError, err.msg);
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+	{ "create", m_create, METH_VARARGS, "create(name, size) -> Segment" },
+	{ "attach", m_attach, METH_VARARGS, "attach(name, writable=False)" },
+	{ "unlink", m_unlink, METH_VARARGS, "unlink(name)" },
+	{ "list", m_list, METH_NOARGS, "list() -> [(name, size)]" },
+	{ "info", m_info, METH_NOARGS, "dir, prefix, note, size, used" },
+	{ "name_check", m_name_check, METH_VARARGS, "ValueError if bad" },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef moddef = {
+	PyModuleDef_HEAD_INIT, "_jobshm", "libjobshm segments", -1,
+	module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__jobshm(void)
+{
+	PyObject *m;
+
+	if (PyType_Ready(&SegmentType) < 0)
+		return NULL;
+	m = PyModule_Create(&moddef);
+	if (!m)
+		return NULL;
+	JobshmError = PyErr_NewException("jobshm.Error", PyExc_OSError, NULL);
+	Py_INCREF(JobshmError);
+	PyModule_AddObject(m, "Error", JobshmError);
+	Py_INCREF(&SegmentType);
+	PyModule_AddObject(m, "Segment", (PyObject *)&SegmentType);
+	return m;
+}

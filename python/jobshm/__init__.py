@@ -1,0 +1,211 @@
+"""jobshm: node-wide shared NumPy arrays for the tasks of a Slurm job.
+
+Segments live in the job's private shm (JOBSHM_DIR, named with
+JOBSHM_PREFIX); outside a jobshm job they fall back to the node's
+/dev/shm (see info()["note"]).
+
+SharedArray-compatible calls::
+
+    a = jobshm.create("shm://x", (1000, 3), dtype=float)   # zeros, writable
+    b = jobshm.attach("x", ro=True)                        # zero-copy view
+    jobshm.list(); jobshm.delete("x")
+
+And the recurrent-read-only (RRO) cache of a task runtime::
+
+    X = jobshm.rro(data_key, lambda: np.load(path))   # or jobshm.rro(key, path)
+
+loads X once per node (whichever worker comes first; the others wait and
+attach), then every task on the node gets a read-only, zero-copy array.
+A segment is built unnamed and linked into place, so no reader ever sees
+half of it, and two publishers never overwrite each other.
+"""
+import collections
+import errno
+import fcntl
+import json
+import os
+
+import numpy as np
+import numpy.lib.format as npformat
+
+from . import _jobshm as _c
+from ._jobshm import Error
+
+__all__ = ["create", "attach", "delete", "list", "from_array", "load",
+           "publish", "rro", "info", "Error", "Entry"]
+
+HEADER = 4096                  # data starts page-aligned after the header
+MAGIC = b"JOBSHM\x01\n"
+Entry = collections.namedtuple("Entry", "name dtype shape size")
+_cache = {}                    # rro: name -> read-only array, per process
+
+
+def _name(name):
+    name = os.fspath(name)
+    if name.startswith("shm://"):
+        name = name[len("shm://"):]
+    _c.name_check(name)
+    return name
+
+
+def info():
+    """dir, prefix, note (empty inside a jobshm job), size, used."""
+    return _c.info()
+
+
+def _header(dtype, shape, order):
+    meta = json.dumps({"descr": npformat.dtype_to_descr(np.dtype(dtype)),
+                       "shape": [int(n) for n in shape], "order": order})
+    raw = MAGIC + meta.encode() + b"\n"
+    if len(raw) > HEADER:
+        raise ValueError("array metadata too large for a jobshm header")
+    return raw
+
+
+def _array(seg, name):
+    buf = memoryview(seg)
+    if bytes(buf[:len(MAGIC)]) != MAGIC:
+        raise Error(errno.EINVAL, f"segment '{name}' is not a jobshm array")
+    end = bytes(buf[:HEADER]).index(b"\n", len(MAGIC))
+    meta = json.loads(bytes(buf[len(MAGIC):end]))
+    dtype = npformat.descr_to_dtype(meta["descr"])
+    shape = tuple(meta["shape"])
+    count = int(np.prod(shape, dtype=np.int64))
+    a = np.frombuffer(seg, dtype=dtype, count=count, offset=HEADER)
+    return a.reshape(shape, order=meta["order"])
+
+
+def _new(name, dtype, shape, order):
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    seg = _c.create(name, HEADER + nbytes)
+    h = _header(dtype, shape, order)
+    memoryview(seg)[:len(h)] = h
+    return seg
+
+
+def _publish_or_attach(seg, name, ro):
+    if seg.publish():
+        return _array(seg, name) if not ro else _readonly(_array(seg, name))
+    del seg                                  # lost the race: use theirs
+    return attach(name, ro=ro)
+
+
+def _readonly(a):
+    a.flags.writeable = False
+    return a
+
+
+def create(name, shape, dtype=float):
+    """A new zero-filled shared array; FileExistsError if the name is taken."""
+    name = _name(name)
+    shape = (shape,) if np.isscalar(shape) else tuple(shape)
+    seg = _new(name, dtype, shape, "C")
+    if not seg.publish():
+        raise FileExistsError(errno.EEXIST, f"segment '{name}' exists")
+    return _array(seg, name)
+
+
+def attach(name, ro=False):
+    """The shared array called name, zero-copy; read-only when ro."""
+    name = _name(name)
+    return _array(_c.attach(name, not ro), name)
+
+
+def _lock_path(name):
+    i = _c.info()
+    return os.path.join(i["dir"], f".jobshm-lock.{i['prefix']}{name}")
+
+
+def delete(name):
+    """Remove the name (and its rro lock); attached arrays stay valid."""
+    name = _name(name)
+    _c.unlink(name)
+    _cache.pop(name, None)
+    try:
+        os.unlink(_lock_path(name))
+    except FileNotFoundError:
+        pass
+
+
+def list():  # noqa: A001 - SharedArray's name
+    """Entry(name, dtype, shape, size) of each array in the namespace."""
+    out = []
+    for name, size in _c.list():
+        try:
+            a = attach(name, ro=True)
+            out.append(Entry(name, a.dtype, a.shape, size))
+        except (Error, ValueError):
+            out.append(Entry(name, None, None, size))
+    return out
+
+
+def from_array(name, array, ro=False):
+    """Copy array into a new segment (one copy) and publish it."""
+    name = _name(name)
+    array = np.asanyarray(array)
+    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous \
+        else "C"
+    seg = _new(name, array.dtype, array.shape, order)
+    dst = _array(seg, name)
+    dst[...] = array
+    return _publish_or_attach(seg, name, ro)
+
+
+def load(name, path):
+    """An .npy file straight into shm (one copy), read-only."""
+    name = _name(name)
+    with open(path, "rb") as f:
+        version = npformat.read_magic(f)
+        shape, fortran, dtype = npformat._read_array_header(f, version)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{path}: object arrays cannot be shared")
+    seg = _new(name, dtype, shape, "F" if fortran else "C")
+    seg.fill(HEADER, os.fspath(path), offset, seg.size - HEADER)
+    return _publish_or_attach(seg, name, ro=True)
+
+
+def publish(name, loader):
+    """The shared array called name; if missing, made from loader() (an
+    array, or a path to an .npy file) and published atomically: every
+    caller gets identical, complete data, whoever wins."""
+    name = _name(name)
+    try:
+        return attach(name, ro=True)
+    except Error as e:
+        if e.errno != errno.ENOENT:
+            raise
+    src = loader() if callable(loader) else loader
+    if isinstance(src, (str, bytes, os.PathLike)):
+        return load(name, src)
+    return from_array(name, src, ro=True)
+
+
+def _lock(name):
+    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def rro(name, loader):
+    """Recurrent-read-only cache: this process's dict, then the node's
+    shm, then loader() -- once per node -- published for everyone.
+    Returns a read-only, zero-copy array."""
+    name = _name(name)
+    a = _cache.get(name)
+    if a is not None:
+        return a
+    try:
+        a = attach(name, ro=True)
+    except Error as e:
+        if e.errno != errno.ENOENT:
+            raise
+        fd = _lock(name)
+        try:
+            a = publish(name, loader)
+        finally:
+            os.close(fd)
+    _cache[name] = a
+    return a
