@@ -66,7 +66,8 @@ cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h lib/libjobshm.a
 		$(LDFLAGS) $(DEPS_LIBS) -lslurm
 
 # ---- tests -----------------------------------------------------------------
-UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c
+UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
+	    tests/unit/test_segment.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
 tests/unit/%: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
@@ -90,7 +91,7 @@ cluster-test: all
 	$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-check: all unit unit-asan fuzz-check install-test cluster-test
+check: all unit unit-asan python-test fuzz-check install-test cluster-test
 
 install-test: all
 	tests/install/test_install.sh
@@ -127,6 +128,9 @@ install: all
 	install -m 644 lib/jobshm.pc $(DESTDIR)$(pkgconfigdir)/jobshm.pc
 	install -m 644 man/jobshm.1 $(DESTDIR)$(mandir)/man1/jobshm.1
 	install -m 644 man/jobshm.8 $(DESTDIR)$(mandir)/man8/jobshm.8
+	install -d $(DESTDIR)$(pythondir)/jobshm
+	install -m 644 python/jobshm/__init__.py $(DESTDIR)$(pythondir)/jobshm/
+	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
 
 uninstall:
 	rm -f $(DESTDIR)$(plugindir)/jobshm.so $(DESTDIR)$(bindir)/jobshm \
@@ -134,6 +138,7 @@ uninstall:
 	      $(DESTDIR)$(libdir)/libjobshm.so $(DESTDIR)$(includedir)/jobshm.h \
 	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
 	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8
+	rm -rf $(DESTDIR)$(pythondir)/jobshm
 
 clean:
 	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS)

@@ -13,6 +13,8 @@ want="/opt/jobshm/bin/jobshm
 /opt/jobshm/lib/libjobshm.so
 /opt/jobshm/lib/libjobshm.so.0
 /opt/jobshm/lib/pkgconfig/jobshm.pc
+/opt/jobshm/lib/python3/dist-packages/jobshm/__init__.py
+/opt/jobshm/lib/python3/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 /opt/jobshm/lib/slurm/jobshm.so
 /opt/jobshm/share/man/man1/jobshm.1
 /opt/jobshm/share/man/man8/jobshm.8"

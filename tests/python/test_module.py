@@ -1,0 +1,152 @@
+"""The jobshm Python module: SharedArray calls, load, publish, rro."""
+import multiprocessing as mp
+import os
+import time
+
+import numpy as np
+import pytest
+
+import jobshm
+
+
+def test_create_attach_delete_roundtrip(job_ns):
+    a = jobshm.create("shm://grid", (4, 5), dtype=np.int32)
+    assert a.dtype == np.int32 and a.shape == (4, 5) and not a.any()
+    a[2, 3] = 42
+    b = jobshm.attach("grid")
+    assert b[2, 3] == 42
+    b[0, 0] = 1                      # read-write attach writes through
+    assert a[0, 0] == 1
+    assert os.path.exists(os.path.join(job_ns, "jobshm.4242.grid"))
+    names = [e.name for e in jobshm.list()]
+    assert names == ["grid"]
+    jobshm.delete("grid")
+    assert jobshm.list() == []
+    assert a[2, 3] == 42             # still mapped after delete
+
+
+def test_readonly_attach_cannot_write():
+    jobshm.create("ro", 10)
+    r = jobshm.attach("ro", ro=True)
+    assert not r.flags.writeable
+    with pytest.raises(ValueError):
+        r[0] = 1
+
+
+def test_create_existing_fails():
+    jobshm.create("dup", 3)
+    with pytest.raises(FileExistsError):
+        jobshm.create("dup", 3)
+
+
+@pytest.mark.parametrize("arr", [
+    np.arange(12.0).reshape(3, 4),
+    np.asfortranarray(np.arange(12).reshape(3, 4)),
+    np.zeros(3, dtype=[("x", "<f4"), ("n", "<i8")]),
+    np.array([], dtype=np.uint8),
+    np.float32(3.5) * np.ones((2, 2, 2), dtype=np.float32),
+])
+def test_from_array_preserves(arr):
+    out = jobshm.from_array("a", arr)
+    assert out.dtype == arr.dtype and out.shape == arr.shape
+    assert np.array_equal(out, arr)
+    assert np.array_equal(jobshm.attach("a", ro=True), arr)
+
+
+def test_load_npy_equals_np_load(tmp_path):
+    for i, arr in enumerate([np.random.rand(100, 7),
+                             np.asfortranarray(np.random.rand(9, 3)),
+                             np.arange(10, dtype=">i4")]):
+        p = tmp_path / f"x{i}.npy"
+        np.save(p, arr)
+        got = jobshm.load(f"x{i}", p)
+        assert np.array_equal(got, np.load(p)) and got.dtype == arr.dtype
+        assert not got.flags.writeable
+
+
+def test_load_refuses_object_arrays(tmp_path):
+    p = tmp_path / "o.npy"
+    np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        jobshm.load("o", p)
+    assert jobshm.list() == []
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "a/b", "", ".hidden",
+                                 "x" * 201, "shm://../x", "sp ace", "é"])
+def test_names_cannot_escape(bad, job_ns):
+    with pytest.raises(ValueError):
+        jobshm.create(bad, 1)
+    with pytest.raises(ValueError):
+        jobshm.attach(bad)
+    assert os.listdir(job_ns) == []
+
+
+def test_prefix_keeps_jobs_apart(monkeypatch):
+    jobshm.create("same", 2)
+    monkeypatch.setenv("JOBSHM_PREFIX", "jobshm.4343.")
+    assert jobshm.list() == []
+    with pytest.raises(jobshm.Error):
+        jobshm.attach("same")
+
+
+def test_outside_a_job_says_so(monkeypatch):
+    monkeypatch.delenv("JOBSHM_DIR")
+    assert "not in a jobshm job" in jobshm.info()["note"]
+    monkeypatch.setenv("JOBSHM_DIR", "/nonexistent")
+    with pytest.raises(jobshm.Error, match="/nonexistent"):
+        jobshm.create("x", 1)
+
+
+def test_array_outlives_its_name_and_handle():
+    a = jobshm.from_array("keep", np.arange(1000))
+    jobshm.delete("keep")
+    import gc
+    gc.collect()
+    assert a.sum() == sum(range(1000))
+
+
+def test_rro_is_cached_and_read_only():
+    calls = []
+    x = jobshm.rro("k", lambda: calls.append(1) or np.arange(5.0))
+    y = jobshm.rro("k", lambda: calls.append(1) or np.arange(5.0))
+    assert x is y and calls == [1] and not x.flags.writeable
+
+
+# ---- races between worker processes ----------------------------------------
+
+def _rro_worker(args):
+    name, log, delay = args
+    def loader():
+        with open(log, "a") as f:
+            f.write("load\n")
+        time.sleep(delay)
+        return np.arange(1 << 20, dtype=np.float64) * 3
+    a = jobshm.rro(name, loader)
+    return float(a.sum()), a.shape, bool(a.flags.writeable)
+
+
+def _publish_worker(args):
+    name, delay = args
+    def loader():
+        time.sleep(delay)
+        return np.arange(1 << 20, dtype=np.float64) * 3
+    a = jobshm.publish(name, loader)
+    return float(a.sum()), a.shape
+
+
+def test_racing_rro_loads_once_and_all_agree(tmp_path):
+    log = tmp_path / "loads"
+    want = float((np.arange(1 << 20, dtype=np.float64) * 3).sum())
+    with mp.get_context("fork").Pool(16) as pool:
+        res = pool.map(_rro_worker, [("race", str(log), 0.5)] * 32)
+    assert all(r == (want, (1 << 20,), False) for r in res), res
+    assert log.read_text() == "load\n"          # once per node
+
+
+def test_racing_publishers_all_get_complete_data():
+    want = float((np.arange(1 << 20, dtype=np.float64) * 3).sum())
+    with mp.get_context("fork").Pool(16) as pool:
+        res = pool.map(_publish_worker, [("pub", 0.2)] * 32)
+    assert all(r == (want, (1 << 20,)) for r in res), res
+    assert [e.name for e in jobshm.list()] == ["pub"]

@@ -1,0 +1,165 @@
+/* Unit tests: the segment API in a temporary namespace. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "jobshm.h"
+
+static char dir[64];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/dev/shm/jobshm-unit-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	setenv("JOBSHM_DIR", dir, 1);
+	setenv("JOBSHM_PREFIX", "jobshm.7.", 1);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == -1;
+}
+
+static int
+count(const char *name, uint64_t size, void *arg)
+{
+	(void)name;
+	(void)size;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_publish_once(void **state)
+{
+	jobshm_err_t err;
+	jobshm_ns_t *ns = jobshm_ns_open(&err);
+	jobshm_seg_t *a, *b, *r;
+	char path[128];
+	int n = 0;
+
+	(void)state;
+	assert_non_null(ns);
+	assert_string_equal(jobshm_ns_note(ns), "");
+	a = jobshm_seg_create(ns, "s", 4096, &err);
+	b = jobshm_seg_create(ns, "s", 4096, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+	memset(jobshm_seg_addr(a), 'A', 4096);
+	memset(jobshm_seg_addr(b), 'B', 4096);
+	/* nothing visible before publishing */
+	assert_int_equal(jobshm_seg_list(ns, count, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(jobshm_seg_publish(a, &err), 1);
+	assert_int_equal(jobshm_seg_publish(b, &err), 0);	/* lost */
+	r = jobshm_seg_attach(ns, "s", 0, &err);
+	assert_non_null(r);
+	assert_int_equal(((char *)jobshm_seg_addr(r))[4095], 'A');
+	assert_int_equal(jobshm_seg_writable(r), 0);
+	snprintf(path, sizeof(path), "%s/jobshm.7.s", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(jobshm_seg_list(ns, count, &n, &err), 0);
+	assert_int_equal(n, 1);
+	jobshm_seg_close(a);
+	jobshm_seg_close(b);
+	jobshm_seg_close(r);
+	assert_int_equal(jobshm_seg_unlink(ns, "s", &err), 0);
+	assert_null(jobshm_seg_attach(ns, "s", 0, &err));
+	assert_non_null(strstr(err.msg, "No such file"));
+	jobshm_ns_close(ns);
+}
+
+static void
+test_fill_from_file(void **state)
+{
+	jobshm_err_t err;
+	jobshm_ns_t *ns = jobshm_ns_open(&err);
+	jobshm_seg_t *s;
+	char path[] = "/tmp/jobshm-fill-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "headerPAYLOAD", 13), 13);
+	close(fd);
+	s = jobshm_seg_create(ns, "f", 16, &err);
+	assert_non_null(s);
+	assert_int_equal(jobshm_seg_fill(s, 8, path, 6, 7, &err), 0);
+	assert_memory_equal((char *)jobshm_seg_addr(s) + 8, "PAYLOAD", 7);
+	assert_int_equal(jobshm_seg_fill(s, 10, path, 6, 7, &err), -1);
+	assert_int_equal(jobshm_seg_fill(s, 0, path, 6, 8, &err), -1);
+	assert_non_null(strstr(err.msg, "too short"));
+	jobshm_seg_close(s);
+	unlink(path);
+	jobshm_ns_close(ns);
+}
+
+static void
+test_names(void **state)
+{
+	jobshm_err_t err;
+	const char *bad[] = { "", ".x", "../x", "a/b", "a b", "x\n", NULL };
+	char longname[JOBSHM_NAME_MAX + 2];
+	int i;
+
+	(void)state;
+	for (i = 0; bad[i]; i++)
+		assert_int_equal(jobshm_name_check(bad[i], &err), -1);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(jobshm_name_check(longname, &err), -1);
+	longname[JOBSHM_NAME_MAX] = '\0';
+	assert_int_equal(jobshm_name_check(longname, &err), 0);
+	assert_int_equal(jobshm_name_check("data.v2_x-1", &err), 0);
+}
+
+static void
+test_outside_job(void **state)
+{
+	jobshm_err_t err;
+	jobshm_ns_t *ns;
+
+	(void)state;
+	unsetenv("JOBSHM_DIR");
+	ns = jobshm_ns_open(&err);
+	assert_non_null(ns);
+	assert_string_equal(jobshm_ns_dir(ns), "/dev/shm");
+	assert_non_null(strstr(jobshm_ns_note(ns), "not in a jobshm job"));
+	jobshm_ns_close(ns);
+	setenv("JOBSHM_PREFIX", "../evil", 1);
+	assert_null(jobshm_ns_open(&err));
+	assert_non_null(strstr(err.msg, "JOBSHM_PREFIX"));
+	setenv("JOBSHM_DIR", dir, 1);
+	setenv("JOBSHM_PREFIX", "jobshm.7.", 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_publish_once),
+		cmocka_unit_test(test_fill_from_file),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_outside_job),
+	};
+
+	return cmocka_run_group_tests_name("segment", tests, setup, teardown);
+}
