@@ -191,6 +191,17 @@ jobshm_seg_t *jobshm_seg_attach(jobshm_ns_t *ns, const char *name,
 int jobshm_seg_fill(jobshm_seg_t *seg, size_t seg_off, const char *path,
 		    uint64_t file_off, size_t len, jobshm_err_t *err);
 
+/*
+ * A new unnamed segment holding `hlen` bytes of `header` then `len` bytes
+ * of the file at `path` from `file_off`, copied by the kernel from page
+ * cache to page cache (sendfile): one copy, no zeroing pass, and a full
+ * shm is an ENOSPC error, never a SIGBUS.  Publish it as any other.
+ */
+jobshm_seg_t *jobshm_seg_load(jobshm_ns_t *ns, const char *name,
+			      const void *header, size_t hlen,
+			      const char *path, uint64_t file_off, size_t len,
+			      jobshm_err_t *err);
+
 void *jobshm_seg_addr(const jobshm_seg_t *seg);
 size_t jobshm_seg_size(const jobshm_seg_t *seg);
 int jobshm_seg_writable(const jobshm_seg_t *seg);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -159,21 +160,30 @@ seg_new(jobshm_ns_t *ns, const char *name, int fd, size_t size, int rw,
 	return seg;
 }
 
+static int
+tmpfile_in(jobshm_ns_t *ns, const char *name, jobshm_err_t *err)
+{
+	char full[JOBSHM_NAME_MAX + 72];
+	int fd;
+
+	if (full_name(ns, name, full, sizeof(full), err) < 0)
+		return -1;
+	fd = openat(ns->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return jobshm_fail(err, "create segment '%s' in %s: %m", name,
+				   ns->dir);
+	return fd;
+}
+
 jobshm_seg_t *
 jobshm_seg_create(jobshm_ns_t *ns, const char *name, size_t size,
 		  jobshm_err_t *err)
 {
-	char full[JOBSHM_NAME_MAX + 72];
 	jobshm_seg_t *seg;
 	int fd, e;
 
-	if (full_name(ns, name, full, sizeof(full), err) < 0)
+	if ((fd = tmpfile_in(ns, name, err)) < 0)
 		return NULL;
-	fd = openat(ns->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		jobshm_fail(err, "create segment '%s' in %s: %m", name, ns->dir);
-		return NULL;
-	}
 	e = posix_fallocate(fd, 0, (off_t)size);
 	if (e) {
 		errno = e;
@@ -186,6 +196,55 @@ jobshm_seg_create(jobshm_ns_t *ns, const char *name, size_t size,
 	if (!seg)
 		close(fd);
 	return seg;
+}
+
+static int
+copy_file(int out, const char *path, uint64_t file_off, size_t len,
+	  jobshm_err_t *err)
+{
+	off_t in_off = (off_t)file_off;
+	ssize_t n;
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (in < 0)
+		return jobshm_fail(err, "open %s: %m", path);
+	while (len > 0) {
+		n = sendfile(out, in, &in_off, len > (1u << 30) ? (1u << 30) : len);
+		if (n <= 0) {
+			jobshm_fail(err, "copy %s into shm: %s", path,
+				    n == 0 ? "file too short" : strerror(errno));
+			close(in);
+			return -1;
+		}
+		len -= (size_t)n;
+	}
+	close(in);
+	return 0;
+}
+
+jobshm_seg_t *
+jobshm_seg_load(jobshm_ns_t *ns, const char *name, const void *header,
+		size_t hlen, const char *path, uint64_t file_off, size_t len,
+		jobshm_err_t *err)
+{
+	jobshm_seg_t *seg;
+	int fd;
+
+	if ((fd = tmpfile_in(ns, name, err)) < 0)
+		return NULL;
+	if (pwrite(fd, header, hlen, 0) != (ssize_t)hlen ||
+	    ftruncate(fd, (off_t)hlen) < 0 || lseek(fd, (off_t)hlen, SEEK_SET) < 0) {
+		jobshm_fail(err, "write segment '%s' header: %m", name);
+		goto fail;
+	}
+	if (copy_file(fd, path, file_off, len, err) < 0)
+		goto fail;
+	seg = seg_new(ns, name, fd, hlen + len, 0, err);
+	if (seg)
+		return seg;
+fail:
+	close(fd);
+	return NULL;
 }
 
 int

@@ -186,6 +186,34 @@ m_create(PyObject *mod, PyObject *args)
 }
 
 static PyObject *
+m_load(PyObject *mod, PyObject *args)
+{
+	const char *name, *path;
+	Py_buffer hdr;
+	unsigned long long off;
+	Py_ssize_t len;
+	jobshm_ns_t *ns;
+	jobshm_seg_t *seg;
+	jobshm_err_t err;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "sy*sKn", &name, &hdr, &path, &off, &len))
+		return NULL;
+	if (len < 0 || !(ns = ns_open())) {
+		if (len < 0)
+			PyErr_SetString(PyExc_ValueError, "negative length");
+		PyBuffer_Release(&hdr);
+		return NULL;
+	}
+	Py_BEGIN_ALLOW_THREADS
+	seg = jobshm_seg_load(ns, name, hdr.buf, (size_t)hdr.len, path, off,
+			      (size_t)len, &err);
+	Py_END_ALLOW_THREADS
+	PyBuffer_Release(&hdr);
+	return wrap(ns, seg, &err);
+}
+
+static PyObject *
 m_attach(PyObject *mod, PyObject *args)
 {
 	const char *name;
@@ -294,6 +322,8 @@ m_name_check(PyObject *mod, PyObject *args)
 static PyMethodDef module_methods[] = {
 	{ "create", m_create, METH_VARARGS, "create(name, size) -> Segment" },
 	{ "attach", m_attach, METH_VARARGS, "attach(name, writable=False)" },
+	{ "load", m_load, METH_VARARGS,
+	  "load(name, header, path, file_off, length) -> read-only Segment" },
 	{ "unlink", m_unlink, METH_VARARGS, "unlink(name)" },
 	{ "list", m_list, METH_NOARGS, "list() -> [(name, size)]" },
 	{ "info", m_info, METH_NOARGS, "dir, prefix, note, size, used" },

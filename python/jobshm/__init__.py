@@ -86,7 +86,8 @@ def _new(name, dtype, shape, order):
 
 def _publish_or_attach(seg, name, ro):
     if seg.publish():
-        return _array(seg, name) if not ro else _readonly(_array(seg, name))
+        a = _array(seg, name)
+        return _readonly(a) if ro and a.flags.writeable else a
     del seg                                  # lost the race: use theirs
     return attach(name, ro=ro)
 
@@ -161,8 +162,10 @@ def load(name, path):
         offset = f.tell()
     if dtype.hasobject:
         raise ValueError(f"{path}: object arrays cannot be shared")
-    seg = _new(name, dtype, shape, "F" if fortran else "C")
-    seg.fill(HEADER, os.fspath(path), offset, seg.size - HEADER)
+    h = _header(dtype, shape, "F" if fortran else "C")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    seg = _c.load(name, h + bytes(HEADER - len(h)), os.fspath(path), offset,
+                  nbytes)
     return _publish_or_attach(seg, name, ro=True)
 
 

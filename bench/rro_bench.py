@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""Worker-runtime benchmarks (issue: worker runtime).  Paired, alternated
+runs in one process; medians and spreads; a table in the PyCOMPSs study's
+shape and a PNG plot of the gain against data size.
+
+  1. attach to an existing 256 MiB segment vs np.load of the same array
+     from a file in the page cache (target: attach >= 100x faster)
+  2. first load into shm (jobshm.load) vs np.load (target: <= 1.15x)
+  3. k-means and blocked matmul, baseline vs rro, over a sweep scaled to a
+     2-core, 24 GiB machine (targets: data-heavy k-means >= 30% faster,
+     no case more than 3% slower)
+
+Run inside a job with --shm (make bench-rro does) or anywhere with
+JOBSHM_DIR set.  BENCH_QUICK=1 shrinks everything for a smoke run.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+import jobshm  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+REPS = 3 if QUICK else 5
+OUT = os.environ.get("BENCH_OUT", os.path.join(HERE, "results"))
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def spread(xs):
+    return statistics.pstdev(xs) / statistics.mean(xs) * 100 if xs else 0.0
+
+
+def micro(mib):
+    arr = np.random.default_rng(0).random(mib * 2**20 // 8)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "a.npy")
+        np.save(path, arr)
+        np.load(path)                                  # into page cache
+        jobshm.load("bench.a", path)
+        loads, attaches, firsts, plains = [], [], [], []
+        for i in range(REPS * 2):
+            t = time.perf_counter(); x = np.load(path); loads.append(time.perf_counter() - t)
+            del x
+            t = time.perf_counter(); y = jobshm.attach("bench.a", ro=True); attaches.append(time.perf_counter() - t)
+            del y
+            for order in ((0, 1), (1, 0))[i % 2]:
+                if order == 0:
+                    t = time.perf_counter(); z = jobshm.load(f"bench.f{i}", path)
+                    firsts.append(time.perf_counter() - t)
+                    del z
+                    jobshm.delete(f"bench.f{i}")
+                else:
+                    t = time.perf_counter(); z = np.load(path)
+                    plains.append(time.perf_counter() - t)
+                    del z
+        jobshm.delete("bench.a")
+    return {"mib": mib, "np_load_ms": med(loads) * 1e3,
+            "attach_ms": med(attaches) * 1e3,
+            "attach_speedup": med(loads) / med(attaches),
+            "first_load_ms": med(firsts) * 1e3,
+            "first_vs_np_load": med([f / p for f, p in zip(firsts, plains)])}
+
+
+def app(script, args, mode):
+    cmd = [sys.executable, os.path.join(HERE, "..", "examples", script),
+           "--mode", mode] + args
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep_case(script, args):
+    base, rro = [], []
+    for i in range(REPS):
+        for mode in (("baseline", "rro") if i % 2 == 0 else ("rro", "baseline")):
+            r = app(script, args, mode)
+            (base if mode == "baseline" else rro).append(r)
+    assert len({r["checksum"] for r in base + rro}) == 1, "results differ"
+    b = [r["seconds"] for r in base]
+    r = [x["seconds"] for x in rro]
+    return {"case": " ".join(args), "mbytes": base[0]["mbytes"],
+            "baseline_s": med(b), "rro_s": med(r),
+            "gain_pct": (med(b) - med(r)) / med(b) * 100,
+            "spread_pct": max(spread(b), spread(r))}
+
+
+def cases():
+    if QUICK:
+        km = [["--points", "100000", "--dims", d, "--iterations", "3"]
+              for d in ("16", "64")]
+        mm = [["--blocks", "2", "--block-size", "128"]]
+    else:
+        km = [["--points", "400000", "--dims", d, "--iterations", "5",
+               "--clusters", "4"] for d in ("8", "32", "128", "256")]
+        mm = [["--blocks", nb, "--block-size", bs]
+              for nb, bs in (("4", "128"), ("4", "512"), ("8", "256"),
+                             ("4", "1024"))]
+    return [("kmeans/kmeans.py", a) for a in km] + \
+           [("matmul/matmul.py", a) for a in mm]
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for appname, mark in (("kmeans", "o"), ("matmul", "s")):
+        pts = [(r["mbytes"], r["gain_pct"]) for r in rows if appname in r["app"]]
+        if pts:
+            ax.plot(*zip(*sorted(pts)), marker=mark, label=appname)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("read-only input data (MiB)")
+    ax.set_ylabel("time saved by rro vs baseline (%)")
+    ax.set_title("jobshm rro gain, 2 workers, 2-core node")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    print(f"jobshm worker-runtime bench; shm: {jobshm.info()['dir']} "
+          f"{jobshm.info()['note']}")
+    m = micro(32 if QUICK else 256)
+    print(f"{m['mib']} MiB: np.load {m['np_load_ms']:.1f} ms, attach "
+          f"{m['attach_ms']:.3f} ms -> attach {m['attach_speedup']:.0f}x faster; "
+          f"first load into shm {m['first_load_ms']:.1f} ms = "
+          f"{m['first_vs_np_load']:.2f}x np.load (median paired ratio)")
+    rows = []
+    print(f"{'app':8s} {'case':52s} {'MiB':>7s} {'base s':>8s} {'rro s':>8s} "
+          f"{'diff %':>7s} {'spread %':>8s}")
+    for script, args in cases():
+        r = sweep_case(script, args)
+        r["app"] = script.split("/")[0]
+        rows.append(r)
+        print(f"{r['app']:8s} {r['case']:52s} {r['mbytes']:7.0f} "
+              f"{r['baseline_s']:8.3f} {r['rro_s']:8.3f} {r['gain_pct']:7.1f} "
+              f"{r['spread_pct']:8.1f}", flush=True)
+    with open(os.path.join(OUT, "rro.json"), "w") as f:
+        json.dump({"micro": m, "sweep": rows}, f, indent=1)
+    plot(rows, os.path.join(OUT, "rro_gain.png"))
+    print(f"wrote {OUT}/rro.json and {OUT}/rro_gain.png")
+
+
+if __name__ == "__main__":
+    main()
