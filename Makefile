@@ -91,7 +91,8 @@ cluster-test: all
 	$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-check: all unit unit-asan python-test fuzz-check install-test cluster-test
+check: all unit unit-asan python-test launcher-test fuzz-check install-test \
+	cluster-test
 
 install-test: all
 	tests/install/test_install.sh
@@ -108,6 +109,10 @@ deps:
 demo: deps all
 	tests/cluster/demo.sh
 
+bench-rro: all
+	JOBSHM_DIR=$$(mktemp -d /dev/shm/jobshm-bench.XXXXXX) \
+	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py
+
 bench: all
 	tests/cluster/cluster.sh start
 	$(PYTHON) bench/step_overhead.py; rc=$$?; \
@@ -121,6 +126,8 @@ install: all
 		$(DESTDIR)$(mandir)/man8
 	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
 	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
+	install -m 755 launcher/enqueue_jobshm $(DESTDIR)$(bindir)/enqueue_jobshm
+	install -m 644 man/enqueue_jobshm.1 $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1
 	install -m 644 lib/libjobshm.a $(DESTDIR)$(libdir)/libjobshm.a
 	install -m 755 lib/$(SONAME) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libjobshm.so
@@ -134,6 +141,8 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(plugindir)/jobshm.so $(DESTDIR)$(bindir)/jobshm \
+	      $(DESTDIR)$(bindir)/enqueue_jobshm \
+	      $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1 \
 	      $(DESTDIR)$(libdir)/libjobshm.a $(DESTDIR)$(libdir)/$(SONAME) \
 	      $(DESTDIR)$(libdir)/libjobshm.so $(DESTDIR)$(includedir)/jobshm.h \
 	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
@@ -141,7 +150,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(pythondir)/jobshm
 
 clean:
-	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS)
+	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS) \
+	      launcher/enqueue_jobshm
 	rm -rf tests/fuzz/new
 	rm -rf tests/integration/__pycache__ .pytest_cache
 
@@ -190,3 +200,13 @@ all: $(PY_MOD)
 
 python-test: $(PY_MOD)
 	PYTHONPATH=python $(PYTHON) -m pytest -q tests/python
+
+# ---- launcher ------------------------------------------------------------------
+LAUNCH_SRC := launcher/main.c launcher/opts.c launcher/script.c launcher/xml.c
+launcher/enqueue_jobshm: $(LAUNCH_SRC) launcher/opts.h lib/libjobshm.a
+	$(CC) $(ALL_CFLAGS) -Ilauncher -o $@ $(LAUNCH_SRC) lib/libjobshm.a \
+		$(LDFLAGS) $(DEPS_LIBS)
+all: launcher/enqueue_jobshm
+
+launcher-test: launcher/enqueue_jobshm
+	$(PYTHON) -m pytest -q tests/launcher

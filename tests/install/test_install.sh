@@ -7,7 +7,8 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
 make -s install DESTDIR="$root" PREFIX=/opt/jobshm
-want="/opt/jobshm/bin/jobshm
+want="/opt/jobshm/bin/enqueue_jobshm
+/opt/jobshm/bin/jobshm
 /opt/jobshm/include/jobshm.h
 /opt/jobshm/lib/libjobshm.a
 /opt/jobshm/lib/libjobshm.so
@@ -16,6 +17,7 @@ want="/opt/jobshm/bin/jobshm
 /opt/jobshm/lib/python3/dist-packages/jobshm/__init__.py
 /opt/jobshm/lib/python3/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 /opt/jobshm/lib/slurm/jobshm.so
+/opt/jobshm/share/man/man1/enqueue_jobshm.1
 /opt/jobshm/share/man/man1/jobshm.1
 /opt/jobshm/share/man/man8/jobshm.8"
 got=$(cd "$root" && find . -type f -o -type l | sed 's|^\.||' | sort)

@@ -1,0 +1,303 @@
+/* enqueue_compss's flags, checked before anything is submitted. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobshm.h"
+#include "opts.h"
+
+static const char *prog = "enqueue_jobshm";
+
+static int
+bad(const char *flag, const char *val, const char *want)
+{
+	fprintf(stderr, "%s: --%s='%s': %s\n", prog, flag, val, want);
+	return -1;
+}
+
+static int
+uint_arg(const char *flag, const char *val, unsigned min, unsigned max,
+	 unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (val[0] < '0' || val[0] > '9')
+		goto fail;
+	v = strtoul(val, &end, 10);
+	if (*end || v < min || v > max)
+		goto fail;
+	*out = (unsigned)v;
+	return 0;
+fail:
+	fprintf(stderr, "%s: --%s='%s': expected a whole number from %u to "
+		"%u\n", prog, flag, val, min, max);
+	return -1;
+}
+
+static int
+one_of(const char *flag, const char *val, const char *const *ok)
+{
+	const char *const *p;
+	char list[256] = "";
+
+	for (p = ok; *p; p++) {
+		if (!strcmp(val, *p))
+			return 0;
+		strcat(list, p == ok ? "" : ", ");
+		strcat(list, *p);
+	}
+	fprintf(stderr, "%s: --%s='%s': expected one of %s\n", prog, flag, val,
+		list);
+	return -1;
+}
+
+/* MODE:SIZE, NEXTGenIO's spelling: 1LM or 2LM, SIZE in GB 2-4000 (or
+ * with a K/M/G/T suffix). */
+static int
+nvram_arg(struct request *r, const char *val)
+{
+	const char *want = "expected 1LM:SIZE or 2LM:SIZE, SIZE in GB from 2 "
+			   "to 4000 (or with a K/M/G/T suffix)";
+	struct jobshm_size sz;
+	jobshm_err_t err;
+	char num[64];
+	double gb;
+
+	if (strlen(val) < 5 || (strncmp(val, "1LM:", 4) && strncmp(val, "2LM:", 4)))
+		return bad("nvram_options", val, want);
+	snprintf(num, sizeof(num), "%s", val + 4);
+	if (strspn(num, "0123456789") == strlen(num))
+		strcat(num, "G");	/* bare number: GB here, not MiB */
+	if (jobshm_size_parse(num, &sz, &err) < 0 || sz.none || sz.percent)
+		return bad("nvram_options", val, want);
+	gb = (double)sz.bytes / (1 << 30);
+	if (gb < 2 || gb > 4000)
+		return bad("nvram_options", val, want);
+	r->nvram_gb = gb;
+	return 0;
+}
+
+static int
+shm_arg(struct request *r, const char *val)
+{
+	struct jobshm_size sz;
+	jobshm_err_t err;
+
+	if (jobshm_size_parse(val, &sz, &err) < 0) {
+		fprintf(stderr, "%s: --shm: %s\n", prog, err.msg);
+		return -1;
+	}
+	r->shm_bytes = sz.none || sz.percent ? 0 : sz.bytes;
+	return 0;
+}
+
+static int
+wd_arg(const char *flag, const char *val, int allow_shm)
+{
+	if (val[0] == '/' || !strcmp(val, "local_disk") ||
+	    (allow_shm && !strcmp(val, "shm")))
+		return 0;
+	return bad(flag, val, allow_shm ?
+		   "expected shm, local_disk or an absolute path" :
+		   "expected local_disk or an absolute path");
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"Usage: %s [options] APP [APP_ARGS...]\n"
+"Submit a task-runtime job with a private node-wide /dev/shm (jobshm).\n"
+"\n"
+"enqueue_compss's flags:\n"
+"  --exec_time=MIN               time limit in minutes (10)\n"
+"  --num_nodes=N                 nodes (1)\n"
+"  --cpus_per_node=N             CPUs per node (1)\n"
+"  --worker_in_master_cpus=N     CPUs of the master node that run tasks (0)\n"
+"  --master_working_dir=DIR      absolute path or local_disk (.)\n"
+"  --worker_working_dir=DIR      shm (the job's shm), local_disk or a path\n"
+"  --lang=python|java|c          application language (python)\n"
+"  --tracing=false|true|basic|advanced, --graph=true|false\n"
+"  --log_level=off|info|debug\n"
+"  --qos=QOS, --project_name=ACCOUNT, --job_name=NAME\n"
+"  --job_dependency=JOBID        start after that job ends\n"
+"  --nvram_options=1LM:SIZE|2LM:SIZE  the job's shm on NVRAM (SIZE in GB)\n"
+"  --cpu_affinity=SPEC           passed to the runtime (automatic)\n"
+"  --extra_submit_flag=FLAG      one more sbatch option (repeatable)\n"
+"jobshm's own:\n"
+"  --shm=SIZE                    the job's shm per node (as sbatch --shm)\n"
+"  --runtime=compss|exec         COMPSs's launch_compss, or run APP on every\n"
+"                                node with srun (compss)\n"
+"  --dry-run                     print the batch script (and the XML files)\n"
+"  -h, --help, -V, --version\n", prog);
+}
+
+enum {
+	O_EXEC = 256, O_NODES, O_CPUS, O_WIM, O_MWD, O_WWD, O_LANG, O_TRACE,
+	O_GRAPH, O_LOG, O_QOS, O_PROJ, O_NAME, O_DEP, O_NVRAM, O_AFF, O_EXTRA,
+	O_SHM, O_RUNTIME, O_DRY, O_XML, O_HOSTS,
+};
+
+static const struct option opts[] = {
+	{ "exec_time", required_argument, NULL, O_EXEC },
+	{ "num_nodes", required_argument, NULL, O_NODES },
+	{ "cpus_per_node", required_argument, NULL, O_CPUS },
+	{ "worker_in_master_cpus", required_argument, NULL, O_WIM },
+	{ "master_working_dir", required_argument, NULL, O_MWD },
+	{ "worker_working_dir", required_argument, NULL, O_WWD },
+	{ "lang", required_argument, NULL, O_LANG },
+	{ "tracing", required_argument, NULL, O_TRACE },
+	{ "graph", required_argument, NULL, O_GRAPH },
+	{ "log_level", required_argument, NULL, O_LOG },
+	{ "qos", required_argument, NULL, O_QOS },
+	{ "project_name", required_argument, NULL, O_PROJ },
+	{ "job_name", required_argument, NULL, O_NAME },
+	{ "job_dependency", required_argument, NULL, O_DEP },
+	{ "nvram_options", required_argument, NULL, O_NVRAM },
+	{ "cpu_affinity", required_argument, NULL, O_AFF },
+	{ "extra_submit_flag", required_argument, NULL, O_EXTRA },
+	{ "shm", required_argument, NULL, O_SHM },
+	{ "runtime", required_argument, NULL, O_RUNTIME },
+	{ "dry-run", no_argument, NULL, O_DRY },
+	{ "write-xml", required_argument, NULL, O_XML },
+	{ "hosts", required_argument, NULL, O_HOSTS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *const langs[] = { "python", "java", "c", NULL };
+static const char *const bools[] = { "true", "false", NULL };
+static const char *const traces[] = { "false", "true", "basic", "advanced",
+				      NULL };
+static const char *const levels[] = { "off", "info", "debug", NULL };
+static const char *const runtimes[] = { "compss", "exec", NULL };
+
+static void
+defaults(struct request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->exec_time = 10;
+	r->num_nodes = 1;
+	r->cpus_per_node = 1;
+	r->master_wd = ".";
+	r->worker_wd = "local_disk";
+	r->lang = "python";
+	r->tracing = "false";
+	r->graph = "false";
+	r->log_level = "off";
+	r->runtime = "compss";
+	r->cpu_affinity = "automatic";
+}
+
+static int
+set_text(struct request *r, int c, const char *v)
+{
+	if (strpbrk(v, "\n\r") || !*v)
+		return bad(opts[c - O_EXEC].name, v, "must be one line, "
+			   "not empty");
+	switch (c) {
+	case O_MWD: r->master_wd = v; return wd_arg("master_working_dir", v, 0);
+	case O_WWD: r->worker_wd = v; return wd_arg("worker_working_dir", v, 1);
+	case O_LANG: r->lang = v; return one_of("lang", v, langs);
+	case O_TRACE: r->tracing = v; return one_of("tracing", v, traces);
+	case O_GRAPH: r->graph = v; return one_of("graph", v, bools);
+	case O_LOG: r->log_level = v; return one_of("log_level", v, levels);
+	case O_RUNTIME: r->runtime = v; return one_of("runtime", v, runtimes);
+	case O_QOS: r->qos = v; return 0;
+	case O_PROJ: r->project = v; return 0;
+	case O_NAME: r->job_name = v; return 0;
+	case O_AFF: r->cpu_affinity = v; return 0;
+	case O_XML: r->xml_dir = v; return 0;
+	case O_HOSTS: r->hosts = v; return 0;
+	}
+	return 1;
+}
+
+static int
+set_opt(struct request *r, int c, const char *v)
+{
+	unsigned dep;
+
+	switch (c) {
+	case O_EXEC: return uint_arg("exec_time", v, 1, 525600, &r->exec_time);
+	case O_NODES: return uint_arg("num_nodes", v, 1, 100000, &r->num_nodes);
+	case O_CPUS:
+		return uint_arg("cpus_per_node", v, 1, 4096, &r->cpus_per_node);
+	case O_WIM:
+		return uint_arg("worker_in_master_cpus", v, 0, 4096,
+				&r->worker_in_master_cpus);
+	case O_DEP:
+		r->dependency = v;
+		return uint_arg("job_dependency", v, 1, 0xfffffff0u, &dep);
+	case O_NVRAM: r->nvram = v; return nvram_arg(r, v);
+	case O_SHM: r->shm = v; return shm_arg(r, v);
+	case O_DRY: r->dry_run = 1; return 0;
+	case O_EXTRA:
+		if (r->nextra == MAX_EXTRA || v[0] != '-' || strchr(v, '\n'))
+			return bad("extra_submit_flag", v, "expected one sbatch "
+				   "option such as --exclusive (at most 32)");
+		r->extra[r->nextra++] = v;
+		return 0;
+	}
+	return set_text(r, c, v);
+}
+
+static int
+cross_check(struct request *r)
+{
+	if (r->worker_in_master_cpus > r->cpus_per_node) {
+		fprintf(stderr, "%s: --worker_in_master_cpus=%u is larger than "
+			"--cpus_per_node=%u\n", prog, r->worker_in_master_cpus,
+			r->cpus_per_node);
+		return -1;
+	}
+	if (!strcmp(r->runtime, "compss") && r->num_nodes == 1 &&
+	    r->worker_in_master_cpus == 0) {
+		fprintf(stderr, "%s: with --num_nodes=1 the master node is the "
+			"only worker: give --worker_in_master_cpus=1 or more\n",
+			prog);
+		return -1;
+	}
+	if (!strcmp(r->worker_wd, "shm") && !r->shm && !r->nvram) {
+		fprintf(stderr, "%s: --worker_working_dir=shm needs --shm=SIZE "
+			"or --nvram_options=MODE:SIZE\n", prog);
+		return -1;
+	}
+	if (!r->app || !r->app[0]) {
+		fprintf(stderr, "%s: missing APP (see --help)\n", prog);
+		return -1;
+	}
+	return 0;
+}
+
+int
+request_parse(struct request *r, int ac, char **av)
+{
+	int c;
+
+	defaults(r);
+	opterr = 0;
+	while ((c = getopt_long(ac, av, "+hV", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		if (c == 'V') {
+			printf("%s %s\n", prog, JOBSHM_VERSION);
+			exit(0);
+		}
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "%s: unknown or incomplete option '%s' "
+				"(see --help)\n", prog, av[optind - 1]);
+			return -1;
+		}
+		if (set_opt(r, c, optarg) != 0)
+			return -1;
+	}
+	r->app = av + optind;
+	if (r->xml_dir)
+		return 0;
+	return cross_check(r);
+}

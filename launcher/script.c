@@ -1,0 +1,118 @@
+/* The batch script and COMPSs's project.xml/resources.xml. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+
+/* Single-quote for the shell: ' becomes '\'' */
+static void
+q(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
+static void
+sbatch_lines(FILE *f, const struct request *r)
+{
+	int i;
+
+	fprintf(f, "#SBATCH --nodes=%u\n#SBATCH --ntasks-per-node=1\n",
+		r->num_nodes);
+	fprintf(f, "#SBATCH --cpus-per-task=%u\n#SBATCH --time=%u\n",
+		r->cpus_per_node, r->exec_time);
+	if (r->job_name)
+		fprintf(f, "#SBATCH --job-name=%s\n", r->job_name);
+	if (r->qos)
+		fprintf(f, "#SBATCH --qos=%s\n", r->qos);
+	if (r->project)
+		fprintf(f, "#SBATCH --account=%s\n", r->project);
+	if (r->dependency)
+		fprintf(f, "#SBATCH --dependency=afterany:%s\n", r->dependency);
+	if (r->shm)
+		fprintf(f, "#SBATCH --shm=%s\n", r->shm);
+	if (r->nvram)
+		fprintf(f, "#SBATCH --nvram-options=%s\n", r->nvram);
+	for (i = 0; i < r->nextra; i++)
+		fprintf(f, "#SBATCH %s\n", r->extra[i]);
+}
+
+static void
+app_args(FILE *f, const struct request *r)
+{
+	char **a;
+
+	for (a = r->app; *a; a++) {
+		fputc(' ', f);
+		q(f, *a);
+	}
+	fputc('\n', f);
+}
+
+static void
+exec_body(FILE *f, const struct request *r, const char *pydir)
+{
+	fprintf(f, "export PYTHONPATH=");
+	q(f, pydir);
+	fprintf(f, "${PYTHONPATH:+:$PYTHONPATH}\n");
+	fprintf(f, "# every node runs APP once; node 0 is the master\n"
+		"srun --kill-on-bad-exit=1 bash -c 'export JOBSHM_ROLE=worker; "
+		"[ \"$SLURM_NODEID\" = 0 ] && JOBSHM_ROLE=master; exec \"$@\"' "
+		"jobshm-app");
+	app_args(f, r);
+}
+
+static void
+compss_body(FILE *f, const struct request *r, const char *self)
+{
+	fprintf(f, "xml=$(mktemp -d)\nhosts=$(scontrol show hostnames "
+		"\"$SLURM_JOB_NODELIST\" | paste -sd,)\n");
+	q(f, self);
+	fprintf(f, " --write-xml=\"$xml\" --hosts=\"$hosts\" --num_nodes=%u "
+		"--cpus_per_node=%u --worker_in_master_cpus=%u "
+		"--worker_working_dir=", r->num_nodes, r->cpus_per_node,
+		r->worker_in_master_cpus);
+	q(f, r->worker_wd);
+	if (r->shm)
+		fprintf(f, " --shm=%s", r->shm);
+	if (r->nvram)
+		fprintf(f, " --nvram_options=%s", r->nvram);
+	fprintf(f, " || exit 1\n"
+		"launch=$(command -v launch_compss || command -v runcompss) || "
+		"{ echo 'enqueue_jobshm: neither launch_compss nor runcompss "
+		"is on PATH' >&2; exit 1; }\n"
+		"\"$launch\" --master_node=\"${hosts%%%%,*}\" "
+		"--worker_nodes=\"${hosts#*,}\" --project=\"$xml/project.xml\" "
+		"--resources=\"$xml/resources.xml\" --lang=%s --tracing=%s "
+		"--graph=%s --log_level=%s --cpu_affinity=", r->lang, r->tracing,
+		r->graph, r->log_level);
+	q(f, r->cpu_affinity);
+	fprintf(f, " --master_working_dir=");
+	q(f, r->master_wd);
+	app_args(f, r);
+}
+
+void
+write_batch(FILE *f, const struct request *r, const char *self)
+{
+	char pydir[4096];
+	const char *slash = strrchr(self, '/');
+
+	/* the Python module next to the launcher: ../python in the source
+	 * tree, else the installed one on the default path */
+	snprintf(pydir, sizeof(pydir), "%.*s/../python",
+		 slash ? (int)(slash - self) : 1, slash ? self : ".");
+	fprintf(f, "#!/bin/bash\n# written by enqueue_jobshm\n");
+	sbatch_lines(f, r);
+	fprintf(f, "set -e\n");
+	if (!strcmp(r->runtime, "exec"))
+		exec_body(f, r, pydir);
+	else
+		compss_body(f, r, self);
+}
