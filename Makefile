@@ -23,14 +23,14 @@ WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes
 ifeq ($(CI),true)
 WARN    += -Werror
 endif
-DEPS_CFLAGS := $(shell pkg-config --cflags libconfig 2>/dev/null)
-DEPS_LIBS   := $(shell pkg-config --libs libconfig 2>/dev/null || echo -lconfig)
+DEPS_CFLAGS := $(shell pkg-config --cflags libconfig hwloc 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs libconfig hwloc 2>/dev/null || echo -lconfig -lhwloc)
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS) \
 	      -DJOBSHM_CLI='"$(bindir)/jobshm"' \
 	      -DJOBSHM_CONF='"$(sysconfdir)/jobshm.conf"'
 
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
-	   lib/reap.c lib/segment.c
+	   lib/reap.c lib/segment.c lib/topo.c lib/place.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
@@ -67,7 +67,7 @@ cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h lib/libjobshm.a
 
 # ---- tests -----------------------------------------------------------------
 UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
-	    tests/unit/test_segment.c
+	    tests/unit/test_segment.c tests/unit/test_place.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
 tests/unit/%: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h

@@ -52,29 +52,19 @@ one_of(const char *flag, const char *val, const char *const *ok)
 	return -1;
 }
 
-/* MODE:SIZE, NEXTGenIO's spelling: 1LM or 2LM, SIZE in GB 2-4000 (or
- * with a K/M/G/T suffix). */
+/* MODE:SIZE in NEXTGenIO's spelling, checked by libjobshm as the plugin
+ * checks it. */
 static int
 nvram_arg(struct request *r, const char *val)
 {
-	const char *want = "expected 1LM:SIZE or 2LM:SIZE, SIZE in GB from 2 "
-			   "to 4000 (or with a K/M/G/T suffix)";
-	struct jobshm_size sz;
+	struct jobshm_nvram nv;
 	jobshm_err_t err;
-	char num[64];
-	double gb;
 
-	if (strlen(val) < 5 || (strncmp(val, "1LM:", 4) && strncmp(val, "2LM:", 4)))
-		return bad("nvram_options", val, want);
-	snprintf(num, sizeof(num), "%s", val + 4);
-	if (strspn(num, "0123456789") == strlen(num))
-		strcat(num, "G");	/* bare number: GB here, not MiB */
-	if (jobshm_size_parse(num, &sz, &err) < 0 || sz.none || sz.percent)
-		return bad("nvram_options", val, want);
-	gb = (double)sz.bytes / (1 << 30);
-	if (gb < 2 || gb > 4000)
-		return bad("nvram_options", val, want);
-	r->nvram_gb = gb;
+	if (jobshm_nvram_parse(val, &nv, &err) < 0) {
+		fprintf(stderr, "%s: --nvram_options: %s\n", prog, err.msg);
+		return -1;
+	}
+	r->nvram_gb = (double)nv.bytes / (1 << 30);
 	return 0;
 }
 

@@ -86,6 +86,30 @@ get_bool(config_setting_t *s, int *out, jobshm_err_t *err)
 }
 
 static int
+get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
+	      jobshm_err_t *err)
+{
+	const char *str = config_setting_get_string(s);
+
+	if (!strcmp(name, "topology_xml")) {
+		if (!str || str[0] != '/' || strlen(str) >= sizeof(c->topology_xml))
+			return jobshm_fail(err, "topology_xml must be an "
+					   "absolute path");
+		snprintf(c->topology_xml, sizeof(c->topology_xml), "%s", str);
+		return 0;
+	}
+	if (!strcmp(name, "default_mpol")) {
+		if (!str)
+			return jobshm_fail(err, "default_mpol must be a string");
+		return jobshm_mpol_parse(str, &c->default_mpol, err);
+	}
+	return jobshm_fail(err, "unknown key '%s' (known: base_path, "
+			   "default_size, max_size, allow_opt_out, "
+			   "count_against_job_mem, default_mpol, topology_xml)",
+			   name);
+}
+
+static int
 get_key(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 {
 	const char *name = config_setting_name(s);
@@ -108,9 +132,7 @@ get_key(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 		return get_bool(s, &c->allow_opt_out, err);
 	if (!strcmp(name, "count_against_job_mem"))
 		return get_bool(s, &c->count_against_job_mem, err);
-	return jobshm_fail(err, "unknown key '%s' (known: base_path, "
-			   "default_size, max_size, allow_opt_out, "
-			   "count_against_job_mem)", name);
+	return get_placement(c, s, name, err);
 }
 
 static int

@@ -132,16 +132,17 @@ jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err)
 
 static int
 mount_new(const struct jobshm_job *job, int basefd, uint64_t bytes,
-	  jobshm_err_t *err)
+	  const char *extra, jobshm_err_t *err)
 {
-	char opts[128];
+	char opts[256];
 
 	if (mkdirat(basefd, leaf(job), 0700) < 0 && errno != EEXIST)
 		return jobshm_fail(err, "mkdir %s: %m", job->path);
 	if (mounted_at(basefd, leaf(job), err) < 0)
 		return -1;
-	snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=0700,uid=%u,gid=%u",
-		 bytes, (unsigned)job->uid, (unsigned)job->gid);
+	snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=0700,uid=%u,gid=%u"
+		 "%s%s", bytes, (unsigned)job->uid, (unsigned)job->gid,
+		 extra && *extra ? "," : "", extra ? extra : "");
 	if (mount("jobshm", job->path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
 		jobshm_fail(err, "mount tmpfs %s (%s): %m", job->path, opts);
 		unlinkat(basefd, leaf(job), AT_REMOVEDIR);
@@ -169,7 +170,7 @@ grow(const struct jobshm_job *job, uint64_t bytes, jobshm_err_t *err)
 
 int
 jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
-		 jobshm_err_t *err)
+		 const char *opts, jobshm_err_t *err)
 {
 	int fd, m, rc;
 
@@ -184,7 +185,7 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 	else if (m)
 		rc = grow(job, bytes, err);
 	else
-		rc = mount_new(job, fd, bytes, err);
+		rc = mount_new(job, fd, bytes, opts, err);
 	close(fd);
 	return rc;
 }

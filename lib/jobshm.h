@@ -43,6 +43,51 @@ int jobshm_size_resolve(const struct jobshm_size *sz, uint64_t whole,
 /* Human-readable size ("1.5G") into buf. */
 const char *jobshm_size_format(uint64_t bytes, char *buf, size_t len);
 
+/* ---- placement: NUMA policy, NVRAM, topology --------------------------- */
+
+enum { JOBSHM_MPOL_DEFAULT, JOBSHM_MPOL_LOCAL, JOBSHM_MPOL_INTERLEAVE,
+       JOBSHM_MPOL_BIND };
+
+struct jobshm_mpol {          /* --shm-mpol=local|interleave|bind:LIST|default */
+	int kind;
+	char nodes[64];       /* bind: the user's list                       */
+};
+
+struct jobshm_nvram {         /* --nvram-options=1LM:SIZE|2LM:SIZE           */
+	int mode;             /* 0 none, 1 App Direct, 2 Memory Mode          */
+	uint64_t bytes;
+};
+
+struct jobshm_topo {          /* what hwloc says about this node             */
+	char near[64];        /* DRAM NUMA nodes near the job's cores        */
+	char all[64];         /* every DRAM NUMA node                        */
+	char nvm[64];         /* persistent-memory NUMA nodes (1LM)          */
+	int memcache;         /* memory-side caches: Memory Mode (2LM)       */
+	int nnuma;
+};
+
+struct jobshm_placement {     /* what the job's tmpfs gets                   */
+	char mode[8];         /* tmpfs, 1LM or 2LM (JOBSHM_MODE)             */
+	char policy[16];      /* JOBSHM_MPOL                                 */
+	char nodes[64];       /* JOBSHM_NUMA_NODES                           */
+	char opts[96];        /* extra tmpfs mount options ("mpol=...")      */
+};
+
+int jobshm_mpol_parse(const char *s, struct jobshm_mpol *m, jobshm_err_t *err);
+int jobshm_nvram_parse(const char *s, struct jobshm_nvram *n,
+		       jobshm_err_t *err);
+
+/* Probe (or load topology_xml); cores is Slurm's core list or NULL. */
+int jobshm_topo_probe(const char *xml, const char *cores,
+		      struct jobshm_topo *out, jobshm_err_t *err);
+const char *jobshm_topo_mode(const struct jobshm_topo *t);
+
+/* Check a request against the node and say how to mount. */
+int jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
+		 const struct jobshm_topo *t, struct jobshm_placement *out,
+		 jobshm_err_t *err);
+int jobshm_nodelist_has(const char *list, unsigned node);
+
 /* ---- configuration ---------------------------------------------------- */
 
 struct jobshm_conf {
@@ -51,6 +96,8 @@ struct jobshm_conf {
 	struct jobshm_size max_size;  /* percent = share of node RAM        */
 	int allow_opt_out;
 	int count_against_job_mem;
+	char topology_xml[256];       /* "" = probe the node with hwloc      */
+	struct jobshm_mpol default_mpol;
 };
 
 #define JOBSHM_DEFAULT_BASE "/run/jobshm/%n"
@@ -95,12 +142,13 @@ int jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
 int jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err);
 
 /*
- * Create the job's tmpfs of `bytes` (mode 0700, owned by uid:gid), or,
+ * Create the job's tmpfs of `bytes` (mode 0700, owned by uid:gid, with
+ * extra mount options `opts` such as "mpol=interleave:0-1", or NULL), or,
  * if it is there already, grow it to `bytes` (never shrink).  Safe
  * against concurrent steps of the same job.
  */
 int jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
-		     jobshm_err_t *err);
+		     const char *opts, jobshm_err_t *err);
 
 /*
  * In the calling process: a private mount namespace (slave to the

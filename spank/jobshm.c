@@ -32,38 +32,65 @@ SPANK_PLUGIN(jobshm, 1);
 static struct {
 	char conf_path[256];
 	char cli_path[256];
-	char *shm_opt;              /* --shm as given by the user */
 	struct jobshm_conf conf;
 	struct jobshm_job job;
+	struct jobshm_placement place;
 	uint64_t bytes;             /* 0: no private shm for this step */
 	char failure[JOBSHM_ERRLEN + 256];
 } g;
 
-static int shm_opt_cb(int val, const char *optarg, int remote);
+enum { OPT_SHM, OPT_MPOL, OPT_NVRAM, NOPTS };
 
-static struct spank_option shm_option = {
-	"shm", "SIZE",
-	"Private node-wide /dev/shm of SIZE for the job (MiB, or with "
-	"K/M/G/T, or N% of the job's memory; 0/none for no private shm).",
-	1, 0, shm_opt_cb,
+static int opt_cb(int val, const char *optarg, int remote);
+
+static struct spank_option options[NOPTS] = {
+	{ "shm", "SIZE",
+	  "Private node-wide /dev/shm of SIZE for the job (MiB, or with "
+	  "K/M/G/T, or N% of the job's memory; 0/none for no private shm).",
+	  1, OPT_SHM, opt_cb },
+	{ "shm-mpol", "POLICY",
+	  "NUMA placement of the job's shm: local, interleave, bind:LIST or "
+	  "default.", 1, OPT_MPOL, opt_cb },
+	{ "nvram-options", "MODE:SIZE",
+	  "The job's shm on persistent memory: 1LM:SIZE (App Direct) or "
+	  "2LM:SIZE (Memory Mode), SIZE in GB (2-4000).", 1, OPT_NVRAM, opt_cb },
 };
 
+static char *opt_val[NOPTS];
+
+/* Syntax is checked where the user typed it, before anything is queued. */
 static int
-shm_opt_cb(int val, const char *optarg, int remote)
+opt_check(int val, const char *arg, jobshm_err_t *err)
 {
 	struct jobshm_size sz;
+	struct jobshm_mpol m;
+	struct jobshm_nvram n;
+
+	if (val == OPT_SHM)
+		return jobshm_size_parse(arg, &sz, err);
+	if (val == OPT_MPOL)
+		return jobshm_mpol_parse(arg, &m, err);
+	return jobshm_nvram_parse(arg, &n, err);
+}
+
+static int
+opt_cb(int val, const char *optarg, int remote)
+{
 	jobshm_err_t err;
 
-	(void)val;
-	if (jobshm_size_parse(optarg, &sz, &err) < 0) {
+	if (val < 0 || val >= NOPTS)
+		return -1;
+	if (opt_check(val, optarg, &err) < 0) {
 		if (!remote)
-			fprintf(stderr, "jobshm: --shm: %s\n", err.msg);
+			fprintf(stderr, "jobshm: --%s: %s\n",
+				options[val].name, err.msg);
 		else
-			slurm_error("jobshm: --shm: %s", err.msg);
+			slurm_error("jobshm: --%s: %s", options[val].name,
+				    err.msg);
 		return -1;
 	}
-	free(g.shm_opt);
-	g.shm_opt = strdup(optarg);
+	free(opt_val[val]);
+	opt_val[val] = strdup(optarg);
 	return 0;
 }
 
@@ -132,6 +159,21 @@ spawn_sweep(void)
 		slurm_error("jobshm: fork for sweep: %m");
 }
 
+static int
+register_options(spank_t sp)
+{
+	int i;
+
+	for (i = 0; i < NOPTS; i++) {
+		if (spank_option_register(sp, &options[i]) != ESPANK_SUCCESS) {
+			slurm_error("jobshm: cannot register --%s",
+				    options[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 slurm_spank_init(spank_t sp, int ac, char **av)
 {
@@ -140,10 +182,8 @@ slurm_spank_init(spank_t sp, int ac, char **av)
 	if (parse_args(ac, av) < 0)
 		return -1;
 	if (ctx != S_CTX_SLURMD && ctx != S_CTX_JOB_SCRIPT &&
-	    spank_option_register(sp, &shm_option) != ESPANK_SUCCESS) {
-		slurm_error("jobshm: cannot register --shm");
+	    register_options(sp) < 0)
 		return -1;
-	}
 	if (ctx == S_CTX_SLURMD) {
 		if (load_conf(ac, av) < 0)
 			return -1;
@@ -152,20 +192,23 @@ slurm_spank_init(spank_t sp, int ac, char **av)
 	return 0;
 }
 
-/* The user's --shm for this step: from the option, else the job env. */
+/* A user option for this step: as given to srun, else from the job env. */
 static const char *
-shm_request(spank_t sp)
+option(spank_t sp, int i)
 {
-	static char buf[128];
-	char *val = NULL;
+	static char buf[NOPTS][128];
+	char env[128], *val = NULL;
 
-	if (g.shm_opt)
-		return g.shm_opt;
-	if (spank_option_getopt(sp, &shm_option, &val) == ESPANK_SUCCESS && val)
+	if (opt_val[i])
+		return opt_val[i];
+	if (spank_option_getopt(sp, &options[i], &val) == ESPANK_SUCCESS && val)
 		return val;
-	if (spank_getenv(sp, "SPANK__SLURM_SPANK_OPTION_jobshm_shm", buf,
-			 sizeof(buf)) == ESPANK_SUCCESS)
-		return buf;
+	snprintf(env, sizeof(env), "SPANK__SLURM_SPANK_OPTION_jobshm_%s",
+		 options[i].name);
+	for (char *p = env; *p; p++)
+		*p = *p == '-' ? '_' : *p;
+	if (spank_getenv(sp, env, buf[i], sizeof(buf[i])) == ESPANK_SUCCESS)
+		return buf[i];
 	return NULL;
 }
 
@@ -197,11 +240,59 @@ job_ids(spank_t sp, uint32_t *jobid, uint32_t *stepid)
 	return 0;
 }
 
+/*
+ * Where the job's tmpfs goes.  hwloc is asked only when the request
+ * needs it (a policy other than default, or NVRAM): probing costs
+ * milliseconds at every job start.
+ */
+static int
+placement(spank_t sp, const struct jobshm_nvram *nv, jobshm_err_t *err)
+{
+	struct jobshm_mpol m = g.conf.default_mpol;
+	struct jobshm_topo t;
+	const char *mp = option(sp, OPT_MPOL);
+	char *cores = NULL;
+
+	if (mp && jobshm_mpol_parse(mp, &m, err) < 0)
+		return -1;
+	snprintf(g.place.mode, sizeof(g.place.mode), "tmpfs");
+	snprintf(g.place.policy, sizeof(g.place.policy), "default");
+	if (m.kind == JOBSHM_MPOL_DEFAULT && !nv->mode)
+		return 0;
+	spank_get_item(sp, S_JOB_ALLOC_CORES, &cores);
+	if (jobshm_topo_probe(g.conf.topology_xml, cores, &t, err) < 0)
+		return -1;
+	return jobshm_place(&m, nv, &t, &g.place, err);
+}
+
+/* The size: --nvram-options=1LM:SIZE is PMem, not the job's DRAM. */
+static int
+admit(spank_t sp, const struct jobshm_nvram *nv, uint64_t mem,
+      jobshm_err_t *err)
+{
+	char req[32];
+
+	if (nv->mode == 1) {
+		g.bytes = nv->bytes;
+		return 0;
+	}
+	if (nv->mode == 2) {
+		snprintf(req, sizeof(req), "%" PRIu64 "M", nv->bytes >> 20);
+		return jobshm_admit(&g.conf, req, mem, &g.bytes, err);
+	}
+	return jobshm_admit(&g.conf, option(sp, OPT_SHM), mem, &g.bytes, err);
+}
+
 static void
 export_env(spank_t sp)
 {
 	char v[64];
 
+	if (g.place.mode[0]) {
+		spank_setenv(sp, "JOBSHM_MODE", g.place.mode, 1);
+		spank_setenv(sp, "JOBSHM_MPOL", g.place.policy, 1);
+		spank_setenv(sp, "JOBSHM_NUMA_NODES", g.place.nodes, 1);
+	}
 	spank_setenv(sp, "JOBSHM_DIR", "/dev/shm", 1);
 	snprintf(v, sizeof(v), "%" PRIu64, g.bytes);
 	spank_setenv(sp, "JOBSHM_SIZE", v, 1);
@@ -218,6 +309,8 @@ step_setup(spank_t sp)
 	uint64_t mem_mb = 0;
 	uid_t uid;
 	gid_t gid;
+	struct jobshm_nvram nv = { 0, 0 };
+	const char *nv_arg;
 	jobshm_err_t err;
 	int m;
 
@@ -236,15 +329,19 @@ step_setup(spank_t sp)
 		goto fail;
 	g.job.uid = uid;
 	g.job.gid = gid;
-	if (jobshm_admit(&g.conf, shm_request(sp), mem_mb << 20, &g.bytes,
-			 &err) < 0)
+	nv_arg = option(sp, OPT_NVRAM);
+	if (nv_arg && jobshm_nvram_parse(nv_arg, &nv, &err) < 0)
+		goto fail;
+	if (admit(sp, &nv, mem_mb << 20, &err) < 0)
 		goto fail;
 	m = jobshm_job_mounted(&g.job, &err);
 	if (m < 0)
 		goto fail;
 	if (g.bytes == 0 && m == 0)
 		return 0;
-	if (g.bytes && jobshm_job_setup(&g.job, g.bytes, &err) < 0)
+	if (m == 0 && placement(sp, &nv, &err) < 0)
+		goto fail;
+	if (g.bytes && jobshm_job_setup(&g.job, g.bytes, g.place.opts, &err) < 0)
 		goto fail;
 	if (jobshm_job_usage(&g.job, &g.bytes, &mem_mb, &err) < 0)
 		goto fail;
@@ -310,7 +407,9 @@ slurm_spank_exit(spank_t sp, int ac, char **av)
 	(void)sp;
 	(void)ac;
 	(void)av;
-	free(g.shm_opt);
-	g.shm_opt = NULL;
+	for (int i = 0; i < NOPTS; i++) {
+		free(opt_val[i]);
+		opt_val[i] = NULL;
+	}
 	return 0;
 }

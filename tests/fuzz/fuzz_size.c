@@ -35,6 +35,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	jobshm_conf_defaults(&conf);
 	jobshm_admit(&conf, s, 1ULL << 30, &b, &err);
+	{	/* the placement parsers take user input too */
+		struct jobshm_mpol m;
+		struct jobshm_nvram n;
+
+		if (jobshm_mpol_parse(s, &m, &err) == 0 &&
+		    m.kind == JOBSHM_MPOL_BIND && !m.nodes[0])
+			abort();
+		if (jobshm_nvram_parse(s, &n, &err) == 0 &&
+		    (n.bytes < (2ULL << 30) || n.bytes > (4000ULL << 30)))
+			abort();
+	}
 	free(s);
 	return 0;
 }

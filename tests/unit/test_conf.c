@@ -69,7 +69,11 @@ test_good(void **state)
 	assert_int_equal(load("# comment\nbase_path = \"/run/x/%n\";\n"
 			      "default_size = \"1G\";\nmax_size = 4096;\n"
 			      "allow_opt_out = false;\n"
-			      "count_against_job_mem = false;\n", &c, &err), 0);
+			      "count_against_job_mem = false;\n"
+			      "default_mpol = \"interleave\";\n"
+			      "topology_xml = \"/etc/node.xml\";\n", &c, &err), 0);
+	assert_int_equal(c.default_mpol.kind, JOBSHM_MPOL_INTERLEAVE);
+	assert_string_equal(c.topology_xml, "/etc/node.xml");
 	assert_string_equal(c.base_path, "/run/x/%n");
 	assert_int_equal(c.default_size.bytes, 1ULL << 30);
 	assert_int_equal(c.max_size.bytes, 4096ULL << 20);
@@ -98,6 +102,8 @@ test_errors(void **state)
 	bad("max_size = \"1G\";\ndefault_size = \"2G\";\n", ":",
 	    "default_size is larger than max_size");
 	bad("base_path = \"/a\";\nmax_size = ;\n", ":2:", "syntax error");
+	bad("default_mpol = \"sideways\";\n", ":1:", "invalid policy 'sideways'");
+	bad("topology_xml = \"rel.xml\";\n", ":1:", "absolute path");
 }
 
 static void

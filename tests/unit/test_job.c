@@ -65,7 +65,7 @@ test_setup_grow_cleanup(void **state)
 	(void)state;
 	job_for(&job, "n1", 7);
 	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
-	assert_int_equal(jobshm_job_setup(&job, 8 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, 8 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_mounted(&job, &err), 1);
 	assert_int_equal(stat(job.path, &st), 0);
 	assert_int_equal(st.st_uid, 65534);
@@ -73,10 +73,10 @@ test_setup_grow_cleanup(void **state)
 	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
 	assert_int_equal(size, 8 << 20);
 	/* a second step asking more grows it; asking less never shrinks */
-	assert_int_equal(jobshm_job_setup(&job, 16 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, 16 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
 	assert_int_equal(size, 16 << 20);
-	assert_int_equal(jobshm_job_setup(&job, 4 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, 4 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
 	assert_int_equal(size, 16 << 20);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
@@ -101,7 +101,7 @@ test_cleanup_never_follows_links(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	job_for(&job, "n1", 8);
-	assert_int_equal(jobshm_job_setup(&job, 8 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, 8 << 20, NULL, &err), 0);
 	snprintf(p, sizeof(p), "%s/link", job.path);
 	assert_int_equal(symlink(victim, p), 0);
 	snprintf(p, sizeof(p), "%s/dirlink", job.path);
@@ -129,13 +129,13 @@ test_refuses_unsafe_base(void **state)
 	snprintf(base, sizeof(base), "%s/n2", top);
 	assert_int_equal(mkdir(base, 0777), 0);
 	chmod(base, 0777);
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "writable by root only"));
 	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
 	rmdir(base);
 	/* a base that is a symlink is refused too */
 	assert_int_equal(symlink("/tmp", base), 0);
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), -1);
 	unlink(base);
 }
 
@@ -150,7 +150,7 @@ test_enter_binds_over_target(void **state)
 
 	(void)state;
 	job_for(&job, "n3", 10);
-	assert_int_equal(jobshm_job_setup(&job, 2 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, 2 << 20, NULL, &err), 0);
 	snprintf(marker, sizeof(marker), "%s/marker", job.path);
 	fd = open(marker, O_CREAT | O_WRONLY, 0600);
 	close(fd);
@@ -193,8 +193,8 @@ test_list(void **state)
 	(void)state;
 	job_for(&a, "n4", 11);
 	job_for(&b, "n5", 12);
-	assert_int_equal(jobshm_job_setup(&a, 4 << 20, &err), 0);
-	assert_int_equal(jobshm_job_setup(&b, 4 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&a, 4 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&b, 4 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_list(&conf, count, &n, &err), 0);
 	assert_int_equal(n, 2);
 	jobshm_job_cleanup(&a, &err);

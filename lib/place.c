@@ -1,0 +1,164 @@
+/* Placement requests: --shm-mpol and --nvram-options, parsed here and
+ * turned into tmpfs mount options against a node's topology. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MPOL_FORMS "local, interleave, default or bind:LIST (e.g. bind:0-1,3)"
+
+static int
+node_list_ok(const char *s)
+{
+	uint64_t a, b;
+	const char *p = s, *e;
+
+	do {
+		if (jobshm_parse_u64(p, 0, 1023, &a, &e) < 0)
+			return 0;
+		if (*e == '-') {
+			if (jobshm_parse_u64(e + 1, 0, 1023, &b, &e) < 0 || b < a)
+				return 0;
+		}
+		p = e + 1;
+	} while (*e == ',');
+	return *e == '\0';
+}
+
+int
+jobshm_mpol_parse(const char *s, struct jobshm_mpol *m, jobshm_err_t *err)
+{
+	memset(m, 0, sizeof(*m));
+	if (!s || !*s)
+		return jobshm_fail(err, "invalid policy '' (empty): expected "
+				   MPOL_FORMS);
+	if (!strcmp(s, "default"))
+		m->kind = JOBSHM_MPOL_DEFAULT;
+	else if (!strcmp(s, "local"))
+		m->kind = JOBSHM_MPOL_LOCAL;
+	else if (!strcmp(s, "interleave"))
+		m->kind = JOBSHM_MPOL_INTERLEAVE;
+	else if (!strncmp(s, "bind:", 5) && strlen(s + 5) < sizeof(m->nodes) &&
+		 node_list_ok(s + 5)) {
+		m->kind = JOBSHM_MPOL_BIND;
+		snprintf(m->nodes, sizeof(m->nodes), "%s", s + 5);
+	} else {
+		return jobshm_fail(err, "invalid policy '%s': expected "
+				   MPOL_FORMS, s);
+	}
+	return 0;
+}
+
+int
+jobshm_nvram_parse(const char *s, struct jobshm_nvram *n, jobshm_err_t *err)
+{
+	static const char *want = "expected 1LM:SIZE or 2LM:SIZE, SIZE in GB "
+				  "from 2 to 4000 (or with K/M/G/T)";
+	struct jobshm_size sz;
+	char num[64];
+
+	memset(n, 0, sizeof(*n));
+	if (!s || strlen(s) < 5 || strlen(s) > 40 ||
+	    (strncmp(s, "1LM:", 4) && strncmp(s, "2LM:", 4)))
+		return jobshm_fail(err, "invalid NVRAM option '%s': %s",
+				   s ? s : "", want);
+	snprintf(num, sizeof(num), "%s", s + 4);
+	if (strspn(num, "0123456789") == strlen(num))
+		strcat(num, "G");	/* NEXTGenIO: a bare SIZE is GB */
+	if (jobshm_size_parse(num, &sz, NULL) < 0 || sz.none || sz.percent ||
+	    sz.bytes < (2ULL << 30) || sz.bytes > (4000ULL << 30))
+		return jobshm_fail(err, "invalid NVRAM option '%s': %s", s, want);
+	n->mode = s[0] - '0';
+	n->bytes = sz.bytes;
+	return 0;
+}
+
+/* Every node of list is in have (both hwloc list strings). */
+static int
+subset(const char *list, const char *have)
+{
+	uint64_t a, b, i;
+	const char *p = list, *e;
+
+	do {
+		if (jobshm_parse_u64(p, 0, 1023, &a, &e) < 0)
+			return 0;
+		b = a;
+		if (*e == '-' && jobshm_parse_u64(e + 1, 0, 1023, &b, &e) < 0)
+			return 0;
+		for (i = a; i <= b; i++)
+			if (!jobshm_nodelist_has(have, (unsigned)i))
+				return 0;
+		p = e + 1;
+	} while (*e == ',');
+	return 1;
+}
+
+int
+jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
+	     const struct jobshm_topo *t, struct jobshm_placement *out,
+	     jobshm_err_t *err)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->mode, sizeof(out->mode), "tmpfs");
+	if (nv && nv->mode == 1) {
+		if (!t->nvm[0])
+			return jobshm_fail(err, "--nvram-options=1LM asked, but "
+					   "this node is in mode '%s' (no "
+					   "persistent-memory NUMA node)",
+					   jobshm_topo_mode(t));
+		snprintf(out->mode, sizeof(out->mode), "1LM");
+		snprintf(out->nodes, sizeof(out->nodes), "%s", t->nvm);
+		snprintf(out->opts, sizeof(out->opts), "mpol=bind:%s", t->nvm);
+		snprintf(out->policy, sizeof(out->policy), "bind");
+		return 0;
+	}
+	if (nv && nv->mode == 2) {
+		if (!t->memcache)
+			return jobshm_fail(err, "--nvram-options=2LM asked, but "
+					   "this node is in mode '%s' (no "
+					   "memory-side cache)",
+					   jobshm_topo_mode(t));
+		snprintf(out->mode, sizeof(out->mode), "2LM");
+	}
+	switch (m->kind) {
+	case JOBSHM_MPOL_DEFAULT:
+		snprintf(out->policy, sizeof(out->policy), "default");
+		snprintf(out->nodes, sizeof(out->nodes), "%s", t->all);
+		return 0;
+	case JOBSHM_MPOL_BIND:
+		if (!subset(m->nodes, t->all))
+			return jobshm_fail(err, "--shm-mpol=bind:%s: this node's "
+					   "NUMA nodes are %s", m->nodes, t->all);
+		snprintf(out->nodes, sizeof(out->nodes), "%s", m->nodes);
+		break;
+	default:
+		snprintf(out->nodes, sizeof(out->nodes), "%s", t->near);
+	}
+	snprintf(out->policy, sizeof(out->policy), "%s",
+		 m->kind == JOBSHM_MPOL_INTERLEAVE ? "interleave" : "bind");
+	snprintf(out->opts, sizeof(out->opts), "mpol=%s:%s", out->policy,
+		 out->nodes);
+	return 0;
+}
+
+int
+jobshm_nodelist_has(const char *list, unsigned node)
+{
+	uint64_t a, b;
+	const char *p = list, *e;
+
+	if (!list || !*list)
+		return 0;
+	do {
+		if (jobshm_parse_u64(p, 0, 1u << 20, &a, &e) < 0)
+			return 0;
+		b = a;
+		if (*e == '-' && jobshm_parse_u64(e + 1, 0, 1u << 20, &b, &e) < 0)
+			return 0;
+		if (node >= a && node <= b)
+			return 1;
+		p = e + 1;
+	} while (*e == ',');
+	return 0;
+}
