@@ -101,6 +101,10 @@ KillWait=2
 MinJobAge=600
 DefMemPerCPU=256
 RebootProgram=/bin/true
+# job ids never repeat across restarts of the test cluster (its state is
+# wiped), so nothing left by an earlier run -- an output file, a cgroup --
+# can be mistaken for a new job's
+FirstJobId=$(( $(date +%s) % 60000000 + 1 ))
 EOC
 	for n in $(node_names); do
 		i=$((i + 1))
@@ -180,6 +184,17 @@ stop() {
 	grep -F " $D/base/" /proc/self/mountinfo | awk '{print $5}' |
 		sort -r | while read -r m; do umount -l "$m" || true; done
 	rm -rf "$D/state" "$D/spool" "$D/out"
+	remove_stale_cgroups
+}
+
+# Empty cgroups that slurmstepds killed by the fault tests left behind
+# (cgroup v1 directories can only be removed empty and deepest first).
+remove_stale_cgroups() {
+	local n
+	for n in $(node_names); do
+		find /sys/fs/cgroup/*/slurm_"$n" -depth -type d \
+			-exec rmdir {} + 2>/dev/null || true
+	done
 }
 
 case "${1:-}" in

@@ -29,7 +29,7 @@ def test_sweep_by_hand_keeps_live_jobs():
                        "echo keep > /dev/shm/k; echo READY; sleep 60")
     wait_file(out, "READY")
     gone = plant_leftover("n1", done)
-    never = plant_leftover("n2", 4000000)     # a job id slurmctld never had
+    never = plant_leftover("n2", 66000000)    # a job id slurmctld never had
 
     p = run([CLI, "--conf", CONF, "sweep", "--dry-run"])
     assert f"would remove {gone}" in p.stdout, p.stdout + p.stderr
@@ -41,7 +41,7 @@ def test_sweep_by_hand_keeps_live_jobs():
     assert p.returncode == 0, p.stderr
     assert f"removed {gone}" in p.stdout
     assert_clean(done)
-    assert_clean(4000000)
+    assert_clean(66000000)
     assert os.path.exists("/etc/passwd")
     assert job_mounts(live), "sweep removed a live job's shm"
     run(["scancel", str(live)], check=True)
