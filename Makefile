@@ -110,8 +110,11 @@ demo: deps all
 	tests/cluster/demo.sh
 
 bench-rro: all
-	JOBSHM_DIR=$$(mktemp -d /dev/shm/jobshm-bench.XXXXXX) \
-	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py
+	d=$$(mktemp -d /tmp/jobshm-bench.XXXXXX) && \
+	mount -t tmpfs -o size=8G,huge=$${HUGE:-never} jobshm-bench $$d && \
+	JOBSHM_DIR=$$d \
+	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py; rc=$$?; \
+	umount $$d; rmdir $$d; exit $$rc
 
 bench: all
 	tests/cluster/cluster.sh start

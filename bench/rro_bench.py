@@ -10,8 +10,10 @@ shape and a PNG plot of the gain against data size.
      2-core, 24 GiB machine (targets: data-heavy k-means >= 30% faster,
      no case more than 3% slower)
 
-Run inside a job with --shm (make bench-rro does) or anywhere with
-JOBSHM_DIR set.  BENCH_QUICK=1 shrinks everything for a smoke run.
+`make bench-rro` runs it on a private tmpfs (HUGE=within_size for 2 MiB
+pages, as the `huge` config key gives jobs); it also runs inside a job with
+--shm, or anywhere with JOBSHM_DIR set.  BENCH_QUICK=1 shrinks everything
+for a smoke run.
 """
 import json
 import os

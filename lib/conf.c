@@ -98,6 +98,19 @@ get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
 		snprintf(c->topology_xml, sizeof(c->topology_xml), "%s", str);
 		return 0;
 	}
+	if (!strcmp(name, "huge")) {
+		static const char *ok[] = { "never", "always", "within_size",
+					    "advise", NULL };
+		int i;
+
+		for (i = 0; ok[i] && (!str || strcmp(str, ok[i])); i++)
+			;
+		if (!ok[i])
+			return jobshm_fail(err, "huge must be one of never, "
+					   "always, within_size, advise");
+		snprintf(c->huge, sizeof(c->huge), "%s", str);
+		return 0;
+	}
 	if (!strcmp(name, "default_mpol")) {
 		if (!str)
 			return jobshm_fail(err, "default_mpol must be a string");
@@ -105,7 +118,8 @@ get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
 	}
 	return jobshm_fail(err, "unknown key '%s' (known: base_path, "
 			   "default_size, max_size, allow_opt_out, "
-			   "count_against_job_mem, default_mpol, topology_xml)",
+			   "count_against_job_mem, default_mpol, topology_xml, "
+			   "huge)",
 			   name);
 }
 

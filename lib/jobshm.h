@@ -97,6 +97,7 @@ struct jobshm_conf {
 	int allow_opt_out;
 	int count_against_job_mem;
 	char topology_xml[256];       /* "" = probe the node with hwloc      */
+	char huge[16];                /* tmpfs huge= ("" = kernel default)   */
 	struct jobshm_mpol default_mpol;
 };
 

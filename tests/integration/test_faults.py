@@ -58,12 +58,13 @@ python3 -c "b = bytearray(200 << 20); print('SURV' + 'IVED')"
 def test_slurmstepd_killed_mid_job():
     before = shmem_kb()
     jobid, out = sbatch(["-w", "n1", "--mem=512M", "--shm=200M"], WRITE)
-    pid_in(out)
-    stepd = subprocess.run(["pgrep", "-f", rf"slurmstepd: \[{jobid}\."],
-                           capture_output=True, text=True).stdout.split()
-    assert stepd, "no slurmstepd found"
-    for p in stepd:
-        os.kill(int(p), signal.SIGKILL)
+    shell = pid_in(out)
+    # the batch script's parent is its slurmstepd (its process title is
+    # cut short for long job ids, so it cannot be found by name)
+    stat = Path(f"/proc/{shell}/stat").read_text()
+    stepd = int(stat.rsplit(")", 1)[1].split()[1])
+    assert "slurmstepd" in Path(f"/proc/{stepd}/comm").read_text()
+    os.kill(stepd, signal.SIGKILL)
     time.sleep(1)
     run(["scancel", str(jobid)], check=True)
     wait_done(jobid)

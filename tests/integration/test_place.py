@@ -12,14 +12,26 @@ env | grep -E '^JOBSHM_(MODE|MPOL|NUMA_NODES)=' | sort
 
 
 @pytest.fixture
-def topology():
+def conf_extra():
     conf = D / "jobshm.conf"
     saved = conf.read_text()
 
-    def use(name):
-        conf.write_text(saved + f'topology_xml = "{TOPO / name}";\n')
-    yield use
+    def add(line):
+        conf.write_text(saved + line + "\n")
+    yield add
     conf.write_text(saved)
+
+
+@pytest.fixture
+def topology(conf_extra):
+    return lambda name: conf_extra(f'topology_xml = "{TOPO / name}";')
+
+
+def test_huge_pages_from_config(conf_extra):
+    conf_extra('huge = "within_size";')
+    state, text = job(["--shm=64M"])
+    assert state == "COMPLETED", text
+    assert "huge=within_size" in text
 
 
 def job(args, script=SHOW):

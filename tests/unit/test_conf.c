@@ -71,7 +71,9 @@ test_good(void **state)
 			      "allow_opt_out = false;\n"
 			      "count_against_job_mem = false;\n"
 			      "default_mpol = \"interleave\";\n"
-			      "topology_xml = \"/etc/node.xml\";\n", &c, &err), 0);
+			      "topology_xml = \"/etc/node.xml\";\n"
+			      "huge = \"within_size\";\n", &c, &err), 0);
+	assert_string_equal(c.huge, "within_size");
 	assert_int_equal(c.default_mpol.kind, JOBSHM_MPOL_INTERLEAVE);
 	assert_string_equal(c.topology_xml, "/etc/node.xml");
 	assert_string_equal(c.base_path, "/run/x/%n");
@@ -104,6 +106,7 @@ test_errors(void **state)
 	bad("base_path = \"/a\";\nmax_size = ;\n", ":2:", "syntax error");
 	bad("default_mpol = \"sideways\";\n", ":1:", "invalid policy 'sideways'");
 	bad("topology_xml = \"rel.xml\";\n", ":1:", "absolute path");
+	bad("huge = \"sometimes\";\n", ":1:", "huge must be one of");
 }
 
 static void
