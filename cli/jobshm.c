@@ -71,18 +71,21 @@ print_entry(const struct jobshm_entry *e, void *arg)
 		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
 		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
 		       "\"used\": %" PRIu64 ", \"mounted\": %s, "
-		       "\"path\": \"%s\"}", o.count ? "," : "", e->job.jobid,
-		       e->node, user, e->size, e->used,
-		       e->mounted ? "true" : "false", e->job.path);
+		       "\"mpol\": \"%s\", \"path\": \"%s\"}",
+		       o.count ? "," : "", e->job.jobid, e->node, user,
+		       e->size, e->used, e->mounted ? "true" : "false",
+		       e->mpol[0] ? e->mpol : "default", e->job.path);
 	} else {
 		if (!o.count)
-			printf("%-10s %-12s %-10s %8s %8s  %s\n", "JOBID",
-			       "NODE", "USER", "SIZE", "USED", "PATH");
-		printf("%-10" PRIu32 " %-12s %-10s %8s %8s  %s%s\n",
+			printf("%-10s %-12s %-10s %8s %8s %-16s %s\n",
+			       "JOBID", "NODE", "USER", "SIZE", "USED", "MPOL",
+			       "PATH");
+		printf("%-10" PRIu32 " %-12s %-10s %8s %8s %-16s %s%s\n",
 		       e->job.jobid, e->node[0] ? e->node : "-", user,
 		       jobshm_size_format(e->size, sz, sizeof(sz)),
 		       jobshm_size_format(e->used, used, sizeof(used)),
-		       e->job.path, e->mounted ? "" : " (not mounted)");
+		       e->mpol[0] ? e->mpol : "default", e->job.path,
+		       e->mounted ? "" : " (not mounted)");
 	}
 	o.count++;
 	return 0;

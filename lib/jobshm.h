@@ -180,6 +180,7 @@ struct jobshm_entry {
 	struct jobshm_job job;
 	int mounted;
 	uint64_t size, used;
+	char mpol[64];     /* the tmpfs mpol= option, "" when none           */
 };
 
 typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);

@@ -21,6 +21,27 @@ is_jobid(const char *s, uint32_t *id)
 	return 1;
 }
 
+/* The mpol= of the mount at path, from this process's mountinfo. */
+static void
+mount_mpol(const char *path, char *out, size_t len)
+{
+	char line[1024], mp[320], *p;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*s %*s %*s %*s %319s", mp) != 1 ||
+		    strcmp(mp, path) != 0 || !(p = strstr(line, " - ")))
+			continue;
+		if ((p = strstr(p, "mpol=")))
+			snprintf(out, len, "%.*s", (int)strcspn(p + 5, ", \n"),
+				 p + 5);
+	}
+	fclose(f);
+}
+
 static int
 visit(const struct jobshm_conf *conf, const char *node, const char *name,
       jobshm_entry_f fn, void *arg, jobshm_err_t *err)
@@ -41,8 +62,10 @@ visit(const struct jobshm_conf *conf, const char *node, const char *name,
 	e.job.uid = st.st_uid;
 	e.job.gid = st.st_gid;
 	e.mounted = jobshm_job_mounted(&e.job, &ignore) == 1;
-	if (e.mounted)
+	if (e.mounted) {
 		jobshm_job_usage(&e.job, &e.size, &e.used, &ignore);
+		mount_mpol(e.job.path, e.mpol, sizeof(e.mpol));
+	}
 	return fn(&e, arg);
 }
 

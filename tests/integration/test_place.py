@@ -2,7 +2,8 @@
 hwloc XML topologies standing in for 2-socket, PMem and 2LM nodes."""
 import pytest
 
-from conftest import (D, ROOT, USER1, assert_clean, run, sbatch, wait_done)
+from conftest import (D, ROOT, USER1, assert_clean, run, sbatch, wait_done,
+                      wait_file)
 
 TOPO = ROOT / "tests" / "topo"
 SHOW = """
@@ -42,8 +43,16 @@ def job(args, script=SHOW):
 
 
 def test_interleave_on_this_host():
-    state, text = job(["--shm=64M", "--shm-mpol=interleave"])
-    assert state == "COMPLETED", text
+    jobid, out = sbatch(["--mem=1G", "--shm=64M", "--shm-mpol=interleave"],
+                        SHOW + "echo READY; sleep 30")
+    wait_file(out, "READY")
+    st = run([str(ROOT / "cli" / "jobshm"), "--conf", str(D / "jobshm.conf"),
+              "status", "--json"], check=True).stdout
+    assert f'"job": {jobid}' in st and '"mpol": "interleave:0"' in st, st
+    run(["scancel", str(jobid)], check=True)
+    wait_done(jobid)
+    assert_clean(jobid)
+    text = out.read_text()
     assert "mpol=interleave:0" in text
     assert "JOBSHM_MPOL=interleave" in text and "JOBSHM_NUMA_NODES=0" in text
     assert "JOBSHM_MODE=tmpfs" in text
