@@ -298,7 +298,8 @@ export_env(spank_t sp)
 	if (g.place.mode[0]) {
 		spank_setenv(sp, "JOBSHM_MODE", g.place.mode, 1);
 		spank_setenv(sp, "JOBSHM_MPOL", g.place.policy, 1);
-		spank_setenv(sp, "JOBSHM_NUMA_NODES", g.place.nodes, 1);
+		if (g.place.nodes[0])	/* unknown without a policy */
+			spank_setenv(sp, "JOBSHM_NUMA_NODES", g.place.nodes, 1);
 	}
 	spank_setenv(sp, "JOBSHM_DIR", "/dev/shm", 1);
 	snprintf(v, sizeof(v), "%" PRIu64, g.bytes);

@@ -23,7 +23,9 @@ CGROUP=${JOBSHM_CLUSTER_CGROUP:-auto}
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
-node_names() { seq -f 'n%g' 1 "$NODES"; }
+# node names: n1..nN (the tests know them); the demo uses its own prefix so
+# that its cgroups (slurm_<node>) never mix with the test cluster's
+node_names() { seq -f "${JOBSHM_CLUSTER_NODE_PREFIX:-n}%g" 1 "$NODES"; }
 
 ensure_users() {
 	local u

@@ -5,6 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export JOBSHM_CLUSTER_DIR=${JOBSHM_CLUSTER_DIR:-/tmp/jobshm-demo}
 export JOBSHM_CLUSTER_NODES=1 JOBSHM_CLUSTER_PORT=${JOBSHM_CLUSTER_PORT:-16917}
+export JOBSHM_CLUSTER_NODE_PREFIX=demo
 D=$JOBSHM_CLUSTER_DIR
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -17,7 +18,7 @@ df -h /dev/shm
 
 say "srun --shm=512M: the job gets a private /dev/shm of 512M"
 runuser -u jobshm-u1 -- env -u JOBSHM_CLUSTER_DIR -u JOBSHM_CLUSTER_NODES \
-  -u JOBSHM_CLUSTER_PORT srun --mem=1G --shm=512M bash -c '
+  -u JOBSHM_CLUSTER_PORT -u JOBSHM_CLUSTER_NODE_PREFIX srun --mem=1G --shm=512M bash -c '
   df -h /dev/shm; env | grep ^JOBSHM_ | sort
   dd if=/dev/zero of=/dev/shm/${JOBSHM_PREFIX}data bs=1M count=100 status=none
   echo "wrote 100M; the job sees:"; ls -l /dev/shm
@@ -33,4 +34,5 @@ find "$D/base" -mindepth 2 | grep . || echo "(no job directories)"
 "$ROOT/cli/jobshm" --conf "$D/jobshm.conf" status
 
 say "The demo cluster keeps running: export SLURM_CONF=$SLURM_CONF"
-echo "Stop it with: JOBSHM_CLUSTER_DIR=$D tests/cluster/cluster.sh stop"
+echo "Stop it with: JOBSHM_CLUSTER_DIR=$D JOBSHM_CLUSTER_PORT=$JOBSHM_CLUSTER_PORT \\"
+echo "  JOBSHM_CLUSTER_NODES=1 JOBSHM_CLUSTER_NODE_PREFIX=demo tests/cluster/cluster.sh stop"
