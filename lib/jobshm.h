@@ -230,9 +230,15 @@ jobshm_seg_t *jobshm_seg_create(jobshm_ns_t *ns, const char *name,
  */
 int jobshm_seg_publish(jobshm_seg_t *seg, jobshm_err_t *err);
 
-/* Map an existing segment, read-only or read-write (zero-copy). */
+/*
+ * Map an existing segment (zero-copy).  flags: JOBSHM_WRITABLE maps it
+ * read-write; JOBSHM_POPULATE maps every page now (one batch instead of a
+ * fault per page later: for data that will be read whole, as rro's).
+ */
+#define JOBSHM_WRITABLE 1
+#define JOBSHM_POPULATE 2
 jobshm_seg_t *jobshm_seg_attach(jobshm_ns_t *ns, const char *name,
-				int writable, jobshm_err_t *err);
+				int flags, jobshm_err_t *err);
 
 /*
  * Read `len` bytes of the file at `path`, from `file_off`, straight into

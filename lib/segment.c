@@ -136,9 +136,10 @@ full_name(const jobshm_ns_t *ns, const char *name, char *buf, size_t len,
 }
 
 static jobshm_seg_t *
-seg_new(jobshm_ns_t *ns, const char *name, int fd, size_t size, int rw,
+seg_new(jobshm_ns_t *ns, const char *name, int fd, size_t size, int flags,
 	jobshm_err_t *err)
 {
+	int rw = flags & JOBSHM_WRITABLE;
 	jobshm_seg_t *seg = calloc(1, sizeof(*seg));
 
 	if (!seg) {
@@ -151,7 +152,8 @@ seg_new(jobshm_ns_t *ns, const char *name, int fd, size_t size, int rw,
 	seg->writable = rw;
 	snprintf(seg->name, sizeof(seg->name), "%s", name);
 	seg->addr = size ? mmap(NULL, size, PROT_READ | (rw ? PROT_WRITE : 0),
-				MAP_SHARED, fd, 0) : NULL;
+				MAP_SHARED | (flags & JOBSHM_POPULATE ?
+					      MAP_POPULATE : 0), fd, 0) : NULL;
 	if (seg->addr == MAP_FAILED) {
 		jobshm_fail(err, "mmap segment '%s' (%zu bytes): %m", name, size);
 		free(seg);
@@ -269,9 +271,10 @@ jobshm_seg_publish(jobshm_seg_t *seg, jobshm_err_t *err)
 }
 
 jobshm_seg_t *
-jobshm_seg_attach(jobshm_ns_t *ns, const char *name, int writable,
+jobshm_seg_attach(jobshm_ns_t *ns, const char *name, int flags,
 		  jobshm_err_t *err)
 {
+	int writable = flags & JOBSHM_WRITABLE;
 	char full[JOBSHM_NAME_MAX + 72];
 	struct stat st;
 	jobshm_seg_t *seg;
@@ -290,7 +293,7 @@ jobshm_seg_attach(jobshm_ns_t *ns, const char *name, int writable,
 		close(fd);
 		return NULL;
 	}
-	seg = seg_new(ns, name, fd, (size_t)st.st_size, writable, err);
+	seg = seg_new(ns, name, fd, (size_t)st.st_size, flags, err);
 	if (seg) {
 		close(fd);
 		seg->fd = -1;

@@ -217,16 +217,21 @@ static PyObject *
 m_attach(PyObject *mod, PyObject *args)
 {
 	const char *name;
-	int writable = 0;
+	int writable = 0, populate = 0;
 	jobshm_ns_t *ns;
+	jobshm_seg_t *seg;
 	jobshm_err_t err;
 
 	(void)mod;
-	if (!PyArg_ParseTuple(args, "s|p", &name, &writable))
+	if (!PyArg_ParseTuple(args, "s|pp", &name, &writable, &populate))
 		return NULL;
 	if (!(ns = ns_open()))
 		return NULL;
-	return wrap(ns, jobshm_seg_attach(ns, name, writable, &err), &err);
+	Py_BEGIN_ALLOW_THREADS
+	seg = jobshm_seg_attach(ns, name, (writable ? JOBSHM_WRITABLE : 0) |
+				(populate ? JOBSHM_POPULATE : 0), &err);
+	Py_END_ALLOW_THREADS
+	return wrap(ns, seg, &err);
 }
 
 static PyObject *
@@ -321,7 +326,7 @@ m_name_check(PyObject *mod, PyObject *args)
 
 static PyMethodDef module_methods[] = {
 	{ "create", m_create, METH_VARARGS, "create(name, size) -> Segment" },
-	{ "attach", m_attach, METH_VARARGS, "attach(name, writable=False)" },
+	{ "attach", m_attach, METH_VARARGS, "attach(name, writable=False, populate=False)" },
 	{ "load", m_load, METH_VARARGS,
 	  "load(name, header, path, file_off, length) -> read-only Segment" },
 	{ "unlink", m_unlink, METH_VARARGS, "unlink(name)" },

@@ -38,6 +38,7 @@ HEADER = 4096                  # data starts page-aligned after the header
 MAGIC = b"JOBSHM\x01\n"
 Entry = collections.namedtuple("Entry", "name dtype shape size")
 _cache = {}                    # rro: name -> read-only array, per process
+POPULATE = os.environ.get("JOBSHM_POPULATE", "1") != "0"   # rro attaches
 
 
 def _name(name):
@@ -107,10 +108,11 @@ def create(name, shape, dtype=float):
     return _array(seg, name)
 
 
-def attach(name, ro=False):
-    """The shared array called name, zero-copy; read-only when ro."""
+def attach(name, ro=False, populate=False):
+    """The shared array called name, zero-copy; read-only when ro.
+    populate maps every page now rather than at first touch."""
     name = _name(name)
-    return _array(_c.attach(name, not ro), name)
+    return _array(_c.attach(name, not ro, populate), name)
 
 
 def _lock_path(name):
@@ -201,7 +203,7 @@ def rro(name, loader):
     if a is not None:
         return a
     try:
-        a = attach(name, ro=True)
+        a = attach(name, ro=True, populate=POPULATE)
     except Error as e:
         if e.errno != errno.ENOENT:
             raise

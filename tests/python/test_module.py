@@ -25,6 +25,11 @@ def test_create_attach_delete_roundtrip(job_ns):
     assert a[2, 3] == 42             # still mapped after delete
 
 
+def test_populated_attach_sees_the_same_data():
+    a = jobshm.from_array("pop", np.arange(100000.0))
+    assert np.array_equal(jobshm.attach("pop", ro=True, populate=True), a)
+
+
 def test_readonly_attach_cannot_write():
     jobshm.create("ro", 10)
     r = jobshm.attach("ro", ro=True)

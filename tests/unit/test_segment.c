@@ -74,6 +74,10 @@ test_publish_once(void **state)
 	assert_non_null(r);
 	assert_int_equal(((char *)jobshm_seg_addr(r))[4095], 'A');
 	assert_int_equal(jobshm_seg_writable(r), 0);
+	jobshm_seg_close(r);
+	r = jobshm_seg_attach(ns, "s", JOBSHM_POPULATE, &err);	/* pre-mapped */
+	assert_non_null(r);
+	assert_int_equal(((char *)jobshm_seg_addr(r))[0], 'A');
 	snprintf(path, sizeof(path), "%s/jobshm.7.s", dir);
 	assert_int_equal(access(path, F_OK), 0);
 	assert_int_equal(jobshm_seg_list(ns, count, &n, &err), 0);
