@@ -192,7 +192,9 @@ soak: all
 PY_INC  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
 PY_EXT  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
 PY_MOD  := python/jobshm/_jobshm$(PY_EXT)
-pythondir ?= $(libdir)/python3/dist-packages
+PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# on Debian's sys.path for PREFIX=/usr/local (and /usr)
+pythondir ?= $(libdir)/$(PY_VER)/dist-packages
 
 $(PY_MOD): python/_jobshm.c lib/libjobshm.a lib/jobshm.h
 	$(CC) $(ALL_CFLAGS) -Wno-cast-function-type -I$(PY_INC) -shared \

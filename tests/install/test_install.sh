@@ -6,6 +6,11 @@ cd "$(dirname "$0")/../.."
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
+pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
+# the default install place of the module must be on Debian's sys.path
+/usr/bin/python3 -c "import sys; assert '/usr/local/lib/$pyver/dist-packages' in sys.path" || {
+	echo "test_install: /usr/local/lib/$pyver/dist-packages is not on sys.path" >&2
+	exit 1; }
 make -s install DESTDIR="$root" PREFIX=/opt/jobshm
 want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/bin/jobshm
@@ -14,8 +19,8 @@ want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/lib/libjobshm.so
 /opt/jobshm/lib/libjobshm.so.0
 /opt/jobshm/lib/pkgconfig/jobshm.pc
-/opt/jobshm/lib/python3/dist-packages/jobshm/__init__.py
-/opt/jobshm/lib/python3/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+/opt/jobshm/lib/$pyver/dist-packages/jobshm/__init__.py
+/opt/jobshm/lib/$pyver/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 /opt/jobshm/lib/slurm/jobshm.so
 /opt/jobshm/share/man/man1/enqueue_jobshm.1
 /opt/jobshm/share/man/man1/jobshm.1
@@ -29,6 +34,11 @@ fi
 PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_PATH="$root/opt/jobshm/lib/pkgconfig" \
 	pkg-config --cflags --libs jobshm | grep -q -- "-ljobshm" || {
 	echo "test_install: pkg-config jobshm failed" >&2; exit 1; }
+# the installed module imports and works from there
+PYTHONPATH="$root/opt/jobshm/lib/$pyver/dist-packages" JOBSHM_DIR=/dev/shm \
+	/usr/bin/python3 -c 'import jobshm; assert jobshm.info()["dir"] == "/dev/shm"' || {
+	echo "test_install: the installed jobshm module does not import" >&2
+	exit 1; }
 make -s uninstall DESTDIR="$root" PREFIX=/opt/jobshm
 left=$(find "$root" -type f -o -type l)
 if [ -n "$left" ]; then
