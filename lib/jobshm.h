@@ -86,7 +86,6 @@ const char *jobshm_topo_mode(const struct jobshm_topo *t);
 int jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		 const struct jobshm_topo *t, struct jobshm_placement *out,
 		 jobshm_err_t *err);
-int jobshm_nodelist_has(const char *list, unsigned node);
 
 /* ---- configuration ---------------------------------------------------- */
 

@@ -7,22 +7,53 @@
 
 #define MPOL_FORMS "local, interleave, default or bind:LIST (e.g. bind:0-1,3)"
 
+/*
+ * Walk a node list ("0-1,3"), calling fn(first, last, arg) per range.
+ * Returns -1 if the list is malformed (or a node is over 1023), else the
+ * first non-zero value fn returned, else 0.
+ */
 static int
-node_list_ok(const char *s)
+each_range(const char *list, int (*fn)(uint64_t, uint64_t, void *), void *arg)
 {
 	uint64_t a, b;
-	const char *p = s, *e;
+	const char *p = list, *e;
+	int rc;
 
 	do {
 		if (jobshm_parse_u64(p, 0, 1023, &a, &e) < 0)
-			return 0;
-		if (*e == '-') {
-			if (jobshm_parse_u64(e + 1, 0, 1023, &b, &e) < 0 || b < a)
-				return 0;
-		}
+			return -1;
+		b = a;
+		if (*e == '-' &&
+		    (jobshm_parse_u64(e + 1, 0, 1023, &b, &e) < 0 || b < a))
+			return -1;
+		if (fn && (rc = fn(a, b, arg)) != 0)
+			return rc;
 		p = e + 1;
 	} while (*e == ',');
-	return *e == '\0';
+	return *e == '\0' ? 0 : -1;
+}
+
+static int
+contains(uint64_t a, uint64_t b, void *node)
+{
+	return *(uint64_t *)node >= a && *(uint64_t *)node <= b;
+}
+
+/* 1 if node is in list. */
+static int
+list_has(const char *list, uint64_t node)
+{
+	return each_range(list, contains, &node) == 1;
+}
+
+/* fn for each_range: -2 (stop) at the first node missing from have. */
+static int
+all_in(uint64_t a, uint64_t b, void *have)
+{
+	for (; a <= b; a++)
+		if (!list_has(have, a))
+			return -2;
+	return 0;
 }
 
 int
@@ -39,7 +70,7 @@ jobshm_mpol_parse(const char *s, struct jobshm_mpol *m, jobshm_err_t *err)
 	else if (!strcmp(s, "interleave"))
 		m->kind = JOBSHM_MPOL_INTERLEAVE;
 	else if (!strncmp(s, "bind:", 5) && strlen(s + 5) < sizeof(m->nodes) &&
-		 node_list_ok(s + 5)) {
+		 each_range(s + 5, NULL, NULL) == 0) {
 		m->kind = JOBSHM_MPOL_BIND;
 		snprintf(m->nodes, sizeof(m->nodes), "%s", s + 5);
 	} else {
@@ -71,27 +102,6 @@ jobshm_nvram_parse(const char *s, struct jobshm_nvram *n, jobshm_err_t *err)
 	n->mode = s[0] - '0';
 	n->bytes = sz.bytes;
 	return 0;
-}
-
-/* Every node of list is in have (both hwloc list strings). */
-static int
-subset(const char *list, const char *have)
-{
-	uint64_t a, b, i;
-	const char *p = list, *e;
-
-	do {
-		if (jobshm_parse_u64(p, 0, 1023, &a, &e) < 0)
-			return 0;
-		b = a;
-		if (*e == '-' && jobshm_parse_u64(e + 1, 0, 1023, &b, &e) < 0)
-			return 0;
-		for (i = a; i <= b; i++)
-			if (!jobshm_nodelist_has(have, (unsigned)i))
-				return 0;
-		p = e + 1;
-	} while (*e == ',');
-	return 1;
 }
 
 int
@@ -127,7 +137,7 @@ jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		snprintf(out->nodes, sizeof(out->nodes), "%s", t->all);
 		return 0;
 	case JOBSHM_MPOL_BIND:
-		if (!subset(m->nodes, t->all))
+		if (each_range(m->nodes, all_in, (void *)t->all) != 0)
 			return jobshm_fail(err, "--shm-mpol=bind:%s: this node's "
 					   "NUMA nodes are %s", m->nodes, t->all);
 		snprintf(out->nodes, sizeof(out->nodes), "%s", m->nodes);
@@ -139,26 +149,5 @@ jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		 m->kind == JOBSHM_MPOL_INTERLEAVE ? "interleave" : "bind");
 	snprintf(out->opts, sizeof(out->opts), "mpol=%s:%s", out->policy,
 		 out->nodes);
-	return 0;
-}
-
-int
-jobshm_nodelist_has(const char *list, unsigned node)
-{
-	uint64_t a, b;
-	const char *p = list, *e;
-
-	if (!list || !*list)
-		return 0;
-	do {
-		if (jobshm_parse_u64(p, 0, 1u << 20, &a, &e) < 0)
-			return 0;
-		b = a;
-		if (*e == '-' && jobshm_parse_u64(e + 1, 0, 1u << 20, &b, &e) < 0)
-			return 0;
-		if (node >= a && node <= b)
-			return 1;
-		p = e + 1;
-	} while (*e == ',');
 	return 0;
 }
