@@ -30,7 +30,8 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS) \
 	      -DJOBSHM_CONF='"$(sysconfdir)/jobshm.conf"'
 
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
-	   lib/reap.c lib/segment.c lib/topo.c lib/place.c
+	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
+	   lib/mountinfo.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 

@@ -195,28 +195,37 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
  * copies that do not follow the host's unmounts would keep other jobs'
  * memory alive for as long as this task lives.  Detach them all here.
  */
+struct detach {
+	const char *top, *keep;
+	char pts[64][320];
+	int n;
+};
+
+static int
+job_mount_under(const char *dev, const char *mp, const char *super, void *arg)
+{
+	struct detach *d = arg;
+	size_t tl = strlen(d->top);
+
+	(void)dev;
+	(void)super;
+	if (!strncmp(mp, d->top, tl) && mp[tl] == '/' && strcmp(mp, d->keep) &&
+	    d->n < 64)
+		snprintf(d->pts[d->n++], sizeof(d->pts[0]), "%s", mp);
+	return 0;
+}
+
 static int
 detach_job_mounts(const struct jobshm_job *job, const char *keep,
 		  jobshm_err_t *err)
 {
-	char line[1024], mp[320], pts[64][320];
-	size_t tl = strlen(job->top);
-	int n = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct detach d = { job->top, keep, { "" }, 0 };
 
-	if (!f)
+	if (jobshm_mountinfo_each("/proc/self/mountinfo", job_mount_under,
+				  &d) < 0)
 		return jobshm_fail(err, "/proc/self/mountinfo: %m");
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*s %*s %*s %*s %319s", mp) != 1 ||
-		    strncmp(mp, job->top, tl) != 0 || mp[tl] != '/' ||
-		    strcmp(mp, keep) == 0)
-			continue;
-		if (n < 64)
-			snprintf(pts[n++], sizeof(pts[0]), "%s", mp);
-	}
-	fclose(f);
-	while (n-- > 0)
-		umount2(pts[n], MNT_DETACH | UMOUNT_NOFOLLOW);
+	while (d.n-- > 0)
+		umount2(d.pts[d.n], MNT_DETACH | UMOUNT_NOFOLLOW);
 	return 0;
 }
 

@@ -21,25 +21,35 @@ is_jobid(const char *s, uint32_t *id)
 	return 1;
 }
 
+struct mpol_at {
+	const char *path;
+	char *out;
+	size_t len;
+};
+
+static int
+mpol_of(const char *dev, const char *mp, const char *super, void *arg)
+{
+	struct mpol_at *m = arg;
+	const char *p = strstr(super, "mpol=");
+
+	(void)dev;
+	if (strcmp(mp, m->path))
+		return 0;
+	if (p)
+		snprintf(m->out, m->len, "%.*s", (int)strcspn(p + 5, ", \n"),
+			 p + 5);
+	return 1;
+}
+
 /* The mpol= of the mount at path, from this process's mountinfo. */
 static void
 mount_mpol(const char *path, char *out, size_t len)
 {
-	char line[1024], mp[320], *p;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct mpol_at m = { path, out, len };
 
 	out[0] = '\0';
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*s %*s %*s %*s %319s", mp) != 1 ||
-		    strcmp(mp, path) != 0 || !(p = strstr(line, " - ")))
-			continue;
-		if ((p = strstr(p, "mpol=")))
-			snprintf(out, len, "%.*s", (int)strcspn(p + 5, ", \n"),
-				 p + 5);
-	}
-	fclose(f);
+	jobshm_mountinfo_each("/proc/self/mountinfo", mpol_of, &m);
 }
 
 static int

@@ -15,26 +15,21 @@
 
 #include "internal.h"
 
+static int
+dev_on_shm(const char *dev, const char *mp, const char *super, void *want)
+{
+	(void)super;
+	return !strcmp(dev, want) && !strcmp(mp, "/dev/shm");
+}
+
 /* 1 if /proc/<pid>/mountinfo has device `dev` mounted on /dev/shm. */
 static int
 holds(const char *pid, const char *dev)
 {
-	char path[300], line[1024];
-	FILE *f;
-	int found = 0;
+	char path[300];
 
 	snprintf(path, sizeof(path), "/proc/%s/mountinfo", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char d[32], mp[64];
-
-		found = sscanf(line, "%*s %*s %31s %*s %63s", d, mp) == 2 &&
-			strcmp(d, dev) == 0 && strcmp(mp, "/dev/shm") == 0;
-	}
-	fclose(f);
-	return found;
+	return jobshm_mountinfo_each(path, dev_on_shm, (void *)dev) == 1;
 }
 
 static int
