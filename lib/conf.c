@@ -99,15 +99,16 @@ get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
 		return 0;
 	}
 	if (!strcmp(name, "huge")) {
-		static const char *ok[] = { "never", "always", "within_size",
-					    "advise", NULL };
+		static const char *ok[] = { "auto", "never", "always",
+					    "within_size", "advise", NULL };
 		int i;
 
 		for (i = 0; ok[i] && (!str || strcmp(str, ok[i])); i++)
 			;
 		if (!ok[i])
-			return jobshm_fail(err, "huge must be one of never, "
-					   "always, within_size, advise");
+			return jobshm_fail(err, "huge must be one of auto, "
+					   "never, always, within_size, "
+					   "advise");
 		snprintf(c->huge, sizeof(c->huge), "%s", str);
 		return 0;
 	}
@@ -230,4 +231,29 @@ jobshm_conf_max_bytes(const struct jobshm_conf *conf)
 	if (jobshm_size_resolve(&conf->max_size, ram, &bytes, NULL) < 0)
 		return 0;
 	return bytes;
+}
+
+/*
+ * The tmpfs huge= value for job shm, or NULL for none.  "auto" (the
+ * default) asks for 2 MiB pages in files that fill them (within_size)
+ * wherever the kernel has shmem huge pages and the admin has not denied
+ * them; the rest passes through.
+ */
+const char *
+jobshm_conf_huge(const struct jobshm_conf *conf)
+{
+	char buf[128] = "";
+	FILE *f;
+
+	if (conf->huge[0] && strcmp(conf->huge, "auto"))
+		return conf->huge;
+	f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+	if (!f)
+		return NULL;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	if (!strstr(buf, "within_size") || strstr(buf, "[deny]"))
+		return NULL;
+	return "within_size";
 }

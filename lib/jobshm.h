@@ -96,7 +96,7 @@ struct jobshm_conf {
 	int allow_opt_out;
 	int count_against_job_mem;
 	char topology_xml[256];       /* "" = probe the node with hwloc      */
-	char huge[16];                /* tmpfs huge= ("" = kernel default)   */
+	char huge[16];                /* tmpfs huge= ("" = auto)             */
 	struct jobshm_mpol default_mpol;
 };
 
@@ -114,6 +114,7 @@ int jobshm_conf_base(const struct jobshm_conf *conf, const char *node,
 
 /* max_size resolved against this node's RAM. */
 uint64_t jobshm_conf_max_bytes(const struct jobshm_conf *conf);
+const char *jobshm_conf_huge(const struct jobshm_conf *conf);
 
 /* ---- admission -------------------------------------------------------- */
 

@@ -115,6 +115,21 @@ seg_get_writable(Segment *self, void *c)
 	return PyBool_FromLong(jobshm_seg_writable(self->seg));
 }
 
+/* The array header line (magic and metadata, up to its newline): bytes. */
+static PyObject *
+seg_get_header(Segment *self, void *c)
+{
+	const char *p = jobshm_seg_addr(self->seg), *nl;
+	size_t n = jobshm_seg_size(self->seg);
+
+	(void)c;
+	n = n < 4096 ? n : 4096;
+	nl = p ? memchr(p, '\n', n) : NULL;
+	if (nl)	/* the magic ends in a newline: the metadata line follows */
+		nl = memchr(nl + 1, '\n', n - (size_t)(nl + 1 - p));
+	return PyBytes_FromStringAndSize(p, nl ? nl + 1 - p : 0);
+}
+
 static PyMethodDef seg_methods[] = {
 	{ "publish", (PyCFunction)seg_publish, METH_NOARGS,
 	  "Name the segment atomically; False if another publisher won." },
@@ -126,6 +141,7 @@ static PyMethodDef seg_methods[] = {
 static PyGetSetDef seg_getset[] = {
 	{ "size", (getter)seg_get_size, NULL, "bytes", NULL },
 	{ "writable", (getter)seg_get_writable, NULL, "mapped read-write", NULL },
+	{ "header", (getter)seg_get_header, NULL, "array header line", NULL },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 

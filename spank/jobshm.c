@@ -250,7 +250,7 @@ placement(spank_t sp, const struct jobshm_nvram *nv, jobshm_err_t *err)
 {
 	struct jobshm_mpol m = g.conf.default_mpol;
 	struct jobshm_topo t;
-	const char *mp = option(sp, OPT_MPOL);
+	const char *mp = option(sp, OPT_MPOL), *huge;
 	char *cores = NULL;
 
 	if (mp && jobshm_mpol_parse(mp, &m, err) < 0)
@@ -263,11 +263,11 @@ placement(spank_t sp, const struct jobshm_nvram *nv, jobshm_err_t *err)
 		    jobshm_place(&m, nv, &t, &g.place, err) < 0)
 			return -1;
 	}
-	if (g.conf.huge[0]) {	/* 2 MiB pages: fewer faults per attach */
+	if ((huge = jobshm_conf_huge(&g.conf))) {  /* 2 MiB pages */
 		size_t n = strlen(g.place.opts);
 
 		snprintf(g.place.opts + n, sizeof(g.place.opts) - n, "%shuge=%s",
-			 n ? "," : "", g.conf.huge);
+			 n ? "," : "", huge);
 	}
 	return 0;
 }

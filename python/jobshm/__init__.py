@@ -38,6 +38,7 @@ HEADER = 4096                  # data starts page-aligned after the header
 MAGIC = b"JOBSHM\x01\n"
 Entry = collections.namedtuple("Entry", "name dtype shape size")
 _cache = {}                    # rro: name -> read-only array, per process
+_metas = {}                    # header line -> parsed metadata
 POPULATE = os.environ.get("JOBSHM_POPULATE", "1") != "0"   # rro attaches
 
 
@@ -63,17 +64,28 @@ def _header(dtype, shape, order):
     return raw
 
 
-def _array(seg, name):
-    buf = memoryview(seg)
-    if bytes(buf[:len(MAGIC)]) != MAGIC:
+def _meta(raw, name):
+    """(dtype, shape, count, order) of a header line; cached, since every
+    attach of a segment reads the same line."""
+    m = _metas.get(raw)
+    if m is not None:
+        return m
+    if not raw.startswith(MAGIC):
         raise Error(errno.EINVAL, f"segment '{name}' is not a jobshm array")
-    end = bytes(buf[:HEADER]).index(b"\n", len(MAGIC))
-    meta = json.loads(bytes(buf[len(MAGIC):end]))
-    dtype = npformat.descr_to_dtype(meta["descr"])
+    meta = json.loads(raw[len(MAGIC):])
     shape = tuple(meta["shape"])
-    count = int(np.prod(shape, dtype=np.int64))
+    m = (npformat.descr_to_dtype(meta["descr"]), shape,
+         int(np.prod(shape, dtype=np.int64)), meta["order"])
+    if len(_metas) >= 4096:
+        _metas.clear()
+    _metas[raw] = m
+    return m
+
+
+def _array(seg, name):
+    dtype, shape, count, order = _meta(seg.header, name)
     a = np.frombuffer(seg, dtype=dtype, count=count, offset=HEADER)
-    return a.reshape(shape, order=meta["order"])
+    return a.reshape(shape, order=order)
 
 
 def _new(name, dtype, shape, order):

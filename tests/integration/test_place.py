@@ -35,6 +35,28 @@ def test_huge_pages_from_config(conf_extra):
     assert "huge=within_size" in text
 
 
+def _shmem_huge_available():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as f:
+            modes = f.read()
+    except OSError:
+        return False
+    return "within_size" in modes and "[deny]" not in modes
+
+
+def test_huge_pages_by_default_where_the_kernel_has_them():
+    state, text = job(["--shm=64M"])
+    assert state == "COMPLETED", text
+    assert ("huge=within_size" in text) == _shmem_huge_available(), text
+
+
+def test_huge_pages_turned_off(conf_extra):
+    conf_extra('huge = "never";')
+    state, text = job(["--shm=64M"])
+    assert state == "COMPLETED", text
+    assert "huge=within_size" not in text, text
+
+
 def job(args, script=SHOW):
     jobid, out = sbatch(["--mem=3G"] + args, script)
     state = wait_done(jobid)
