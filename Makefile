@@ -112,7 +112,7 @@ demo: deps all
 
 bench-rro: all
 	d=$$(mktemp -d /tmp/jobshm-bench.XXXXXX) && \
-	mount -t tmpfs -o size=8G,huge=$${HUGE:-never} jobshm-bench $$d && \
+	mount -t tmpfs -o size=8G,huge=$${HUGE:-within_size} jobshm-bench $$d && \
 	JOBSHM_DIR=$$d \
 	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py; rc=$$?; \
 	umount $$d; rmdir $$d; exit $$rc

@@ -269,7 +269,8 @@ copy_file(int out, const char *path, uint64_t off, size_t len,
 				 "(%llu bytes, need %llu)", path,
 				 (unsigned long long)st.st_size,
 				 (unsigned long long)(off + len));
-	else if (!S_ISREG(st.st_mode) || len == 0)
+	else if (!S_ISREG(st.st_mode) || len < (2u << 20))
+		/* below a huge page, sendfile's fewer calls win */
 		rc = copy_sendfile(out, in, path, (off_t)off, len, err);
 	else
 		rc = copy_mapped(out, in, path, off, len, err);

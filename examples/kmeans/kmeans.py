@@ -24,8 +24,9 @@ import taskrun  # noqa: E402
 def cluster_partial_sum(frag_path, centers):
     """Task: for one fragment, the per-cluster sums and counts."""
     x = taskrun.get(frag_path)
-    d = (np.einsum('ij,ij->i', x, x)[:, None] - 2 * (x @ centers.T)
-         + (centers * centers).sum(1))
+    # argmin over clusters of |x - c|^2 = |x|^2 - 2 x.c + |c|^2: the |x|^2
+    # term is the same for every cluster, so it is left out
+    d = (centers * centers).sum(1) - 2 * (x @ centers.T)
     label = d.argmin(1)
     k = centers.shape[0]
     onehot = np.zeros((x.shape[0], k))

@@ -24,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 
 import numpy as np
 import numpy.lib.format as npformat
@@ -167,13 +168,33 @@ def from_array(name, array, ro=False):
     return _publish_or_attach(seg, name, ro)
 
 
+# The header numpy writes for plain arrays; anything else goes to numpy's
+# own (slower, ast-based) parser.
+_NPY = re.compile(r"\{'descr': '([<>|=]?[a-zA-Z][0-9]*)', 'fortran_order': "
+                  r"(True|False), 'shape': \(((?:[0-9]+, ?)*[0-9]*)\), \}")
+
+
+def _npy_header(path):
+    """(shape, fortran, dtype, data offset) of an .npy file."""
+    with open(path, "rb", buffering=0) as f:
+        head = f.read(4096)
+        v1 = head[6:7] == b"\x01"
+        start = 10 if v1 else 12
+        hlen = int.from_bytes(head[8:start], "little")
+        m = _NPY.fullmatch(head[start:start + hlen].decode("latin1").strip())
+        if head[:6] == b"\x93NUMPY" and start + hlen <= len(head) and m:
+            shape = tuple(int(n) for n in m[3].replace(",", " ").split())
+            return shape, m[2] == "True", np.dtype(m[1]), start + hlen
+        f.seek(0)
+        version = npformat.read_magic(f)
+        shape, fortran, dtype = npformat._read_array_header(f, version)
+        return shape, fortran, dtype, f.tell()
+
+
 def load(name, path):
     """An .npy file straight into shm (one copy), read-only."""
     name = _name(name)
-    with open(path, "rb") as f:
-        version = npformat.read_magic(f)
-        shape, fortran, dtype = npformat._read_array_header(f, version)
-        offset = f.tell()
+    shape, fortran, dtype, offset = _npy_header(path)
     if dtype.hasobject:
         raise ValueError(f"{path}: object arrays cannot be shared")
     h = _header(dtype, shape, "F" if fortran else "C")

@@ -69,6 +69,23 @@ def test_load_npy_equals_np_load(tmp_path):
         assert not got.flags.writeable
 
 
+@pytest.mark.parametrize("arr", [
+    np.array(3.0), np.zeros((0, 4)), np.zeros((2, 3), order="F"),
+    np.arange(6, dtype="<u2").reshape(3, 2), np.zeros(3, dtype="U5"),
+    np.zeros(2, dtype=[("a", "<f8"), ("b", "<i2")]),      # numpy's parser
+    np.zeros((1,) * 20)])
+def test_npy_header_fast_path_agrees_with_numpy(arr, tmp_path):
+    p = tmp_path / "h.npy"
+    np.save(p, arr)
+    with open(p, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        want = np.lib.format._read_array_header(f, version) + (f.tell(),)
+    assert jobshm._npy_header(p) == want
+    got = jobshm.load("h", p)
+    assert np.array_equal(got, arr) and got.dtype == arr.dtype
+    assert got.flags.f_contiguous == arr.flags.f_contiguous
+
+
 def test_load_refuses_object_arrays(tmp_path):
     p = tmp_path / "o.npy"
     np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True)
