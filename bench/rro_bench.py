@@ -117,7 +117,7 @@ def cases():
               for d in ("16", "64")]
         mm = [["--blocks", "2", "--block-size", "128"]]
     else:
-        km = [["--points", "400000", "--dims", d, "--iterations", "5",
+        km = [["--points", "400000", "--dims", d, "--iterations", "10",
                "--clusters", "4"] for d in ("8", "32", "128", "256")]
         mm = [["--blocks", nb, "--block-size", bs]
               for nb, bs in (("4", "128"), ("4", "512"), ("8", "256"),

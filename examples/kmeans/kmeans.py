@@ -24,10 +24,20 @@ import taskrun  # noqa: E402
 def cluster_partial_sum(frag_path, centers):
     """Task: for one fragment, the per-cluster sums and counts."""
     x = taskrun.get(frag_path)
+    k = centers.shape[0]
+    sums, counts = np.zeros((k, x.shape[1])), np.zeros(k, dtype=np.int64)
+    step = max(1, 2**20 // (8 * x.shape[1]))  # ~1 MiB of rows: one pass
+    for i in range(0, x.shape[0], step):       # over memory, not two
+        sums_add, counts_add = _partial(x[i:i + step], centers)
+        sums += sums_add
+        counts += counts_add
+    return sums, counts
+
+
+def _partial(x, centers):
     # argmin over clusters of |x - c|^2 = |x|^2 - 2 x.c + |c|^2: the |x|^2
     # term is the same for every cluster, so it is left out
-    d = (centers * centers).sum(1) - 2 * (x @ centers.T)
-    label = d.argmin(1)
+    label = ((centers * centers).sum(1) - 2 * (x @ centers.T)).argmin(1)
     k = centers.shape[0]
     onehot = np.zeros((x.shape[0], k))
     onehot[np.arange(x.shape[0]), label] = 1.0
