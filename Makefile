@@ -31,7 +31,7 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS) \
 
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
-	   lib/mountinfo.c
+	   lib/mountinfo.c lib/fsdax.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
@@ -68,7 +68,8 @@ cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h lib/libjobshm.a
 
 # ---- tests -----------------------------------------------------------------
 UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
-	    tests/unit/test_segment.c tests/unit/test_place.c
+	    tests/unit/test_segment.c tests/unit/test_place.c \
+	    tests/unit/test_fsdax.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
 tests/unit/%: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h

@@ -138,12 +138,40 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 	return 0;
 }
 
+/* fsdax reservations left without a job directory (e.g. after a reboot). */
+static int
+sweep_fsdax(const char *path, uint32_t jobid, uint64_t bytes, const char *node,
+	    void *arg)
+{
+	char why[256];
+	jobshm_err_t err;
+	enum job_liveness l = job_liveness(jobid, node, why, sizeof(why));
+
+	(void)arg;
+	(void)bytes;
+	if (l != JOB_GONE) {
+		o.unknown += l == JOB_UNKNOWN;
+		return 0;
+	}
+	if (!o.quiet)
+		printf("%s %s/.jobshm/%" PRIu32 " (job %" PRIu32 ": %s)\n",
+		       o.dry_run ? "would remove" : "removed", path, jobid,
+		       jobid, why);
+	if (!o.dry_run && jobshm_fsdax_remove(&o.conf, jobid, &err) < 0) {
+		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
+		o.failed++;
+	}
+	o.count++;
+	return 0;
+}
+
 static int
 cmd_sweep(void)
 {
 	jobshm_err_t err;
 
-	if (jobshm_list(&o.conf, sweep_entry, NULL, &err) < 0) {
+	if (jobshm_list(&o.conf, sweep_entry, NULL, &err) < 0 ||
+	    jobshm_fsdax_each(&o.conf, sweep_fsdax, NULL, &err) < 0) {
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
 		return 1;
 	}

@@ -85,6 +85,32 @@ get_bool(config_setting_t *s, int *out, jobshm_err_t *err)
 	return 0;
 }
 
+/* nvram_paths = [ "/mnt/pmem_fsdax0", ... ]: absolute, plain paths. */
+static int
+get_nvram_paths(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	const char *p;
+	int i, n = config_setting_length(s);
+
+	if (!config_setting_is_aggregate(s) || n > JOBSHM_NVRAM_PATHS)
+		return jobshm_fail(err, "nvram_paths must be a list of at most "
+				   "%d absolute paths, like [ \"/mnt/pmem_fsdax0\" ]",
+				   JOBSHM_NVRAM_PATHS);
+	for (i = 0; i < n; i++) {
+		p = config_setting_get_string_elem(s, i);
+		if (!p || p[0] != '/' || strstr(p, "/..") || strstr(p, "/./") ||
+		    strlen(p) >= sizeof(c->nvram_paths[0]))
+			return jobshm_fail(err, "nvram_paths: '%s' is not an "
+					   "absolute path without '.' or '..' "
+					   "(at most %zu characters)",
+					   p ? p : "(not a string)",
+					   sizeof(c->nvram_paths[0]) - 1);
+		snprintf(c->nvram_paths[i], sizeof(c->nvram_paths[0]), "%s", p);
+	}
+	c->n_nvram_paths = n;
+	return 0;
+}
+
 static int
 get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
 	      jobshm_err_t *err)
@@ -112,6 +138,8 @@ get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
 		snprintf(c->huge, sizeof(c->huge), "%s", str);
 		return 0;
 	}
+	if (!strcmp(name, "nvram_paths"))
+		return get_nvram_paths(c, s, err);
 	if (!strcmp(name, "default_mpol")) {
 		if (!str)
 			return jobshm_fail(err, "default_mpol must be a string");
@@ -120,7 +148,7 @@ get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
 	return jobshm_fail(err, "unknown key '%s' (known: base_path, "
 			   "default_size, max_size, allow_opt_out, "
 			   "count_against_job_mem, default_mpol, topology_xml, "
-			   "huge)",
+			   "huge, nvram_paths)",
 			   name);
 }
 

@@ -16,8 +16,21 @@ int jobshm_parse_u64(const char *s, uint64_t min, uint64_t max,
  * for each line of a mountinfo file until fn returns non-zero; returns
  * that value, 0 at the end, -1 if the file cannot be read.
  */
-typedef int (*jobshm_mount_f)(const char *dev, const char *mp,
-			      const char *super, void *arg);
+typedef int (*jobshm_mount_f)(const char *dev, const char *root,
+			      const char *mp, const char *super, void *arg);
 int jobshm_mountinfo_each(const char *file, jobshm_mount_f fn, void *arg);
+
+/* fsdax.c */
+int jobshm_fsdax_create(const struct jobshm_job *job, int basefd,
+			const char *node, uint64_t bytes, jobshm_err_t *err);
+int jobshm_fsdax_reserved(const struct jobshm_job *job, uint64_t *bytes);
+int jobshm_fsdax_remove_at(int store, uint32_t jobid);
+
+/* Remove parent/name and all below it; never follows a link. */
+int jobshm_rmtree_at(int parent, const char *name);
+
+/* job.c: the job's base directory, opened root-checked and locked. */
+int jobshm_open_base(const struct jobshm_job *job, int create,
+		     jobshm_err_t *err);
 
 #endif

@@ -31,6 +31,7 @@ jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
 	if (jobshm_conf_base(conf, node, base, sizeof(base), err) < 0)
 		return -1;
 	job->jobid = jobid;
+	job->conf = conf;
 	snprintf(job->top, sizeof(job->top), "%.*s",
 		 (int)(strstr(conf->base_path, "%n") ?
 		       strstr(conf->base_path, "%n") - conf->base_path - 1 :
@@ -65,8 +66,8 @@ make_base(char *path, jobshm_err_t *err)
  * Open the job's base directory, locked, refusing links and anything a
  * user could have written to.  Returns the fd or -1.
  */
-static int
-open_base(const struct jobshm_job *job, int create, jobshm_err_t *err)
+int
+jobshm_open_base(const struct jobshm_job *job, int create, jobshm_err_t *err)
 {
 	char base[sizeof(job->path)];
 	struct stat st;
@@ -151,12 +152,29 @@ mount_new(const struct jobshm_job *job, int basefd, uint64_t bytes,
 	return 0;
 }
 
+/* A later step of an fsdax job: within the reservation, or refused. */
+static int
+within_reservation(uint64_t r, uint64_t bytes, jobshm_err_t *err)
+{
+	char a[32], b[32];
+
+	if (bytes > r)
+		return jobshm_fail(err, "the job's persistent memory is %s "
+				   "and cannot grow to %s; ask for the full "
+				   "size in the job's first step",
+				   jobshm_size_format(r, a, sizeof(a)),
+				   jobshm_size_format(bytes, b, sizeof(b)));
+	return 0;
+}
+
 static int
 grow(const struct jobshm_job *job, uint64_t bytes, jobshm_err_t *err)
 {
 	uint64_t size, used;
 	char opts[64];
 
+	if (jobshm_fsdax_reserved(job, &size) == 0)
+		return within_reservation(size, bytes, err);
 	if (jobshm_job_usage(job, &size, &used, err) < 0)
 		return -1;
 	if (bytes <= size)
@@ -176,7 +194,7 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 
 	if (bytes == 0)
 		return jobshm_fail(err, "size 0: nothing to set up");
-	fd = open_base(job, 1, err);
+	fd = jobshm_open_base(job, 1, err);
 	if (fd < 0)
 		return -1;
 	m = mounted_at(fd, leaf(job), err);
@@ -186,6 +204,28 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 		rc = grow(job, bytes, err);
 	else
 		rc = mount_new(job, fd, bytes, opts, err);
+	close(fd);
+	return rc;
+}
+
+int
+jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
+		       uint64_t bytes, jobshm_err_t *err)
+{
+	int fd, m, rc;
+
+	if (bytes == 0)
+		return jobshm_fail(err, "size 0: nothing to set up");
+	fd = jobshm_open_base(job, 1, err);
+	if (fd < 0)
+		return -1;
+	m = mounted_at(fd, leaf(job), err);
+	if (m < 0)
+		rc = -1;
+	else if (m)
+		rc = grow(job, bytes, err);
+	else
+		rc = jobshm_fsdax_create(job, fd, node, bytes, err);
 	close(fd);
 	return rc;
 }
@@ -202,12 +242,14 @@ struct detach {
 };
 
 static int
-job_mount_under(const char *dev, const char *mp, const char *super, void *arg)
+job_mount_under(const char *dev, const char *root, const char *mp,
+		const char *super, void *arg)
 {
 	struct detach *d = arg;
 	size_t tl = strlen(d->top);
 
 	(void)dev;
+	(void)root;
 	(void)super;
 	if (!strncmp(mp, d->top, tl) && mp[tl] == '/' && strcmp(mp, d->keep) &&
 	    d->n < 64)
@@ -247,11 +289,17 @@ jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 		 uint64_t *used, jobshm_err_t *err)
 {
 	struct statvfs sv;
+	uint64_t r;
 
 	if (statvfs(job->path, &sv) < 0)
 		return jobshm_fail(err, "statvfs %s: %m", job->path);
 	*size = (uint64_t)sv.f_blocks * sv.f_frsize;
 	*used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	if (jobshm_fsdax_reserved(job, &r) == 0) {	/* fsdax */
+		*size = r;
+		if (*used > r)	/* no project quota: the filesystem's */
+			*used = r;
+	}
 	return 0;
 }
 
@@ -278,16 +326,17 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 
 	if (jobshm_job_reap(job, &killed, err) < 0)
 		return -1;
-	fd = open_base(job, 0, err);
+	fd = jobshm_open_base(job, 0, err);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? jobshm_fsdax_remove(job->conf,
+							     job->jobid, err) : -1;
 	if (unmount_all(job, fd, err) < 0)
 		goto out;
 	if (unlinkat(fd, leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT) {
 		jobshm_fail(err, "rmdir %s: %m", job->path);
 		goto out;
 	}
-	rc = 0;
+	rc = jobshm_fsdax_remove(job->conf, job->jobid, err);
 out:
 	close(fd);
 	return rc;

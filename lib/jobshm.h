@@ -64,6 +64,7 @@ struct jobshm_topo {          /* what hwloc says about this node             */
 	char nvm[64];         /* persistent-memory NUMA nodes (1LM)          */
 	int memcache;         /* memory-side caches: Memory Mode (2LM)       */
 	int nnuma;
+	int fsdax;            /* fsdax paths configured (nvram_paths)        */
 };
 
 struct jobshm_placement {     /* what the job's tmpfs gets                   */
@@ -71,6 +72,7 @@ struct jobshm_placement {     /* what the job's tmpfs gets                   */
 	char policy[16];      /* JOBSHM_MPOL                                 */
 	char nodes[64];       /* JOBSHM_NUMA_NODES                           */
 	char opts[96];        /* extra tmpfs mount options ("mpol=...")      */
+	int fsdax;            /* 1LM on an fsdax path, not a tmpfs           */
 };
 
 int jobshm_mpol_parse(const char *s, struct jobshm_mpol *m, jobshm_err_t *err);
@@ -89,6 +91,8 @@ int jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 
 /* ---- configuration ---------------------------------------------------- */
 
+#define JOBSHM_NVRAM_PATHS 4
+
 struct jobshm_conf {
 	char base_path[256];          /* may hold one %n component          */
 	struct jobshm_size default_size;
@@ -98,6 +102,8 @@ struct jobshm_conf {
 	char topology_xml[256];       /* "" = probe the node with hwloc      */
 	char huge[16];                /* tmpfs huge= ("" = auto)             */
 	struct jobshm_mpol default_mpol;
+	char nvram_paths[JOBSHM_NVRAM_PATHS][128];  /* fsdax mounts for 1LM */
+	int n_nvram_paths;
 };
 
 #define JOBSHM_DEFAULT_BASE "/run/jobshm/%n"
@@ -134,6 +140,7 @@ struct jobshm_job {
 	gid_t gid;
 	char path[320];    /* <base>/<jobid>                                 */
 	char top[256];     /* base_path up to %n: every node's job mounts    */
+	const struct jobshm_conf *conf;   /* set by init; must outlive job  */
 };
 
 int jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
@@ -170,8 +177,32 @@ int jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 int jobshm_job_reap(const struct jobshm_job *job, int *killed,
 		    jobshm_err_t *err);
 
-/* Reap, unmount (never following links), remove the job's directory. */
+/*
+ * --nvram-options=1LM on an fsdax path (nvram_paths): reserve `bytes` on
+ * the first path with room (free space less the other live reservations),
+ * make the job's directory there (project quota where the filesystem
+ * enforces one) and bind it at the job path; or, if it is there already,
+ * check `bytes` against the reservation.  `node` is recorded for sweep.
+ */
+int jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
+			   uint64_t bytes, jobshm_err_t *err);
+
+/*
+ * Reap, unmount (never following links), remove the job's directory,
+ * and remove its fsdax directory and reservation if it has one.
+ */
 int jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err);
+
+/* fsdax reservations on this host, for sweep (after a reboot there is
+ * no job directory under base_path left to find them by). */
+typedef int (*jobshm_fsdax_f)(const char *path, uint32_t jobid,
+			      uint64_t bytes, const char *node, void *arg);
+int jobshm_fsdax_each(const struct jobshm_conf *conf, jobshm_fsdax_f fn,
+		      void *arg, jobshm_err_t *err);
+
+/* Remove a job's fsdax directory (links never followed) and reservation. */
+int jobshm_fsdax_remove(const struct jobshm_conf *conf, uint32_t jobid,
+			jobshm_err_t *err);
 
 /* ---- node-wide listing ------------------------------------------------ */
 

@@ -28,12 +28,14 @@ struct mpol_at {
 };
 
 static int
-mpol_of(const char *dev, const char *mp, const char *super, void *arg)
+mpol_of(const char *dev, const char *root, const char *mp, const char *super,
+	void *arg)
 {
 	struct mpol_at *m = arg;
 	const char *p = strstr(super, "mpol=");
 
 	(void)dev;
+	(void)root;
 	if (strcmp(mp, m->path))
 		return 0;
 	if (p)

@@ -111,11 +111,18 @@ jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->mode, sizeof(out->mode), "tmpfs");
+	if (nv && nv->mode == 1 && !t->nvm[0] && t->fsdax) {
+		snprintf(out->mode, sizeof(out->mode), "1LM");
+		snprintf(out->policy, sizeof(out->policy), "fsdax");
+		out->fsdax = 1;
+		return 0;
+	}
 	if (nv && nv->mode == 1) {
 		if (!t->nvm[0])
 			return jobshm_fail(err, "--nvram-options=1LM asked, but "
 					   "this node is in mode '%s' (no "
-					   "persistent-memory NUMA node)",
+					   "persistent-memory NUMA node and no "
+					   "nvram_paths)",
 					   jobshm_topo_mode(t));
 		snprintf(out->mode, sizeof(out->mode), "1LM");
 		snprintf(out->nodes, sizeof(out->nodes), "%s", t->nvm);

@@ -259,11 +259,13 @@ placement(spank_t sp, const struct jobshm_nvram *nv, jobshm_err_t *err)
 	snprintf(g.place.policy, sizeof(g.place.policy), "default");
 	if (m.kind != JOBSHM_MPOL_DEFAULT || nv->mode) {
 		spank_get_item(sp, S_JOB_ALLOC_CORES, &cores);
-		if (jobshm_topo_probe(g.conf.topology_xml, cores, &t, err) < 0 ||
-		    jobshm_place(&m, nv, &t, &g.place, err) < 0)
+		if (jobshm_topo_probe(g.conf.topology_xml, cores, &t, err) < 0)
+			return -1;
+		t.fsdax = g.conf.n_nvram_paths;
+		if (jobshm_place(&m, nv, &t, &g.place, err) < 0)
 			return -1;
 	}
-	if ((huge = jobshm_conf_huge(&g.conf))) {  /* 2 MiB pages */
+	if (!g.place.fsdax && (huge = jobshm_conf_huge(&g.conf))) {
 		size_t n = strlen(g.place.opts);
 
 		snprintf(g.place.opts + n, sizeof(g.place.opts) - n, "%shuge=%s",
@@ -349,7 +351,9 @@ step_setup(spank_t sp)
 		return 0;
 	if (m == 0 && placement(sp, &nv, &err) < 0)
 		goto fail;
-	if (g.bytes && jobshm_job_setup(&g.job, g.bytes, g.place.opts, &err) < 0)
+	if (g.place.fsdax ?
+	    jobshm_job_setup_fsdax(&g.job, node, g.bytes, &err) < 0 :
+	    g.bytes && jobshm_job_setup(&g.job, g.bytes, g.place.opts, &err) < 0)
 		goto fail;
 	if (jobshm_job_usage(&g.job, &g.bytes, &mem_mb, &err) < 0)
 		goto fail;

@@ -1,0 +1,450 @@
+/*
+ * --nvram-options=1LM on nodes whose persistent memory is an fsdax
+ * filesystem (nvram_paths): the job gets a private directory
+ * <path>/.jobshm/<jobid>, bound at its job path like a tmpfs would be,
+ * admitted against the free space and the other live reservations on
+ * that filesystem, and capped with a project quota where the filesystem
+ * enforces one.  <path>/.jobshm is root's (0700): users reach their
+ * directory only through the bind mount.  A reservation is the file
+ * <path>/.jobshm/<jobid>.reserve ("bytes node"), so sweep finds fsdax
+ * leftovers even after a reboot emptied base_path.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/quota.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "internal.h"
+
+#define STORE ".jobshm"
+/* QCMD without the signed-shift overflow of glibc's macro */
+#define SETQ_PRJ ((int)(((unsigned)Q_SETQUOTA << SUBCMDSHIFT) | \
+			(PRJQUOTA & SUBCMDMASK)))
+
+/* <path>/.jobshm, created root-only if missing, checked, locked. */
+static int
+open_store(const char *path, jobshm_err_t *err)
+{
+	struct stat st;
+	int top, fd;
+
+	top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (top < 0)
+		return jobshm_fail(err, "nvram path %s: %m", path);
+	if (mkdirat(top, STORE, 0700) < 0 && errno != EEXIST) {
+		close(top);
+		return jobshm_fail(err, "mkdir %s/" STORE ": %m", path);
+	}
+	fd = openat(top, STORE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(top);
+	if (fd < 0)
+		return jobshm_fail(err, "open %s/" STORE ": %m", path);
+	if (fstat(fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 077) ||
+	    flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		return jobshm_fail(err, "%s/" STORE " must be a directory of "
+				   "root's, mode 0700", path);
+	}
+	return fd;
+}
+
+/* The bytes (and node) a reservation file records; 0 if none. */
+static uint64_t
+reserved(int store, const char *name, char *node, size_t len)
+{
+	char buf[192] = "", *sp;
+	uint64_t v = 0;
+	ssize_t n;
+	int fd = openat(store, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if ((sp = strchr(buf, ' ')))
+		*sp++ = '\0';
+	if (node)
+		snprintf(node, len, "%s", sp ? sp : "");
+	jobshm_parse_u64(buf, 1, UINT64_MAX, &v, NULL);
+	return v;
+}
+
+static int
+is_record(const char *name, uint32_t *jobid)
+{
+	char id[16];
+	const char *dot = strchr(name, '.');
+	uint64_t v;
+
+	if (!dot || strcmp(dot, ".reserve") || dot - name >= (int)sizeof(id))
+		return 0;
+	snprintf(id, sizeof(id), "%.*s", (int)(dot - name), name);
+	if (jobshm_parse_u64(id, 1, UINT32_MAX, &v, NULL) < 0)
+		return 0;
+	*jobid = (uint32_t)v;
+	return 1;
+}
+
+/* Sum of the live reservations in an open store. */
+static uint64_t
+reserved_total(int store)
+{
+	uint64_t sum = 0;
+	struct dirent *d;
+	uint32_t id;
+	DIR *dir = fdopendir(dup(store));
+
+	if (!dir)
+		return UINT64_MAX;
+	while ((d = readdir(dir)))
+		if (is_record(d->d_name, &id))
+			sum += reserved(store, d->d_name, NULL, 0);
+	closedir(dir);
+	return sum;
+}
+
+/*
+ * Project quota: project id = job id, inherited by everything made in
+ * the directory, hard block limit = the reservation.  Returns 1 if set,
+ * 0 if the filesystem enforces no project quota, -1 on error.
+ */
+static int
+set_quota(int store, int dirfd, uint32_t jobid, uint64_t bytes,
+	  jobshm_err_t *err)
+{
+#ifdef SYS_quotactl_fd
+	struct fsxattr fx;
+	struct dqblk q = { .dqb_bhardlimit = (bytes + 1023) / 1024,
+			   .dqb_valid = QIF_BLIMITS };
+
+	if (syscall(SYS_quotactl_fd, store, SETQ_PRJ,
+		    jobid, &q) < 0)
+		return errno == ENOSYS || errno == ESRCH || errno == ENOTTY ||
+		       errno == EOPNOTSUPP || errno == EINVAL ? 0 :
+		       jobshm_fail(err, "project quota for job %" PRIu32
+				   ": %m", jobid);
+	if (ioctl(dirfd, FS_IOC_FSGETXATTR, &fx) < 0)
+		return jobshm_fail(err, "get project of job directory: %m");
+	fx.fsx_projid = jobid;
+	fx.fsx_xflags |= FS_XFLAG_PROJINHERIT;
+	if (ioctl(dirfd, FS_IOC_FSSETXATTR, &fx) < 0)
+		return jobshm_fail(err, "set project of job directory: %m");
+	return 1;
+#else
+	(void)store; (void)dirfd; (void)jobid; (void)bytes; (void)err;
+	return 0;
+#endif
+}
+
+static void
+clear_quota(int store, uint32_t jobid)
+{
+#ifdef SYS_quotactl_fd
+	struct dqblk q = { .dqb_valid = QIF_BLIMITS };
+
+	syscall(SYS_quotactl_fd, store, SETQ_PRJ, jobid, &q);
+#else
+	(void)store; (void)jobid;
+#endif
+}
+
+/* Record, directory, quota: the job's place in an open, locked store. */
+static int
+reserve(int store, const struct jobshm_job *job, const char *node,
+	uint64_t bytes, jobshm_err_t *err)
+{
+	char rec[32], dir[16], line[192];
+	int fd, dfd, n;
+
+	snprintf(dir, sizeof(dir), "%" PRIu32, job->jobid);
+	snprintf(rec, sizeof(rec), "%s.reserve", dir);
+	fd = openat(store, rec, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return jobshm_fail(err, "reserve %s: %m", rec);
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %s\n", bytes, node);
+	if (write(fd, line, (size_t)n) != n || close(fd) < 0) {
+		unlinkat(store, rec, 0);
+		return jobshm_fail(err, "write reservation %s: %m", rec);
+	}
+	if (mkdirat(store, dir, 0700) < 0 ||
+	    (dfd = openat(store, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			  O_CLOEXEC)) < 0) {
+		jobshm_fail(err, "mkdir job directory %s: %m", dir);
+		unlinkat(store, rec, 0);
+		return -1;
+	}
+	if (fchown(dfd, job->uid, job->gid) < 0)
+		jobshm_fail(err, "chown job directory %s: %m", dir);
+	else if (set_quota(store, dfd, job->jobid, bytes, err) >= 0) {
+		close(dfd);
+		return 0;
+	}
+	close(dfd);
+	unlinkat(store, dir, AT_REMOVEDIR);
+	unlinkat(store, rec, 0);
+	return -1;
+}
+
+/* Room left on one nvram path, for messages and admission. */
+static uint64_t
+room(int store, uint64_t *free_b, uint64_t *res)
+{
+	struct statvfs sv;
+
+	*free_b = fstatvfs(store, &sv) < 0 ? 0 :
+		  (uint64_t)sv.f_bavail * sv.f_frsize;
+	*res = reserved_total(store);
+	return *free_b > *res ? *free_b - *res : 0;
+}
+
+/* The first nvram path with room for bytes, reserved; its store fd. */
+static int
+admit_fsdax(const struct jobshm_job *job, const char *node, uint64_t bytes,
+	    char *why, size_t len, jobshm_err_t *err)
+{
+	const struct jobshm_conf *c = job->conf;
+	uint64_t f, r;
+	char a[32], b[32];
+	int i, fd;
+	size_t n = 0;
+
+	for (i = 0; i < c->n_nvram_paths; i++) {
+		if ((fd = open_store(c->nvram_paths[i], err)) < 0)
+			return -1;
+		if (room(fd, &f, &r) >= bytes) {
+			if (reserve(fd, job, node, bytes, err) < 0) {
+				close(fd);
+				return -1;
+			}
+			return fd;
+		}
+		n += (size_t)snprintf(why + n, len > n ? len - n : 0,
+				      "%s%s: %s free, %s reserved",
+				      i ? "; " : "", c->nvram_paths[i],
+				      jobshm_size_format(f, a, sizeof(a)),
+				      jobshm_size_format(r, b, sizeof(b)));
+		close(fd);
+	}
+	return jobshm_fail(err, "no room for %s of persistent memory (%s)",
+			   jobshm_size_format(bytes, a, sizeof(a)), why);
+}
+
+/* Bind <store>/<jobid> at the job path, nosuid and nodev. */
+static int
+bind_job(int store, const struct jobshm_job *job, int basefd,
+	 jobshm_err_t *err)
+{
+	char src[64];
+
+	snprintf(src, sizeof(src), "/proc/self/fd/%d/%" PRIu32, store,
+		 job->jobid);
+	if (mkdirat(basefd, strrchr(job->path, '/') + 1, 0700) < 0 &&
+	    errno != EEXIST)
+		return jobshm_fail(err, "mkdir %s: %m", job->path);
+	if (mount(src, job->path, NULL, MS_BIND, NULL) < 0)
+		return jobshm_fail(err, "bind job directory on %s: %m",
+				   job->path);
+	if (mount(NULL, job->path, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID |
+		  MS_NODEV, NULL) < 0) {
+		jobshm_fail(err, "make %s nosuid,nodev: %m", job->path);
+		umount2(job->path, MNT_DETACH | UMOUNT_NOFOLLOW);
+		return -1;
+	}
+	return 0;
+}
+
+int
+jobshm_fsdax_create(const struct jobshm_job *job, int basefd, const char *node,
+		    uint64_t bytes, jobshm_err_t *err)
+{
+	char why[512] = "";
+	int store;
+
+	if (!job->conf || job->conf->n_nvram_paths == 0)
+		return jobshm_fail(err, "no nvram_paths configured");
+	store = admit_fsdax(job, node, bytes, why, sizeof(why), err);
+	if (store < 0)
+		return -1;
+	if (bind_job(store, job, basefd, err) < 0) {
+		jobshm_fsdax_remove_at(store, job->jobid);
+		close(store);
+		return -1;
+	}
+	close(store);
+	return 0;
+}
+
+/*
+ * Remove a directory tree without following links and with two
+ * descriptors at most, however deep: unlink what can be unlinked, step
+ * into the first non-empty subdirectory, and back up through ".." once
+ * a level is empty.  Never leaves the filesystem it starts on.
+ */
+static int
+empty_level(int fd, char *sub, size_t len)
+{
+	struct dirent *d;
+	DIR *dir = fdopendir(dup(fd));
+	int found = 0;
+
+	if (!dir)
+		return -1;
+	while (!found && (d = readdir(dir))) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		if (unlinkat(fd, d->d_name, 0) == 0 ||
+		    unlinkat(fd, d->d_name, AT_REMOVEDIR) == 0)
+			continue;
+		if (errno == ENOTEMPTY || errno == EEXIST) {
+			snprintf(sub, len, "%s", d->d_name);
+			found = 1;
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+int
+jobshm_rmtree_at(int parent, const char *name)
+{
+	struct stat top, st;
+	char sub[256];
+	int fd, next, depth = 0, f;
+
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	fstat(fd, &top);
+	while ((f = empty_level(fd, sub, sizeof(sub))) >= 0) {
+		if (f) {
+			next = openat(fd, sub, O_RDONLY | O_DIRECTORY |
+				      O_NOFOLLOW | O_CLOEXEC);
+			if (next < 0 || fstat(next, &st) < 0 ||
+			    st.st_dev != top.st_dev) {
+				if (next >= 0)
+					close(next);
+				break;
+			}
+			close(fd);
+			fd = next;
+			depth++;
+			continue;
+		}
+		if (depth == 0)
+			break;
+		next = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return -1;
+		fd = next;
+		depth--;
+	}
+	close(fd);
+	return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ?
+	       -1 : 0;
+}
+
+int
+jobshm_fsdax_remove_at(int store, uint32_t jobid)
+{
+	char dir[16], rec[32];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%" PRIu32, jobid);
+	snprintf(rec, sizeof(rec), "%s.reserve", dir);
+	rc = jobshm_rmtree_at(store, dir);
+	if (rc == 0) {
+		clear_quota(store, jobid);
+		unlinkat(store, rec, 0);
+	}
+	return rc;
+}
+
+int
+jobshm_fsdax_remove(const struct jobshm_conf *conf, uint32_t jobid,
+		    jobshm_err_t *err)
+{
+	int i, fd, rc = 0;
+
+	for (i = 0; conf && i < conf->n_nvram_paths; i++) {
+		fd = open(conf->nvram_paths[i], O_RDONLY | O_DIRECTORY |
+			  O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		close(fd);
+		if ((fd = open_store(conf->nvram_paths[i], err)) < 0)
+			return -1;
+		if (jobshm_fsdax_remove_at(fd, jobid) < 0)
+			rc = jobshm_fail(err, "remove %s/" STORE "/%" PRIu32
+					 ": %m", conf->nvram_paths[i], jobid);
+		close(fd);
+	}
+	return rc;
+}
+
+int
+jobshm_fsdax_reserved(const struct jobshm_job *job, uint64_t *bytes)
+{
+	const struct jobshm_conf *c = job->conf;
+	char rec[32];
+	int i, fd;
+
+	*bytes = 0;
+	snprintf(rec, sizeof(rec), "%" PRIu32 ".reserve", job->jobid);
+	for (i = 0; c && i < c->n_nvram_paths && !*bytes; i++) {
+		char store[300];
+
+		snprintf(store, sizeof(store), "%s/" STORE, c->nvram_paths[i]);
+		fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		*bytes = reserved(fd, rec, NULL, 0);
+		close(fd);
+	}
+	return *bytes ? 0 : -1;
+}
+
+int
+jobshm_fsdax_each(const struct jobshm_conf *conf, jobshm_fsdax_f fn,
+		  void *arg, jobshm_err_t *err)
+{
+	char store[300], node[128];
+	struct dirent *d;
+	uint32_t id;
+	uint64_t b;
+	DIR *dir;
+	int i, rc = 0;
+
+	for (i = 0; rc >= 0 && i < conf->n_nvram_paths; i++) {
+		snprintf(store, sizeof(store), "%s/" STORE, conf->nvram_paths[i]);
+		if (!(dir = opendir(store))) {
+			if (errno == ENOENT)
+				continue;
+			return jobshm_fail(err, "%s: %m", store);
+		}
+		while (rc >= 0 && (d = readdir(dir)))
+			if (is_record(d->d_name, &id) &&
+			    (b = reserved(dirfd(dir), d->d_name, node,
+					  sizeof(node))))
+				rc = fn(conf->nvram_paths[i], id, b, node, arg);
+		closedir(dir);
+	}
+	return rc;
+}

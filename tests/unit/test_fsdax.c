@@ -1,0 +1,233 @@
+/*
+ * Unit tests of the fsdax 1LM path (needs root): a small tmpfs stands in
+ * for the fsdax mount here; the cluster tests use a loop-mounted XFS.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "jobshm.h"
+
+static char top[64], pmem[80];
+static struct jobshm_conf conf;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(top, sizeof(top), "/tmp/jobshm-fsdax-XXXXXX");
+	if (!mkdtemp(top))
+		return -1;
+	chmod(top, 0755);
+	snprintf(pmem, sizeof(pmem), "%s/pmem", top);
+	mkdir(pmem, 0755);
+	if (mount("pmem", pmem, "tmpfs", 0, "size=32m") < 0)
+		return -1;
+	jobshm_conf_defaults(&conf);
+	snprintf(conf.base_path, sizeof(conf.base_path), "%s/%%n", top);
+	snprintf(conf.nvram_paths[0], sizeof(conf.nvram_paths[0]), "%s", pmem);
+	conf.n_nvram_paths = 1;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "umount -l %s/n1/* 2>/dev/null; "
+		 "umount -l %s; rm -rf %s", top, pmem, top);
+	return system(cmd) == -1;
+}
+
+static void
+job_for(struct jobshm_job *job, uint32_t id)
+{
+	jobshm_err_t err;
+
+	assert_int_equal(jobshm_job_init(job, &conf, "n1", id, &err), 0);
+	job->uid = 65534;
+	job->gid = 65534;
+}
+
+/* Does <pmem>/.jobshm/<id><suffix> exist? */
+static int
+exists(const char *suffix, uint32_t id)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/.jobshm/%u%s", pmem, id, suffix);
+	return lstat(p, &st) == 0;
+}
+
+static void
+test_admit_bind_cleanup(void **state)
+{
+	struct jobshm_job a, b, c;
+	jobshm_err_t err;
+	uint64_t size, used;
+	struct stat st;
+
+	(void)state;
+	job_for(&a, 101);
+	job_for(&b, 102);
+	job_for(&c, 103);
+	assert_int_equal(jobshm_job_setup_fsdax(&a, "n1", 16 << 20, &err), 0);
+	assert_int_equal(jobshm_job_mounted(&a, &err), 1);
+	assert_int_equal(stat(a.path, &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_true(exists(".reserve", 101));
+	assert_int_equal(jobshm_job_usage(&a, &size, &used, &err), 0);
+	assert_int_equal(size, 16 << 20);
+
+	/* 32M free less 16M reserved: 20M does not fit, and leaves nothing */
+	assert_int_equal(jobshm_job_setup_fsdax(&b, "n1", 20 << 20, &err), -1);
+	assert_non_null(strstr(err.msg, "no room"));
+	assert_non_null(strstr(err.msg, "reserved"));
+	assert_false(exists(".reserve", 102));
+	assert_false(exists("", 102));
+	assert_int_equal(jobshm_job_mounted(&b, &err), 0);
+	assert_int_equal(jobshm_job_setup_fsdax(&c, "n1", 8 << 20, &err), 0);
+
+	/* a later step of a: within its reservation, never beyond */
+	assert_int_equal(jobshm_job_setup_fsdax(&a, "n1", 8 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&a, 32 << 20, NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "cannot grow"));
+
+	assert_int_equal(jobshm_job_cleanup(&a, &err), 0);
+	assert_false(exists(".reserve", 101));
+	assert_false(exists("", 101));
+	assert_int_equal(jobshm_job_mounted(&a, &err), 0);
+	assert_true(exists("", 103));	/* c untouched */
+	assert_int_equal(jobshm_job_cleanup(&c, &err), 0);
+}
+
+static int
+write_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+
+	if (fd < 0)
+		return -1;
+	return close(fd);
+}
+
+/* Links to the outside are removed, never followed; depth costs no fds. */
+static void
+test_cleanup_never_follows_links(void **state)
+{
+	char p[4096], outside[160], canary[200];
+	struct jobshm_job j;
+	jobshm_err_t err;
+	struct stat st;
+	int i;
+
+	(void)state;
+	job_for(&j, 104);
+	snprintf(outside, sizeof(outside), "%s/outside", top);
+	mkdir(outside, 0755);
+	snprintf(canary, sizeof(canary), "%s/canary", outside);
+	assert_int_equal(write_file(canary), 0);
+	assert_int_equal(jobshm_job_setup_fsdax(&j, "n1", 4 << 20, &err), 0);
+	snprintf(p, sizeof(p), "%s/to-dir", j.path);
+	assert_int_equal(symlink(outside, p), 0);
+	snprintf(p, sizeof(p), "%s/to-file", j.path);
+	assert_int_equal(symlink(canary, p), 0);
+	snprintf(p, sizeof(p), "%s/fifo", j.path);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	snprintf(p, sizeof(p), "%s/deep", j.path);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(chdir(p), 0);
+	for (i = 0; i < 1500; i++) {	/* deeper than PATH_MAX allows */
+		assert_int_equal(mkdir("d", 0700), 0);
+		assert_int_equal(chdir("d"), 0);
+		if (i % 100 == 0)
+			assert_int_equal(symlink(outside, "up"), 0);
+	}
+	assert_int_equal(write_file("leaf"), 0);
+	assert_int_equal(chdir("/"), 0);
+
+	assert_int_equal(jobshm_job_cleanup(&j, &err), 0);
+	assert_false(exists("", 104));
+	assert_int_equal(stat(canary, &st), 0);
+	assert_int_equal(stat(outside, &st), 0);
+}
+
+static int
+count(const char *path, uint32_t jobid, uint64_t bytes, const char *node,
+      void *arg)
+{
+	(void)path;
+	assert_int_equal(jobid, 105);
+	assert_int_equal(bytes, 4 << 20);
+	assert_string_equal(node, "n1");
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* After a reboot base_path is empty: sweep finds fsdax jobs by record. */
+static void
+test_records_outlive_base_path(void **state)
+{
+	struct jobshm_job j;
+	jobshm_err_t err;
+	int n = 0;
+
+	(void)state;
+	job_for(&j, 105);
+	assert_int_equal(jobshm_job_setup_fsdax(&j, "n1", 4 << 20, &err), 0);
+	assert_int_equal(umount2(j.path, MNT_DETACH), 0);
+	assert_int_equal(rmdir(j.path), 0);
+	assert_int_equal(jobshm_fsdax_each(&conf, count, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(jobshm_fsdax_remove(&conf, 105, &err), 0);
+	assert_false(exists("", 105));
+	n = 0;
+	assert_int_equal(jobshm_fsdax_each(&conf, count, &n, &err), 0);
+	assert_int_equal(n, 0);
+}
+
+static void
+test_no_paths_no_fsdax(void **state)
+{
+	struct jobshm_conf none;
+	struct jobshm_job j;
+	jobshm_err_t err;
+
+	(void)state;
+	jobshm_conf_defaults(&none);
+	snprintf(none.base_path, sizeof(none.base_path), "%s/%%n", top);
+	assert_int_equal(jobshm_job_init(&j, &none, "n1", 106, &err), 0);
+	assert_int_equal(jobshm_job_setup_fsdax(&j, "n1", 4 << 20, &err), -1);
+	assert_non_null(strstr(err.msg, "nvram_paths"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_admit_bind_cleanup),
+		cmocka_unit_test(test_cleanup_never_follows_links),
+		cmocka_unit_test(test_records_outlive_base_path),
+		cmocka_unit_test(test_no_paths_no_fsdax),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_fsdax: needs root (mounts); skipped\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
