@@ -118,6 +118,18 @@ def assert_clean(jobid, timeout=20):
                          f"{job_dirs(jobid)}")
 
 
+@pytest.fixture
+def conf_extra():
+    """Add lines to the cluster's jobshm.conf for one test."""
+    conf = D / "jobshm.conf"
+    saved = conf.read_text()
+
+    def add(line):
+        conf.write_text(saved + line + "\n")
+    yield add
+    conf.write_text(saved)
+
+
 def node_states():
     p = run(["sinfo", "-h", "-N", "-o", "%N %T"], check=True)
     return dict(l.split() for l in p.stdout.splitlines())

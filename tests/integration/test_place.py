@@ -2,25 +2,14 @@
 hwloc XML topologies standing in for 2-socket, PMem and 2LM nodes."""
 import pytest
 
-from conftest import (D, ROOT, USER1, assert_clean, run, sbatch, wait_done,
-                      wait_file)
+from conftest import (ROOT, USER1, assert_clean, conf_extra, run,  # noqa: F401
+                      sbatch, wait_done, wait_file)
 
 TOPO = ROOT / "tests" / "topo"
 SHOW = """
 grep " /dev/shm " /proc/self/mountinfo | tail -1
 env | grep -E '^JOBSHM_(MODE|MPOL|NUMA_NODES)=' | sort
 """
-
-
-@pytest.fixture
-def conf_extra():
-    conf = D / "jobshm.conf"
-    saved = conf.read_text()
-
-    def add(line):
-        conf.write_text(saved + line + "\n")
-    yield add
-    conf.write_text(saved)
 
 
 @pytest.fixture

@@ -72,8 +72,12 @@ test_good(void **state)
 			      "count_against_job_mem = false;\n"
 			      "default_mpol = \"interleave\";\n"
 			      "topology_xml = \"/etc/node.xml\";\n"
-			      "huge = \"within_size\";\n", &c, &err), 0);
+			      "huge = \"within_size\";\n"
+			      "nvram_paths = [ \"/mnt/pmem_fsdax0\", "
+			      "\"/mnt/pmem_fsdax1\" ];\n", &c, &err), 0);
 	assert_string_equal(c.huge, "within_size");
+	assert_int_equal(c.n_nvram_paths, 2);
+	assert_string_equal(c.nvram_paths[1], "/mnt/pmem_fsdax1");
 	assert_int_equal(c.default_mpol.kind, JOBSHM_MPOL_INTERLEAVE);
 	assert_string_equal(c.topology_xml, "/etc/node.xml");
 	assert_string_equal(c.base_path, "/run/x/%n");
@@ -107,6 +111,12 @@ test_errors(void **state)
 	bad("default_mpol = \"sideways\";\n", ":1:", "invalid policy 'sideways'");
 	bad("topology_xml = \"rel.xml\";\n", ":1:", "absolute path");
 	bad("huge = \"sometimes\";\n", ":1:", "huge must be one of");
+	bad("nvram_paths = \"/mnt/pmem\";\n", ":1:", "must be a list");
+	bad("nvram_paths = [ \"pmem\" ];\n", ":1:", "'pmem' is not an absolute");
+	bad("nvram_paths = [ \"/mnt/../etc\" ];\n", ":1:", "without '.' or '..'");
+	bad("nvram_paths = [ 3 ];\n", ":1:", "(not a string)");
+	bad("nvram_paths = [ \"/a\", \"/b\", \"/c\", \"/d\", \"/e\" ];\n", ":1:",
+	    "at most 4");
 }
 
 static void
