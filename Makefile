@@ -24,7 +24,7 @@ ifeq ($(CI),true)
 WARN    += -Werror
 endif
 DEPS_CFLAGS := $(shell pkg-config --cflags libconfig hwloc 2>/dev/null)
-DEPS_LIBS   := $(shell pkg-config --libs libconfig hwloc 2>/dev/null || echo -lconfig -lhwloc)
+DEPS_LIBS   := $(shell pkg-config --libs libconfig hwloc 2>/dev/null || echo -lconfig -lhwloc) -lnuma
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS) \
 	      -DJOBSHM_CLI='"$(bindir)/jobshm"' \
 	      -DJOBSHM_CONF='"$(sysconfdir)/jobshm.conf"'

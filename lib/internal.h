@@ -20,6 +20,10 @@ typedef int (*jobshm_mount_f)(const char *dev, const char *root,
 			      const char *mp, const char *super, void *arg);
 int jobshm_mountinfo_each(const char *file, jobshm_mount_f fn, void *arg);
 
+/* place.c: a node list ("0-1,3") as a 1024-bit mask; -1 if malformed. */
+int jobshm_nodes_mask(const char *list,
+		     unsigned long mask[1024 / (8 * sizeof(long))]);
+
 /* fsdax.c */
 int jobshm_fsdax_create(const struct jobshm_job *job, int basefd,
 			const char *node, uint64_t bytes, jobshm_err_t *err);

@@ -289,6 +289,16 @@ jobshm_seg_t *jobshm_seg_load(jobshm_ns_t *ns, const char *name,
 			      const char *path, uint64_t file_off, size_t len,
 			      jobshm_err_t *err);
 
+/*
+ * Give a new, unpublished segment its own NUMA policy (libnuma's mbind on
+ * its mapping, which tmpfs keeps as the file's policy): "interleave" (over
+ * JOBSHM_NUMA_NODES, else every node allowed), "bind:LIST", "local" or
+ * "default".  Call it before filling the segment: pages already there
+ * keep their place.
+ */
+int jobshm_seg_policy(jobshm_seg_t *seg, const char *policy,
+		      jobshm_err_t *err);
+
 void *jobshm_seg_addr(const jobshm_seg_t *seg);
 size_t jobshm_seg_size(const jobshm_seg_t *seg);
 int jobshm_seg_writable(const jobshm_seg_t *seg);

@@ -39,6 +39,22 @@ contains(uint64_t a, uint64_t b, void *node)
 	return *(uint64_t *)node >= a && *(uint64_t *)node <= b;
 }
 
+static int
+set_bits(uint64_t a, uint64_t b, void *mask)
+{
+	for (; a <= b; a++)
+		((unsigned long *)mask)[a / (8 * sizeof(long))] |=
+			1UL << (a % (8 * sizeof(long)));
+	return 0;
+}
+
+int
+jobshm_nodes_mask(const char *list, unsigned long mask[1024 / (8 * sizeof(long))])
+{
+	memset(mask, 0, 1024 / 8);
+	return each_range(list, set_bits, mask);
+}
+
 /* 1 if node is in list. */
 static int
 list_has(const char *list, uint64_t node)

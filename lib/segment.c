@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <numaif.h>
 
 #include "internal.h"
 
@@ -368,6 +369,12 @@ jobshm_seg_fill(jobshm_seg_t *seg, size_t seg_off, const char *path,
 	if (!seg->writable || seg_off > seg->size || len > seg->size - seg_off)
 		return jobshm_fail(err, "fill of segment '%s' out of bounds "
 				   "or read-only", seg->name);
+	if (seg->fd >= 0) {	/* unpublished: write() into the file */
+		if (lseek(seg->fd, (off_t)seg_off, SEEK_SET) < 0)
+			return jobshm_fail(err, "seek segment '%s': %m",
+					   seg->name);
+		return copy_file(seg->fd, path, file_off, len, err);
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return jobshm_fail(err, "open %s: %m", path);
@@ -386,6 +393,50 @@ jobshm_seg_fill(jobshm_seg_t *seg, size_t seg_off, const char *path,
 		file_off += (uint64_t)n;
 	}
 	close(fd);
+	return 0;
+}
+
+/* The nodes a policy names: its list, else the job's, else any allowed. */
+static int
+policy_mask(const struct jobshm_mpol *m, unsigned long *mask,
+	    jobshm_err_t *err)
+{
+	const char *list = m->kind == JOBSHM_MPOL_BIND ? m->nodes :
+			   getenv("JOBSHM_NUMA_NODES");
+
+	if (list && *list)
+		return jobshm_nodes_mask(list, mask) < 0 ?
+		       jobshm_fail(err, "bad NUMA node list '%s'", list) : 0;
+	if (get_mempolicy(NULL, mask, 1024, NULL, MPOL_F_MEMS_ALLOWED) < 0)
+		return jobshm_fail(err, "get_mempolicy: %m");
+	return 0;
+}
+
+int
+jobshm_seg_policy(jobshm_seg_t *seg, const char *policy, jobshm_err_t *err)
+{
+	static const int mode[] = { [JOBSHM_MPOL_DEFAULT] = MPOL_DEFAULT,
+				    [JOBSHM_MPOL_LOCAL] = MPOL_LOCAL,
+				    [JOBSHM_MPOL_INTERLEAVE] = MPOL_INTERLEAVE,
+				    [JOBSHM_MPOL_BIND] = MPOL_BIND };
+	unsigned long mask[1024 / (8 * sizeof(long))] = { 0 };
+	struct jobshm_mpol m;
+	int nodes;
+
+	if (seg->fd < 0 || !seg->writable || !seg->size)
+		return jobshm_fail(err, "segment '%s': a policy applies to a "
+				   "new, unpublished segment", seg->name);
+	if (jobshm_mpol_parse(policy, &m, err) < 0)
+		return -1;
+	nodes = m.kind == JOBSHM_MPOL_INTERLEAVE || m.kind == JOBSHM_MPOL_BIND;
+	if (nodes && policy_mask(&m, mask, err) < 0)
+		return -1;
+	if (mbind(seg->addr, seg->size, mode[m.kind], nodes ? mask : NULL,
+		  nodes ? 1024 + 1 : 0, 0) < 0)
+		return jobshm_fail(err, "segment '%s': policy %s: %s",
+				   seg->name, policy, errno == EINVAL ?
+				   "a node is not available to this job" :
+				   strerror(errno));
 	return 0;
 }
 

@@ -102,6 +102,19 @@ seg_fill(Segment *self, PyObject *args)
 }
 
 static PyObject *
+seg_policy(Segment *self, PyObject *args)
+{
+	const char *policy;
+	jobshm_err_t err;
+
+	if (!PyArg_ParseTuple(args, "s", &policy))
+		return NULL;
+	if (jobshm_seg_policy(self->seg, policy, &err) < 0)
+		return fail(&err);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
 seg_get_size(Segment *self, void *c)
 {
 	(void)c;
@@ -133,6 +146,8 @@ seg_get_header(Segment *self, void *c)
 static PyMethodDef seg_methods[] = {
 	{ "publish", (PyCFunction)seg_publish, METH_NOARGS,
 	  "Name the segment atomically; False if another publisher won." },
+	{ "policy", (PyCFunction)seg_policy, METH_VARARGS,
+	  "policy(mpol): NUMA policy of a new segment, before it is filled." },
 	{ "fill", (PyCFunction)seg_fill, METH_VARARGS,
 	  "fill(seg_off, path, file_off, length): read a file straight in." },
 	{ NULL, NULL, 0, NULL },

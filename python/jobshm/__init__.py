@@ -89,10 +89,12 @@ def _array(seg, name):
     return a.reshape(shape, order=order)
 
 
-def _new(name, dtype, shape, order):
+def _new(name, dtype, shape, order, mpol=None):
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     seg = _c.create(name, HEADER + nbytes)
+    if mpol is not None:        # before any page is touched
+        seg.policy(mpol)
     h = _header(dtype, shape, order)
     memoryview(seg)[:len(h)] = h
     return seg
@@ -111,11 +113,13 @@ def _readonly(a):
     return a
 
 
-def create(name, shape, dtype=float):
-    """A new zero-filled shared array; FileExistsError if the name is taken."""
+def create(name, shape, dtype=float, mpol=None):
+    """A new zero-filled shared array; FileExistsError if the name is taken.
+    mpol gives the segment its own NUMA policy: "interleave" (over the
+    job's NUMA nodes), "bind:LIST", "local" or "default"."""
     name = _name(name)
     shape = (shape,) if np.isscalar(shape) else tuple(shape)
-    seg = _new(name, dtype, shape, "C")
+    seg = _new(name, dtype, shape, "C", mpol)
     if not seg.publish():
         raise FileExistsError(errno.EEXIST, f"segment '{name}' exists")
     return _array(seg, name)
@@ -156,13 +160,13 @@ def list():  # noqa: A001 - SharedArray's name
     return out
 
 
-def from_array(name, array, ro=False):
+def from_array(name, array, ro=False, mpol=None):
     """Copy array into a new segment (one copy) and publish it."""
     name = _name(name)
     array = np.asanyarray(array)
     order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous \
         else "C"
-    seg = _new(name, array.dtype, array.shape, order)
+    seg = _new(name, array.dtype, array.shape, order, mpol)
     dst = _array(seg, name)
     dst[...] = array
     return _publish_or_attach(seg, name, ro)
@@ -191,20 +195,25 @@ def _npy_header(path):
         return shape, fortran, dtype, f.tell()
 
 
-def load(name, path):
-    """An .npy file straight into shm (one copy), read-only."""
+def load(name, path, mpol=None):
+    """An .npy file straight into shm (one copy), read-only; mpol as for
+    create()."""
     name = _name(name)
     shape, fortran, dtype, offset = _npy_header(path)
     if dtype.hasobject:
         raise ValueError(f"{path}: object arrays cannot be shared")
-    h = _header(dtype, shape, "F" if fortran else "C")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    seg = _c.load(name, h + bytes(HEADER - len(h)), os.fspath(path), offset,
-                  nbytes)
+    if mpol is not None:
+        seg = _new(name, dtype, shape, "F" if fortran else "C", mpol)
+        seg.fill(HEADER, os.fspath(path), offset, nbytes)
+    else:
+        h = _header(dtype, shape, "F" if fortran else "C")
+        seg = _c.load(name, h + bytes(HEADER - len(h)), os.fspath(path),
+                      offset, nbytes)
     return _publish_or_attach(seg, name, ro=True)
 
 
-def publish(name, loader):
+def publish(name, loader, mpol=None):
     """The shared array called name; if missing, made from loader() (an
     array, or a path to an .npy file) and published atomically: every
     caller gets identical, complete data, whoever wins."""
@@ -216,8 +225,8 @@ def publish(name, loader):
             raise
     src = loader() if callable(loader) else loader
     if isinstance(src, (str, bytes, os.PathLike)):
-        return load(name, src)
-    return from_array(name, src, ro=True)
+        return load(name, src, mpol)
+    return from_array(name, src, ro=True, mpol=mpol)
 
 
 def _lock(name):
@@ -227,7 +236,7 @@ def _lock(name):
     return fd
 
 
-def rro(name, loader):
+def rro(name, loader, mpol=None):
     """Recurrent-read-only cache: this process's dict, then the node's
     shm, then loader() -- once per node -- published for everyone.
     Returns a read-only, zero-copy array."""
@@ -242,7 +251,7 @@ def rro(name, loader):
             raise
         fd = _lock(name)
         try:
-            a = publish(name, loader)
+            a = publish(name, loader, mpol)
         finally:
             os.close(fd)
     _cache[name] = a

@@ -2,7 +2,8 @@
 hwloc XML topologies standing in for 2-socket, PMem and 2LM nodes."""
 import pytest
 
-from conftest import (ROOT, USER1, assert_clean, conf_extra, run,  # noqa: F401
+from conftest import (D, ROOT, USER1, assert_clean, conf_extra,  # noqa: F401
+                      run,
                       sbatch, wait_done, wait_file)
 
 TOPO = ROOT / "tests" / "topo"

@@ -172,3 +172,40 @@ def test_racing_publishers_all_get_complete_data():
         res = pool.map(_publish_worker, [("pub", 0.2)] * 32)
     assert all(r == (want, (1 << 20,)) for r in res), res
     assert [e.name for e in jobshm.list()] == ["pub"]
+
+
+def _policy_of(a):
+    """The NUMA policy /proc/self/numa_maps shows for a's mapping."""
+    start = a.__array_interface__["data"][0] - jobshm.HEADER
+    with open("/proc/self/numa_maps") as f:
+        for line in f:
+            if int(line.split()[0], 16) == start:
+                return line.split()[1]
+    raise AssertionError(f"no mapping at {start:#x}")
+
+
+@pytest.mark.parametrize("mpol,shown", [
+    ("interleave", "interleave:0"), ("bind:0", "bind:0"),
+    ("local", "local"), ("default", "default")])
+def test_segment_gets_its_own_numa_policy(mpol, shown, tmp_path,
+                                          monkeypatch):
+    monkeypatch.delenv("JOBSHM_NUMA_NODES", raising=False)
+    a = jobshm.create("p", (1024, 512), mpol=mpol)
+    a[:] = 1.0
+    assert _policy_of(a) == shown
+    src = np.arange(300000.0)
+    np.save(tmp_path / "s.npy", src)
+    b = jobshm.load("q", tmp_path / "s.npy", mpol=mpol)
+    assert _policy_of(b) == shown and np.array_equal(b, src)
+    assert _policy_of(jobshm.attach("q")) == shown   # the file keeps it
+
+
+@pytest.mark.parametrize("mpol,why", [
+    ("sideways", "invalid policy 'sideways'"),
+    ("bind:99", "not available to this job"),
+    ("bind:1-0", "invalid policy")])
+def test_bad_segment_policy_leaves_nothing(mpol, why):
+    with pytest.raises((jobshm.Error, ValueError)) as e:
+        jobshm.create("bad", 100, mpol=mpol)
+    assert why in str(e.value), str(e.value)
+    assert jobshm.list() == []
