@@ -6,11 +6,13 @@
  *   jobshm check-config [FILE]  parse and check a jobshm.conf
  */
 #include <getopt.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "alive.h"
@@ -180,24 +182,53 @@ cmd_sweep(void)
 	return o.failed || o.unknown ? 1 : 0;
 }
 
+/* Each nvram path: there, a directory, its free space; 1 if one is not. */
+static int
+check_nvram_paths(void)
+{
+	struct statvfs sv;
+	char a[32];
+	int i, bad = 0;
+
+	for (i = 0; i < o.conf.n_nvram_paths; i++) {
+		const char *p = o.conf.nvram_paths[i];
+
+		if (statvfs(p, &sv) < 0) {
+			fprintf(stderr, "%s: nvram_paths: '%s': %s (1LM jobs "
+				"would fail on this node)\n", prog, p,
+				strerror(errno));
+			bad = 1;
+			continue;
+		}
+		printf("nvram path %s: %s free\n", p,
+		       jobshm_size_format((uint64_t)sv.f_bavail * sv.f_frsize,
+					  a, sizeof(a)));
+	}
+	return bad;
+}
+
 static int
 cmd_check_config(const char *path)
 {
 	jobshm_err_t err;
 	char a[32], b[32];
+	int bad;
 
 	jobshm_conf_defaults(&o.conf);
 	if (jobshm_conf_load(&o.conf, path, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		return 1;
 	}
-	printf("%s: ok (base_path %s, default_size %s, max_size %s on this "
-	       "node)\n", path, o.conf.base_path,
+	bad = check_nvram_paths();
+	printf("%s: %s (base_path %s, default_size %s, max_size %s on this "
+	       "node, huge %s)\n", path, bad ? "parsed, but see above" : "ok",
+	       o.conf.base_path,
 	       o.conf.default_size.none ? "none" :
 	       o.conf.default_size.percent ? "a share of job memory" :
 	       jobshm_size_format(o.conf.default_size.bytes, a, sizeof(a)),
-	       jobshm_size_format(jobshm_conf_max_bytes(&o.conf), b, sizeof(b)));
-	return 0;
+	       jobshm_size_format(jobshm_conf_max_bytes(&o.conf), b, sizeof(b)),
+	       jobshm_conf_huge(&o.conf) ? jobshm_conf_huge(&o.conf) : "off");
+	return bad;
 }
 
 static int
