@@ -186,9 +186,11 @@ grow(const struct jobshm_job *job, uint64_t bytes, jobshm_err_t *err)
 	return 0;
 }
 
-int
-jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
-		 const char *opts, jobshm_err_t *err)
+/* Create the job's mount (a tmpfs, or an fsdax directory when fsdax_node)
+ * or, when a step before made it, grow or check it. */
+static int
+setup(const struct jobshm_job *job, uint64_t bytes, const char *opts,
+      const char *fsdax_node, jobshm_err_t *err)
 {
 	int fd, m, rc;
 
@@ -202,6 +204,8 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 		rc = -1;
 	else if (m)
 		rc = grow(job, bytes, err);
+	else if (fsdax_node)
+		rc = jobshm_fsdax_create(job, fd, fsdax_node, bytes, err);
 	else
 		rc = mount_new(job, fd, bytes, opts, err);
 	close(fd);
@@ -209,25 +213,17 @@ jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 }
 
 int
+jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
+		 const char *opts, jobshm_err_t *err)
+{
+	return setup(job, bytes, opts, NULL, err);
+}
+
+int
 jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
 		       uint64_t bytes, jobshm_err_t *err)
 {
-	int fd, m, rc;
-
-	if (bytes == 0)
-		return jobshm_fail(err, "size 0: nothing to set up");
-	fd = jobshm_open_base(job, 1, err);
-	if (fd < 0)
-		return -1;
-	m = mounted_at(fd, leaf(job), err);
-	if (m < 0)
-		rc = -1;
-	else if (m)
-		rc = grow(job, bytes, err);
-	else
-		rc = jobshm_fsdax_create(job, fd, node, bytes, err);
-	close(fd);
-	return rc;
+	return setup(job, bytes, NULL, node ? node : "", err);
 }
 
 /*
