@@ -73,10 +73,10 @@ print_entry(const struct jobshm_entry *e, void *arg)
 		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
 		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
 		       "\"used\": %" PRIu64 ", \"mounted\": %s, "
-		       "\"mpol\": \"%s\", \"path\": \"%s\"}",
+		       "\"kind\": \"%s\", \"mpol\": \"%s\", \"path\": \"%s\"}",
 		       o.count ? "," : "", e->job.jobid, e->node, user,
 		       e->size, e->used, e->mounted ? "true" : "false",
-		       e->mpol[0] ? e->mpol : "default", e->job.path);
+		       e->kind, e->mpol[0] ? e->mpol : "default", e->job.path);
 	} else {
 		if (!o.count)
 			printf("%-10s %-12s %-10s %8s %8s %-16s %s\n",
@@ -86,6 +86,7 @@ print_entry(const struct jobshm_entry *e, void *arg)
 		       e->job.jobid, e->node[0] ? e->node : "-", user,
 		       jobshm_size_format(e->size, sz, sizeof(sz)),
 		       jobshm_size_format(e->used, used, sizeof(used)),
+		       !strcmp(e->kind, "fsdax") ? "fsdax (1LM)" :
 		       e->mpol[0] ? e->mpol : "default", e->job.path,
 		       e->mounted ? "" : " (not mounted)");
 	}

@@ -212,6 +212,7 @@ struct jobshm_entry {
 	int mounted;
 	uint64_t size, used;
 	char mpol[64];     /* the tmpfs mpol= option, "" when none           */
+	char kind[8];      /* "tmpfs" or "fsdax" when mounted, else ""      */
 };
 
 typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);

@@ -75,8 +75,13 @@ visit(const struct jobshm_conf *conf, const char *node, const char *name,
 	e.job.gid = st.st_gid;
 	e.mounted = jobshm_job_mounted(&e.job, &ignore) == 1;
 	if (e.mounted) {
+		uint64_t r;
+
 		jobshm_job_usage(&e.job, &e.size, &e.used, &ignore);
 		mount_mpol(e.job.path, e.mpol, sizeof(e.mpol));
+		snprintf(e.kind, sizeof(e.kind), "%s",
+			 jobshm_fsdax_reserved(&e.job, &r) == 0 ? "fsdax" :
+			 "tmpfs");
 	}
 	return fn(&e, arg);
 }

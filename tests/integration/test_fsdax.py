@@ -75,6 +75,10 @@ def test_admission_counts_live_reservations(fsdax):
             if (mnt / ".jobshm" / f"{a}.reserve").exists():
                 break
             time.sleep(0.1)
+        st = run([str(ROOT / "cli" / "jobshm"), "--conf",
+                  str(D / "jobshm.conf"), "status", "--json"]).stdout
+        assert f'"job": {a}' in st and '"kind": "fsdax"' in st, st
+        assert f'"size": {4 << 30}' in st, st
         b, out = sbatch(["--nvram-options=1LM:4"], "true")
         assert wait_done(b) == "FAILED"
         text = out.read_text()

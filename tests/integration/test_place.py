@@ -61,6 +61,7 @@ def test_interleave_on_this_host():
     st = run([str(ROOT / "cli" / "jobshm"), "--conf", str(D / "jobshm.conf"),
               "status", "--json"], check=True).stdout
     assert f'"job": {jobid}' in st and '"mpol": "interleave:0"' in st, st
+    assert '"kind": "tmpfs"' in st, st
     run(["scancel", str(jobid)], check=True)
     wait_done(jobid)
     assert_clean(jobid)
