@@ -370,8 +370,8 @@ jobshm_fsdax_remove_at(int store, uint32_t jobid)
 	snprintf(dir, sizeof(dir), "%" PRIu32, jobid);
 	snprintf(rec, sizeof(rec), "%s.reserve", dir);
 	rc = jobshm_rmtree_at(store, dir);
-	if (rc == 0) {
-		clear_quota(store, jobid);
+	if (rc == 0 && faccessat(store, rec, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		clear_quota(store, jobid);	/* only a limit we set */
 		unlinkat(store, rec, 0);
 	}
 	return rc;
