@@ -183,7 +183,7 @@ cmd_sweep(void)
 	return o.failed || o.unknown ? 1 : 0;
 }
 
-/* Each nvram path: there, a directory, its free space; 1 if one is not. */
+/* Each nvram path's free space; 1 if one cannot be read. */
 static int
 check_nvram_paths(void)
 {

@@ -34,9 +34,12 @@
 #define SETQ_PRJ ((int)(((unsigned)Q_SETQUOTA << SUBCMDSHIFT) | \
 			(PRJQUOTA & SUBCMDMASK)))
 
-/* <path>/.jobshm, created root-only if missing, checked, locked. */
+/*
+ * <path>/.jobshm, checked and locked; created root-only if missing when
+ * create, else -1 with errno ENOENT.
+ */
 static int
-open_store(const char *path, jobshm_err_t *err)
+open_store(const char *path, int create, jobshm_err_t *err)
 {
 	struct stat st;
 	int top, fd;
@@ -44,7 +47,7 @@ open_store(const char *path, jobshm_err_t *err)
 	top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (top < 0)
 		return jobshm_fail(err, "nvram path %s: %m", path);
-	if (mkdirat(top, STORE, 0700) < 0 && errno != EEXIST) {
+	if (create && mkdirat(top, STORE, 0700) < 0 && errno != EEXIST) {
 		close(top);
 		return jobshm_fail(err, "mkdir %s/" STORE ": %m", path);
 	}
@@ -225,7 +228,7 @@ admit_fsdax(const struct jobshm_job *job, const char *node, uint64_t bytes,
 	size_t n = 0;
 
 	for (i = 0; i < c->n_nvram_paths; i++) {
-		if ((fd = open_store(c->nvram_paths[i], err)) < 0)
+		if ((fd = open_store(c->nvram_paths[i], 1, err)) < 0)
 			return -1;
 		if (room(fd, &f, &r) >= bytes) {
 			if (reserve(fd, job, node, bytes, err) < 0) {
@@ -331,7 +334,10 @@ jobshm_rmtree_at(int parent, const char *name)
 		    O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	fstat(fd, &top);
+	if (fstat(fd, &top) < 0) {
+		close(fd);
+		return -1;
+	}
 	while ((f = empty_level(fd, sub, sizeof(sub))) >= 0) {
 		if (f) {
 			next = openat(fd, sub, O_RDONLY | O_DIRECTORY |
@@ -384,13 +390,11 @@ jobshm_fsdax_remove(const struct jobshm_conf *conf, uint32_t jobid,
 	int i, fd, rc = 0;
 
 	for (i = 0; conf && i < conf->n_nvram_paths; i++) {
-		fd = open(conf->nvram_paths[i], O_RDONLY | O_DIRECTORY |
-			  O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		close(fd);
-		if ((fd = open_store(conf->nvram_paths[i], err)) < 0)
+		if ((fd = open_store(conf->nvram_paths[i], 0, err)) < 0) {
+			if (errno == ENOENT)	/* no path, or nothing on it */
+				continue;
 			return -1;
+		}
 		if (jobshm_fsdax_remove_at(fd, jobid) < 0)
 			rc = jobshm_fail(err, "remove %s/" STORE "/%" PRIu32
 					 ": %m", conf->nvram_paths[i], jobid);
