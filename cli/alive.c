@@ -26,15 +26,11 @@ state_name(uint32_t state)
 static int
 on_node(const slurm_job_info_t *j, const char *node)
 {
-	char host[128];
 	hostlist_t hl;
 	int found;
 
-	if (!node || !*node) {
-		gethostname(host, sizeof(host));
-		host[strcspn(host, ".")] = '\0';
-		node = host;
-	}
+	if (!node || !*node)
+		return 1;	/* a node directory without a name: keep it */
 	if (!j->nodes)
 		return 0;
 	hl = slurm_hostlist_create(j->nodes);

@@ -133,7 +133,7 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 		printf("%s %s (job %" PRIu32 ": %s)\n",
 		       o.dry_run ? "would remove" : "removed", e->job.path,
 		       e->job.jobid, why);
-	if (!o.dry_run && jobshm_job_cleanup(&e->job, &err) < 0) {
+	if (!o.dry_run && jobshm_job_cleanup(&e->job, &err) != 0) {
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
 		o.failed++;
 	}

@@ -1,4 +1,12 @@
-/* Policy: what size a job gets on a node, or why it gets nothing. */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Admission: the one place that decides how big a job's shm may be on a
+ * node, whatever asked for it (--shm, --nvram-options, default_size, or a
+ * later step that would grow it).  Where the memory then comes from is
+ * checked by the placement (an fsdax reservation is taken under its
+ * store's lock in fsdax.c), never the size policy.
+ */
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -22,32 +30,87 @@ pick_request(const struct jobshm_conf *conf, const char *request,
 	return 0;
 }
 
+/* The node's limit and the job's memory: for everything held in DRAM. */
+static int
+dram_limits(const struct jobshm_conf *conf, const char *shown, uint64_t bytes,
+	    uint64_t job_mem, jobshm_err_t *err)
+{
+	uint64_t max = jobshm_conf_max_bytes(conf);
+	char a[32], b[32];
+
+	if (bytes > max)
+		return jobshm_fail(err, "%s (%s) is larger than this "
+				   "node's limit (max_size = %s)", shown,
+				   jobshm_size_format(bytes, a, sizeof(a)),
+				   jobshm_size_format(max, b, sizeof(b)));
+	if (conf->count_against_job_mem && job_mem && bytes > job_mem)
+		return jobshm_fail(err, "%s (%s) is larger than the "
+				   "job's memory on this node (%s); ask for "
+				   "more --mem or a smaller --shm", shown,
+				   jobshm_size_format(bytes, a, sizeof(a)),
+				   jobshm_size_format(job_mem, b, sizeof(b)));
+	return 0;
+}
+
+/*
+ * 1LM is persistent memory, not the job's DRAM: it is sized once, by the
+ * job's first step on the node, against the node's persistent memory.
+ */
+static int
+pmem_limits(const struct jobshm_request *req, const char *shown,
+	    uint64_t bytes, jobshm_err_t *err)
+{
+	char a[32], b[32];
+
+	if (req->current && bytes > req->current)
+		return jobshm_fail(err, "%s: the job's shm on this node is "
+				   "%s and persistent memory is sized by the "
+				   "job's first step; it cannot grow to %s",
+				   shown, jobshm_size_format(req->current, a,
+							     sizeof(a)),
+				   jobshm_size_format(bytes, b, sizeof(b)));
+	if (!req->current && req->pmem && bytes > req->pmem)
+		return jobshm_fail(err, "%s (%s) is larger than this node's "
+				   "persistent memory (%s)", shown,
+				   jobshm_size_format(bytes, a, sizeof(a)),
+				   jobshm_size_format(req->pmem, b, sizeof(b)));
+	return 0;
+}
+
+int
+jobshm_admit_request(const struct jobshm_conf *conf,
+		     const struct jobshm_request *req, uint64_t *bytes,
+		     jobshm_err_t *err)
+{
+	const char *request = req->shm;
+	char shown[96];
+	struct jobshm_size sz;
+	jobshm_err_t e;
+
+	if (req->nvram.mode) {
+		*bytes = req->nvram.bytes;
+		snprintf(shown, sizeof(shown), "--nvram-options=%dLM:%" PRIu64
+			 "G", req->nvram.mode, *bytes >> 30);
+		return req->nvram.mode == 1 ?
+		       pmem_limits(req, shown, *bytes, err) :
+		       dram_limits(conf, shown, *bytes, req->job_mem, err);
+	}
+	snprintf(shown, sizeof(shown), "--shm=%.80s",
+		 request && *request ? request : "(default_size)");
+	if (pick_request(conf, request, &sz, err) < 0)
+		return -1;
+	if (jobshm_size_resolve(&sz, req->job_mem, bytes, &e) < 0)
+		return jobshm_fail(err, "%s: %s", shown, e.msg);
+	if (*bytes == 0)
+		return 0;
+	return dram_limits(conf, shown, *bytes, req->job_mem, err);
+}
+
 int
 jobshm_admit(const struct jobshm_conf *conf, const char *request,
 	     uint64_t job_mem, uint64_t *bytes, jobshm_err_t *err)
 {
-	const char *shown = request && *request ? request : "(default_size)";
-	struct jobshm_size sz;
-	uint64_t max = jobshm_conf_max_bytes(conf);
-	char a[32], b[32];
-	jobshm_err_t e;
+	struct jobshm_request req = { .shm = request, .job_mem = job_mem };
 
-	if (pick_request(conf, request, &sz, err) < 0)
-		return -1;
-	if (jobshm_size_resolve(&sz, job_mem, bytes, &e) < 0)
-		return jobshm_fail(err, "--shm=%s: %s", shown, e.msg);
-	if (*bytes == 0)
-		return 0;
-	if (*bytes > max)
-		return jobshm_fail(err, "--shm=%s (%s) is larger than this "
-				   "node's limit (max_size = %s)", shown,
-				   jobshm_size_format(*bytes, a, sizeof(a)),
-				   jobshm_size_format(max, b, sizeof(b)));
-	if (conf->count_against_job_mem && job_mem && *bytes > job_mem)
-		return jobshm_fail(err, "--shm=%s (%s) is larger than the "
-				   "job's memory on this node (%s); ask for "
-				   "more --mem or a smaller --shm", shown,
-				   jobshm_size_format(*bytes, a, sizeof(a)),
-				   jobshm_size_format(job_mem, b, sizeof(b)));
-	return 0;
+	return jobshm_admit_request(conf, &req, bytes, err);
 }

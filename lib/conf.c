@@ -249,6 +249,17 @@ jobshm_conf_base(const struct jobshm_conf *conf, const char *node, char *buf,
 	return 0;
 }
 
+int
+jobshm_conf_top(const struct jobshm_conf *conf, char *buf, size_t len)
+{
+	const char *p = strstr(conf->base_path, "%n");
+	int n = snprintf(buf, len, "%.*s", (int)(p ? p - conf->base_path - 1 :
+						  (long)strlen(conf->base_path)),
+			 conf->base_path);
+
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 uint64_t
 jobshm_conf_max_bytes(const struct jobshm_conf *conf)
 {

@@ -34,6 +34,18 @@
 #define SETQ_PRJ ((int)(((unsigned)Q_SETQUOTA << SUBCMDSHIFT) | \
 			(PRJQUOTA & SUBCMDMASK)))
 
+/* 1 if fd is the root of a mount (a filesystem of its own). */
+static int
+is_mount_point(int fd)
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) < 0)
+		return 0;
+	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 /*
  * <path>/.jobshm, checked and locked; created root-only if missing when
  * create, else -1 with errno ENOENT.
@@ -47,6 +59,13 @@ open_store(const char *path, int create, jobshm_err_t *err)
 	top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (top < 0)
 		return jobshm_fail(err, "nvram path %s: %m", path);
+	if (!is_mount_point(top)) {
+		close(top);
+		errno = ENOENT;	/* nothing of ours can be there */
+		return jobshm_fail(err, "nvram path %s is not a mounted "
+				   "filesystem (is the fsdax mount missing?)",
+				   path);
+	}
 	if (create && mkdirat(top, STORE, 0700) < 0 && errno != EEXIST) {
 		close(top);
 		return jobshm_fail(err, "mkdir %s/" STORE ": %m", path);
@@ -253,23 +272,35 @@ static int
 bind_job(int store, const struct jobshm_job *job, int basefd,
 	 jobshm_err_t *err)
 {
-	char src[64];
+	const char *name = strrchr(job->path, '/') + 1;
+	char src[64], at[32];
+	int fd, rc = 0;
 
 	snprintf(src, sizeof(src), "/proc/self/fd/%d/%" PRIu32, store,
 		 job->jobid);
-	if (mkdirat(basefd, strrchr(job->path, '/') + 1, 0700) < 0 &&
-	    errno != EEXIST)
+	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
 		return jobshm_fail(err, "mkdir %s: %m", job->path);
-	if (mount(src, job->path, NULL, MS_BIND, NULL) < 0)
-		return jobshm_fail(err, "bind job directory on %s: %m",
-				   job->path);
-	if (mount(NULL, job->path, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID |
-		  MS_NODEV, NULL) < 0) {
-		jobshm_fail(err, "make %s nosuid,nodev: %m", job->path);
-		umount2(job->path, MNT_DETACH | UMOUNT_NOFOLLOW);
+	fd = openat(basefd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return jobshm_fail(err, "open %s: %m", job->path);
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+	if (mount(src, at, NULL, MS_BIND, NULL) < 0)
+		rc = jobshm_fail(err, "bind job directory on %s: %m", job->path);
+	close(fd);
+	if (rc < 0)
 		return -1;
+	/* the new mount's root, to make it nosuid,nodev */
+	fd = openat(basefd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || mount(NULL, (snprintf(at, sizeof(at), "/proc/self/fd/%d",
+					     fd), at), NULL, MS_BIND |
+			    MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL) < 0) {
+		rc = jobshm_fail(err, "make %s nosuid,nodev: %m", job->path);
+		if (fd >= 0)
+			umount2(at, MNT_DETACH);
 	}
-	return 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 int
@@ -297,8 +328,17 @@ jobshm_fsdax_create(const struct jobshm_job *job, int basefd, const char *node,
  * Remove a directory tree without following links and with two
  * descriptors at most, however deep: unlink what can be unlinked, step
  * into the first non-empty subdirectory, and back up through ".." once
- * a level is empty.  Never leaves the filesystem it starts on.
+ * a level is empty.  Never leaves the filesystem it starts on, and never
+ * leaves the tree: the tree belongs to a user who may rename directories
+ * in it while root is inside, so each ".." is checked against the device
+ * and inode recorded on the way down, and the walk starts again from the
+ * top when they differ.
  */
+struct level {
+	dev_t dev;
+	ino_t ino;
+};
+
 static int
 empty_level(int fd, char *sub, size_t len)
 {
@@ -323,46 +363,99 @@ empty_level(int fd, char *sub, size_t len)
 	return found;
 }
 
-int
-jobshm_rmtree_at(int parent, const char *name)
+/* Open dir (relative to at) and push it; -1 if it is not ours to enter. */
+static int
+enter(int at, const char *dir, struct level **stack, size_t *depth,
+      size_t *cap)
 {
-	struct stat top, st;
-	char sub[256];
-	int fd, next, depth = 0, f;
+	struct stat st;
+	struct level *s;
+	int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			O_CLOEXEC);
 
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &top) < 0) {
-		close(fd);
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    (*depth && st.st_dev != (*stack)[0].dev)) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
+	if (*depth == *cap) {
+		s = realloc(*stack, (*cap * 2 + 16) * sizeof(**stack));
+		if (!s) {
+			close(fd);
+			return -1;
+		}
+		*stack = s;
+		*cap = *cap * 2 + 16;
+	}
+	(*stack)[(*depth)++] = (struct level){ st.st_dev, st.st_ino };
+	return fd;
+}
+
+/* fd's "..", if it is still the directory we came down from; else -1. */
+static int
+back_up(int fd, const struct level *expect)
+{
+	struct stat st;
+	int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (up < 0)
+		return -1;
+	if (fstat(up, &st) < 0 || st.st_dev != expect->dev ||
+	    st.st_ino != expect->ino) {
+		close(up);
+		return -1;
+	}
+	return up;
+}
+
+/* One pass from the top: 0 emptied, 1 the tree moved under us, -1 error. */
+static int
+empty_tree(int parent, const char *name, struct level **stack, size_t *cap)
+{
+	char sub[256];
+	size_t depth = 0;
+	int fd, next, f;
+
+	fd = enter(parent, name, stack, &depth, cap);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
 	while ((f = empty_level(fd, sub, sizeof(sub))) >= 0) {
 		if (f) {
-			next = openat(fd, sub, O_RDONLY | O_DIRECTORY |
-				      O_NOFOLLOW | O_CLOEXEC);
-			if (next < 0 || fstat(next, &st) < 0 ||
-			    st.st_dev != top.st_dev) {
-				if (next >= 0)
-					close(next);
-				break;
-			}
+			next = enter(fd, sub, stack, &depth, cap);
+			if (next < 0)
+				break;	/* a link or another filesystem */
 			close(fd);
 			fd = next;
-			depth++;
 			continue;
 		}
-		if (depth == 0)
+		if (depth == 1)
 			break;
-		next = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		next = back_up(fd, &(*stack)[depth - 2]);
 		close(fd);
 		if (next < 0)
-			return -1;
+			return 1;
 		fd = next;
 		depth--;
 	}
 	close(fd);
+	return 0;
+}
+
+int
+jobshm_rmtree_at(int parent, const char *name)
+{
+	struct level *stack = NULL;
+	size_t cap = 0;
+	int pass, rc = 1;
+
+	for (pass = 0; pass < 16 && rc == 1; pass++)
+		rc = empty_tree(parent, name, &stack, &cap);
+	free(stack);
+	if (rc != 0) {
+		errno = rc == 1 ? EBUSY : errno;
+		return -1;
+	}
 	return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ?
 	       -1 : 0;
 }

@@ -12,12 +12,17 @@ int jobshm_parse_u64(const char *s, uint64_t min, uint64_t max,
 		     uint64_t *out, const char **end);
 
 /*
- * Call fn(device "maj:min", mount point, "fstype source superoptions")
- * for each line of a mountinfo file until fn returns non-zero; returns
- * that value, 0 at the end, -1 if the file cannot be read.
+ * Call fn for each line of a mountinfo file until fn returns non-zero;
+ * returns that value, 0 at the end, -1 if the file cannot be read.
  */
-typedef int (*jobshm_mount_f)(const char *dev, const char *root,
-			      const char *mp, const char *super, void *arg);
+struct jobshm_mountinfo {
+	int id;                /* the mount's id                          */
+	const char *dev;       /* "maj:min"                               */
+	const char *root;      /* the mount's root within its filesystem  */
+	const char *mp;        /* where it is mounted                     */
+	const char *super;     /* "fstype source superoptions"            */
+};
+typedef int (*jobshm_mount_f)(const struct jobshm_mountinfo *mi, void *arg);
 int jobshm_mountinfo_each(const char *file, jobshm_mount_f fn, void *arg);
 
 /* place.c: a node list ("0-1,3") as a 1024-bit mask; -1 if malformed. */
@@ -32,6 +37,17 @@ int jobshm_fsdax_remove_at(int store, uint32_t jobid);
 
 /* Remove parent/name and all below it; never follows a link. */
 int jobshm_rmtree_at(int parent, const char *name);
+
+/* job.c: a root path opened component by component, never following a
+ * link, each component root's and writable by root only (a sticky one
+ * on the way excepted); create makes what is missing. */
+int jobshm_open_dir(const char *path, int create, jobshm_err_t *err);
+
+/* Size and use of the filesystem fd is on; -1 (errno) on failure. */
+int jobshm_fd_usage(int fd, uint64_t *size, uint64_t *used);
+
+/* In each node directory jobshm made: the Slurm node name. */
+#define JOBSHM_NODE_MARK ".jobshm-node"
 
 /* job.c: the job's base directory, opened root-checked and locked. */
 int jobshm_open_base(const struct jobshm_job *job, int create,

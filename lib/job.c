@@ -32,39 +32,104 @@ jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
 		return -1;
 	job->jobid = jobid;
 	job->conf = conf;
-	snprintf(job->top, sizeof(job->top), "%.*s",
-		 (int)(strstr(conf->base_path, "%n") ?
-		       strstr(conf->base_path, "%n") - conf->base_path - 1 :
-		       (ptrdiff_t)strlen(conf->base_path)), conf->base_path);
+	jobshm_conf_top(conf, job->top, sizeof(job->top));
+	snprintf(job->node, sizeof(job->node), "%s", node ? node : "");
 	n = snprintf(job->path, sizeof(job->path), "%s/%" PRIu32, base, jobid);
 	if (n < 0 || (size_t)n >= sizeof(job->path))
 		return jobshm_fail(err, "job path too long");
 	return 0;
 }
 
-/* mkdir -p for the parents, then the base itself root-only. */
+/*
+ * One component of a root path: a directory (never a link) of root's
+ * that no one else can write to -- except a sticky directory such as
+ * /tmp on the way, where no one else can rename or remove what root
+ * made, and the next component is checked in turn.
+ */
 static int
-make_base(char *path, jobshm_err_t *err)
+safe_component(int fd, const char *name, int last, jobshm_err_t *err)
 {
-	char *p;
+	struct stat st;
 
-	for (p = path + 1; (p = strchr(p, '/')); p++) {
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			jobshm_fail(err, "mkdir %s: %m", path);
-			*p = '/';
+	if (fstat(fd, &st) < 0)
+		return jobshm_fail(err, "stat %s: %m", name);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    ((st.st_mode & 022) && (last || !(st.st_mode & S_ISVTX))))
+		return jobshm_fail(err, "%s must be a directory owned by root "
+				   "and writable by root only", name);
+	return 0;
+}
+
+/* The next component of path, opened under at; -1 (errno) if not there. */
+static int
+open_component(int at, const char *comp, int create, int last)
+{
+	int fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(at, comp, last ? 0700 : 0755) < 0 && errno != EEXIST)
+			return -1;
+		fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC);
+	}
+	return fd;
+}
+
+int
+jobshm_open_dir(const char *path, int create, jobshm_err_t *err)
+{
+	char buf[sizeof(((struct jobshm_job *)0)->path)], *comp, *next;
+	int fd, at;
+
+	if (path[0] != '/' || snprintf(buf, sizeof(buf), "%s", path) >=
+	    (int)sizeof(buf))
+		return jobshm_fail(err, "bad directory '%s'", path);
+	at = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (comp = buf + 1; at >= 0 && comp && *comp; comp = next) {
+		next = strchr(comp, '/');
+		if (next)
+			*next++ = '\0';
+		fd = open_component(at, comp, create, !next || !*next);
+		close(at);
+		if (fd < 0)
+			return jobshm_fail(err, "open %s: %m", path);
+		if (safe_component(fd, path, !next || !*next, err) < 0) {
+			close(fd);
+			errno = EPERM;
 			return -1;
 		}
-		*p = '/';
+		at = fd;
 	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return jobshm_fail(err, "mkdir %s: %m", path);
-	return 0;
+	return at < 0 ? jobshm_fail(err, "open /: %m") : at;
+}
+
+/*
+ * The marker that says "jobshm made this node directory, for this
+ * node": sweep and status walk only marked directories, and learn the
+ * Slurm node name from it.
+ */
+static void
+mark_node(int basefd, const char *node)
+{
+	int fd;
+
+	if (!node || faccessat(basefd, JOBSHM_NODE_MARK, F_OK,
+			       AT_SYMLINK_NOFOLLOW) == 0)
+		return;
+	fd = openat(basefd, JOBSHM_NODE_MARK, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, node, strlen(node)) < 0 || write(fd, "\n", 1) < 0)
+		unlinkat(basefd, JOBSHM_NODE_MARK, 0);
+	close(fd);
 }
 
 /*
  * Open the job's base directory, locked, refusing links and anything a
- * user could have written to.  Returns the fd or -1.
+ * user could have written to on the whole path.  A base of root's that
+ * others can read is made 0700 (its lock must be root's alone).
  */
 int
 jobshm_open_base(const struct jobshm_job *job, int create, jobshm_err_t *err)
@@ -75,20 +140,18 @@ jobshm_open_base(const struct jobshm_job *job, int create, jobshm_err_t *err)
 
 	snprintf(base, sizeof(base), "%s", job->path);
 	*strrchr(base, '/') = '\0';
-	if (create && make_base(base, err) < 0)
-		return -1;
-	fd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = jobshm_open_dir(base, create, err);
 	if (fd < 0)
-		return jobshm_fail(err, "open %s: %m", base);
-	if (fstat(fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022)) {
+		return -1;
+	if (fstat(fd, &st) < 0 || ((st.st_mode & 077) && fchmod(fd, 0700) < 0)) {
 		close(fd);
-		return jobshm_fail(err, "%s must be a directory owned by root "
-				   "and writable by root only", base);
+		return jobshm_fail(err, "make %s root-only: %m", base);
 	}
 	if (flock(fd, LOCK_EX) < 0) {
 		close(fd);
 		return jobshm_fail(err, "lock %s: %m", base);
 	}
+	mark_node(fd, job->node[0] ? job->node : NULL);
 	return fd;
 }
 
@@ -114,19 +177,59 @@ mounted_at(int basefd, const char *name, jobshm_err_t *err)
 	return st.st_dev != bst.st_dev;
 }
 
-int
-jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err)
+/* The open base directory of a job, or -1 (errno ENOENT: none yet). */
+static int
+open_base_nolock(const struct jobshm_job *job, jobshm_err_t *err)
 {
 	char base[sizeof(job->path)];
-	int fd, rc;
 
 	snprintf(base, sizeof(base), "%s", job->path);
 	*strrchr(base, '/') = '\0';
-	fd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : jobshm_fail(err, "open %s: %m",
-							 base);
+	return jobshm_open_dir(base, 0, err);
+}
+
+int
+jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err)
+{
+	int fd, rc;
+
+	fd = open_base_nolock(job, err);
+	if (fd < 0)	/* none, or not safe: nothing of ours is there */
+		return errno == ENOENT || errno == EPERM ? 0 : -1;
 	rc = mounted_at(fd, leaf(job), err);
+	close(fd);
+	return rc;
+}
+
+/*
+ * The job's directory (or the root of what is mounted on it) as an
+ * O_PATH descriptor, and "/proc/self/fd/N" naming it for mount(2):
+ * mount and umount then act on exactly what was checked, never on what a
+ * path resolves to later.
+ */
+static int
+job_dir_fd(int basefd, const char *name, char *proc, size_t len,
+	   jobshm_err_t *err)
+{
+	int fd = openat(basefd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+			O_CLOEXEC);
+
+	if (fd < 0)
+		return jobshm_fail(err, "open %s: %m", name);
+	snprintf(proc, len, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+static int
+mount_at(int basefd, const char *name, const char *opts, jobshm_err_t *err)
+{
+	char at[32];
+	int fd = job_dir_fd(basefd, name, at, sizeof(at), err), rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (mount("jobshm", at, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		rc = jobshm_fail(err, "mount tmpfs on %s (%s): %m", name, opts);
 	close(fd);
 	return rc;
 }
@@ -135,17 +238,21 @@ static int
 mount_new(const struct jobshm_job *job, int basefd, uint64_t bytes,
 	  const char *extra, jobshm_err_t *err)
 {
-	char opts[256];
+	char opts[JOBSHM_NODELIST + 256];
+	int n;
 
+	n = snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=0700,uid=%u,"
+		     "gid=%u%s%s", bytes, (unsigned)job->uid,
+		     (unsigned)job->gid, extra && *extra ? "," : "",
+		     extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(opts))
+		return jobshm_fail(err, "tmpfs options for %s too long",
+				   job->path);
 	if (mkdirat(basefd, leaf(job), 0700) < 0 && errno != EEXIST)
 		return jobshm_fail(err, "mkdir %s: %m", job->path);
 	if (mounted_at(basefd, leaf(job), err) < 0)
 		return -1;
-	snprintf(opts, sizeof(opts), "size=%" PRIu64 ",mode=0700,uid=%u,gid=%u"
-		 "%s%s", bytes, (unsigned)job->uid, (unsigned)job->gid,
-		 extra && *extra ? "," : "", extra ? extra : "");
-	if (mount("jobshm", job->path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
-		jobshm_fail(err, "mount tmpfs %s (%s): %m", job->path, opts);
+	if (mount_at(basefd, leaf(job), opts, err) < 0) {
 		unlinkat(basefd, leaf(job), AT_REMOVEDIR);
 		return -1;
 	}
@@ -168,10 +275,12 @@ within_reservation(uint64_t r, uint64_t bytes, jobshm_err_t *err)
 }
 
 static int
-grow(const struct jobshm_job *job, uint64_t bytes, jobshm_err_t *err)
+grow(const struct jobshm_job *job, int basefd, uint64_t bytes,
+     jobshm_err_t *err)
 {
 	uint64_t size, used;
-	char opts[64];
+	char opts[64], at[32];
+	int fd, rc = 0;
 
 	if (jobshm_fsdax_reserved(job, &size) == 0)
 		return within_reservation(size, bytes, err);
@@ -180,10 +289,12 @@ grow(const struct jobshm_job *job, uint64_t bytes, jobshm_err_t *err)
 	if (bytes <= size)
 		return 0;
 	snprintf(opts, sizeof(opts), "size=%" PRIu64, bytes);
-	if (mount(NULL, job->path, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV,
-		  opts) < 0)
-		return jobshm_fail(err, "grow %s to %s: %m", job->path, opts);
-	return 0;
+	if ((fd = job_dir_fd(basefd, leaf(job), at, sizeof(at), err)) < 0)
+		return -1;
+	if (mount(NULL, at, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) < 0)
+		rc = jobshm_fail(err, "grow %s to %s: %m", job->path, opts);
+	close(fd);
+	return rc;
 }
 
 /* Create the job's mount (a tmpfs, or an fsdax directory when fsdax_node)
@@ -203,7 +314,7 @@ setup(const struct jobshm_job *job, uint64_t bytes, const char *opts,
 	if (m < 0)
 		rc = -1;
 	else if (m)
-		rc = grow(job, bytes, err);
+		rc = grow(job, fd, bytes, err);
 	else if (fsdax_node)
 		rc = jobshm_fsdax_create(job, fd, fsdax_node, bytes, err);
 	else
@@ -229,7 +340,8 @@ jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
 /*
  * The new namespace got a copy of every job's tmpfs under the base path;
  * copies that do not follow the host's unmounts would keep other jobs'
- * memory alive for as long as this task lives.  Detach them all here.
+ * memory alive for as long as this task lives.  Detach them all here,
+ * a batch per pass over the mount table, however many there are.
  */
 struct detach {
 	const char *top, *keep;
@@ -238,19 +350,15 @@ struct detach {
 };
 
 static int
-job_mount_under(const char *dev, const char *root, const char *mp,
-		const char *super, void *arg)
+job_mount_under(const struct jobshm_mountinfo *mi, void *arg)
 {
 	struct detach *d = arg;
 	size_t tl = strlen(d->top);
 
-	(void)dev;
-	(void)root;
-	(void)super;
-	if (!strncmp(mp, d->top, tl) && mp[tl] == '/' && strcmp(mp, d->keep) &&
-	    d->n < 64)
-		snprintf(d->pts[d->n++], sizeof(d->pts[0]), "%s", mp);
-	return 0;
+	if (!strncmp(mi->mp, d->top, tl) && mi->mp[tl] == '/' &&
+	    strcmp(mi->mp, d->keep))
+		snprintf(d->pts[d->n++], sizeof(d->pts[0]), "%s", mi->mp);
+	return d->n == 64;	/* a full batch: detach, then read again */
 }
 
 static int
@@ -258,39 +366,77 @@ detach_job_mounts(const struct jobshm_job *job, const char *keep,
 		  jobshm_err_t *err)
 {
 	struct detach d = { job->top, keep, { "" }, 0 };
+	int pass, detached;
 
-	if (jobshm_mountinfo_each("/proc/self/mountinfo", job_mount_under,
-				  &d) < 0)
-		return jobshm_fail(err, "/proc/self/mountinfo: %m");
-	while (d.n-- > 0)
-		umount2(d.pts[d.n], MNT_DETACH | UMOUNT_NOFOLLOW);
-	return 0;
+	for (pass = 0; pass < 4096; pass++) {
+		d.n = 0;
+		if (jobshm_mountinfo_each("/proc/self/mountinfo",
+					  job_mount_under, &d) < 0)
+			return jobshm_fail(err, "/proc/self/mountinfo: %m");
+		for (detached = 0; d.n-- > 0; )
+			detached += umount2(d.pts[d.n], MNT_DETACH |
+					    UMOUNT_NOFOLLOW) == 0;
+		if (!detached)
+			return 0;
+	}
+	return jobshm_fail(err, "other jobs' mounts keep appearing under %s",
+			   job->top);
 }
 
 int
 jobshm_job_enter(const struct jobshm_job *job, const char *target,
 		 jobshm_err_t *err)
 {
-	if (unshare(CLONE_NEWNS) < 0)
-		return jobshm_fail(err, "unshare(CLONE_NEWNS): %m");
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		return jobshm_fail(err, "make / a slave mount: %m");
-	if (mount(job->path, target, NULL, MS_BIND, NULL) < 0)
-		return jobshm_fail(err, "bind %s on %s: %m", job->path, target);
-	return detach_job_mounts(job, target, err);
+	char at[32];
+	int base, fd, rc = 0;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return jobshm_fail(err, "private mount namespace: %m");
+	/* the job's mount as this new namespace has it */
+	if ((base = open_base_nolock(job, err)) < 0)
+		return -1;
+	fd = job_dir_fd(base, leaf(job), at, sizeof(at), err);
+	close(base);
+	if (fd < 0)
+		return -1;
+	if (mount(at, target, NULL, MS_BIND, NULL) < 0)
+		rc = jobshm_fail(err, "bind %s on %s: %m", job->path, target);
+	close(fd);
+	return rc < 0 ? -1 : detach_job_mounts(job, target, err);
+}
+
+/* Size and use of the filesystem an open descriptor is on. */
+int
+jobshm_fd_usage(int fd, uint64_t *size, uint64_t *used)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(fd, &sv) < 0)
+		return -1;
+	*size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	return 0;
 }
 
 int
 jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 		 uint64_t *used, jobshm_err_t *err)
 {
-	struct statvfs sv;
 	uint64_t r;
+	char at[32];
+	int base, fd, rc;
 
-	if (statvfs(job->path, &sv) < 0)
+	if ((base = open_base_nolock(job, err)) < 0)
+		return -1;
+	fd = job_dir_fd(base, leaf(job), at, sizeof(at), err);
+	close(base);
+	if (fd < 0)
+		return -1;
+	rc = jobshm_fd_usage(fd, size, used);
+	close(fd);
+	if (rc < 0)
 		return jobshm_fail(err, "statvfs %s: %m", job->path);
-	*size = (uint64_t)sv.f_blocks * sv.f_frsize;
-	*used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
 	if (jobshm_fsdax_reserved(job, &r) == 0) {	/* fsdax */
 		*size = r;
 		if (*used > r)	/* no project quota: the filesystem's */
@@ -302,17 +448,29 @@ jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 static int
 unmount_all(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
 {
-	int i, m;
+	char at[32];
+	int i, m, fd, rc;
 
 	for (i = 0; i < 16; i++) {
 		m = mounted_at(basefd, leaf(job), err);
 		if (m <= 0)
 			return m;
-		if (umount2(job->path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		if ((fd = job_dir_fd(basefd, leaf(job), at, sizeof(at), err)) < 0)
+			return -1;
+		rc = umount2(at, MNT_DETACH);
+		close(fd);
+		if (rc < 0)
 			return jobshm_fail(err, "umount %s: %m", job->path);
 	}
 	return jobshm_fail(err, "%s is still mounted after 16 unmounts",
 			   job->path);
+}
+
+/* The job's fsdax data, if any: 1 (with err) if it must wait for sweep. */
+static int
+remove_fsdax(const struct jobshm_job *job, jobshm_err_t *err)
+{
+	return jobshm_fsdax_remove(job->conf, job->jobid, err) < 0 ? 1 : 0;
 }
 
 int
@@ -324,15 +482,14 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 		return -1;
 	fd = jobshm_open_base(job, 0, err);
 	if (fd < 0)
-		return errno == ENOENT ? jobshm_fsdax_remove(job->conf,
-							     job->jobid, err) : -1;
+		return errno == ENOENT ? remove_fsdax(job, err) : -1;
 	if (unmount_all(job, fd, err) < 0)
 		goto out;
 	if (unlinkat(fd, leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT) {
 		jobshm_fail(err, "rmdir %s: %m", job->path);
 		goto out;
 	}
-	rc = jobshm_fsdax_remove(job->conf, job->jobid, err);
+	rc = remove_fsdax(job, err);
 out:
 	close(fd);
 	return rc;

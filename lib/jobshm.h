@@ -45,12 +45,15 @@ const char *jobshm_size_format(uint64_t bytes, char *buf, size_t len);
 
 /* ---- placement: NUMA policy, NVRAM, topology --------------------------- */
 
+/* Room for any NUMA node list of up to 1024 nodes ("0,2,4,...,1022"). */
+#define JOBSHM_NODELIST 2560
+
 enum { JOBSHM_MPOL_DEFAULT, JOBSHM_MPOL_LOCAL, JOBSHM_MPOL_INTERLEAVE,
        JOBSHM_MPOL_BIND };
 
 struct jobshm_mpol {          /* --shm-mpol=local|interleave|bind:LIST|default */
 	int kind;
-	char nodes[64];       /* bind: the user's list                       */
+	char nodes[JOBSHM_NODELIST];  /* bind: the user's list               */
 };
 
 struct jobshm_nvram {         /* --nvram-options=1LM:SIZE|2LM:SIZE           */
@@ -59,9 +62,10 @@ struct jobshm_nvram {         /* --nvram-options=1LM:SIZE|2LM:SIZE           */
 };
 
 struct jobshm_topo {          /* what hwloc says about this node             */
-	char near[64];        /* DRAM NUMA nodes near the job's cores        */
-	char all[64];         /* every DRAM NUMA node                        */
-	char nvm[64];         /* persistent-memory NUMA nodes (1LM)          */
+	char near[JOBSHM_NODELIST]; /* DRAM NUMA nodes near the job's cores  */
+	char all[JOBSHM_NODELIST];  /* every DRAM NUMA node                  */
+	char nvm[JOBSHM_NODELIST];  /* persistent-memory NUMA nodes (1LM)    */
+	uint64_t nvm_bytes;   /* their memory, for 1LM admission             */
 	int memcache;         /* memory-side caches: Memory Mode (2LM)       */
 	int nnuma;
 	int fsdax;            /* fsdax paths configured (nvram_paths)        */
@@ -70,8 +74,8 @@ struct jobshm_topo {          /* what hwloc says about this node             */
 struct jobshm_placement {     /* what the job's tmpfs gets                   */
 	char mode[8];         /* tmpfs, 1LM or 2LM (JOBSHM_MODE)             */
 	char policy[16];      /* JOBSHM_MPOL                                 */
-	char nodes[64];       /* JOBSHM_NUMA_NODES                           */
-	char opts[96];        /* extra tmpfs mount options ("mpol=...")      */
+	char nodes[JOBSHM_NODELIST];      /* JOBSHM_NUMA_NODES               */
+	char opts[JOBSHM_NODELIST + 64];  /* extra tmpfs options ("mpol=...") */
 	int fsdax;            /* 1LM on an fsdax path, not a tmpfs           */
 };
 
@@ -88,6 +92,11 @@ const char *jobshm_topo_mode(const struct jobshm_topo *t);
 int jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		 const struct jobshm_topo *t, struct jobshm_placement *out,
 		 jobshm_err_t *err);
+
+/* Add the configured huge= to a tmpfs placement's mount options. */
+struct jobshm_conf;
+int jobshm_place_huge(struct jobshm_placement *p,
+		      const struct jobshm_conf *conf, jobshm_err_t *err);
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -118,6 +127,9 @@ int jobshm_conf_load(struct jobshm_conf *conf, const char *path,
 int jobshm_conf_base(const struct jobshm_conf *conf, const char *node,
 		     char *buf, size_t len, jobshm_err_t *err);
 
+/* base_path up to its %n component (all of it without %n). */
+int jobshm_conf_top(const struct jobshm_conf *conf, char *buf, size_t len);
+
 /* max_size resolved against this node's RAM. */
 uint64_t jobshm_conf_max_bytes(const struct jobshm_conf *conf);
 const char *jobshm_conf_huge(const struct jobshm_conf *conf);
@@ -132,6 +144,25 @@ const char *jobshm_conf_huge(const struct jobshm_conf *conf);
 int jobshm_admit(const struct jobshm_conf *conf, const char *request,
 		 uint64_t job_mem, uint64_t *bytes, jobshm_err_t *err);
 
+/*
+ * Every request in full: the one admission check.  A later step's
+ * request is admitted with `current` set (the job's shm on this node
+ * now); DRAM sizes may grow within the limits, persistent memory (1LM)
+ * never grows.  pmem is the capacity of the node's persistent-memory
+ * NUMA nodes when the 1LM shm would be a tmpfs on them (0: not known).
+ */
+struct jobshm_request {
+	const char *shm;             /* --shm as typed; NULL: default_size  */
+	struct jobshm_nvram nvram;   /* --nvram-options; mode 0: not given  */
+	uint64_t job_mem;            /* the job's memory here, 0 = unknown  */
+	uint64_t current;            /* the job's shm here now, 0 = none    */
+	uint64_t pmem;               /* PMem NUMA capacity, 0 = unknown     */
+};
+
+int jobshm_admit_request(const struct jobshm_conf *conf,
+			 const struct jobshm_request *req, uint64_t *bytes,
+			 jobshm_err_t *err);
+
 /* ---- per-job lifecycle ------------------------------------------------ */
 
 struct jobshm_job {
@@ -140,6 +171,7 @@ struct jobshm_job {
 	gid_t gid;
 	char path[320];    /* <base>/<jobid>                                 */
 	char top[256];     /* base_path up to %n: every node's job mounts    */
+	char node[128];    /* the Slurm node name it was made for ("": any)  */
 	const struct jobshm_conf *conf;   /* set by init; must outlive job  */
 };
 
@@ -189,7 +221,12 @@ int jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
 
 /*
  * Reap, unmount (never following links), remove the job's directory,
- * and remove its fsdax directory and reservation if it has one.
+ * and remove its fsdax directory and reservation if it has one.  Returns
+ * 0 when all is gone, -1 when the job's mount could not be removed, and
+ * 1 (with err) when only its fsdax data remains: the user's files could
+ * not all be removed (a process of theirs kept changing the tree), so
+ * the reservation is kept and sweep tries again; nothing is lost and
+ * the node need not be drained for it.
  */
 int jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err);
 

@@ -2,11 +2,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -28,15 +30,12 @@ struct mpol_at {
 };
 
 static int
-mpol_of(const char *dev, const char *root, const char *mp, const char *super,
-	void *arg)
+mpol_of(const struct jobshm_mountinfo *mi, void *arg)
 {
 	struct mpol_at *m = arg;
-	const char *p = strstr(super, "mpol=");
+	const char *p = strstr(mi->super, "mpol=");
 
-	(void)dev;
-	(void)root;
-	if (strcmp(mp, m->path))
+	if (strcmp(mi->mp, m->path))
 		return 0;
 	if (p)
 		snprintf(m->out, m->len, "%.*s", (int)strcspn(p + 5, ", \n"),
@@ -86,23 +85,56 @@ visit(const struct jobshm_conf *conf, const char *node, const char *name,
 	return fn(&e, arg);
 }
 
+/* The node name jobshm recorded in an open node directory; -1 if none. */
+static int
+read_mark(int dirfd, char *node, size_t len)
+{
+	char buf[128];
+	struct stat st;
+	ssize_t n;
+	int fd = openat(dirfd, JOBSHM_NODE_MARK, O_RDONLY | O_NOFOLLOW |
+			O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 ?
+	    read(fd, buf, sizeof(buf) - 1) : -1;
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	snprintf(node, len, "%s", buf);
+	return 0;
+}
+
+/*
+ * One node directory: only one jobshm made (its marker, in a directory
+ * of root's reached without links), and only for the node it names.
+ */
 static int
 list_node(const struct jobshm_conf *conf, const char *node, jobshm_entry_f fn,
 	  void *arg, jobshm_err_t *err)
 {
-	char base[256];
+	char base[256], marked[128];
 	struct dirent *d;
+	jobshm_err_t ignore;
 	DIR *dir;
-	int rc = 0;
+	int fd, rc = 0;
 
-	if (jobshm_conf_base(conf, node, base, sizeof(base), err) < 0)
+	if (jobshm_conf_base(conf, *node ? node : "-", base, sizeof(base),
+			     err) < 0)
 		return -1;
-	dir = opendir(base);
-	if (!dir)
-		return errno == ENOENT || errno == ENOTDIR ? 0 :
-		       jobshm_fail(err, "%s: %m", base);
+	fd = jobshm_open_dir(base, 0, &ignore);
+	if (fd < 0)
+		return 0;	/* absent, or not ours */
+	if (read_mark(fd, marked, sizeof(marked)) < 0 ||
+	    (*node && strcmp(marked, node)) || !(dir = fdopendir(fd))) {
+		close(fd);
+		return 0;
+	}
 	while (rc >= 0 && (d = readdir(dir)))
-		rc = visit(conf, node, d->d_name, fn, arg, err);
+		rc = visit(conf, marked, d->d_name, fn, arg, err);
 	closedir(dir);
 	return rc;
 }
@@ -112,15 +144,14 @@ jobshm_list(const struct jobshm_conf *conf, jobshm_entry_f fn, void *arg,
 	    jobshm_err_t *err)
 {
 	char parent[256];
-	const char *p = strstr(conf->base_path, "%n");
 	struct dirent *d;
 	DIR *dir;
 	int rc = 0;
 
-	if (!p)
+	if (!strstr(conf->base_path, "%n"))
 		return list_node(conf, "", fn, arg, err);
-	snprintf(parent, sizeof(parent), "%.*s", (int)(p - conf->base_path),
-		 conf->base_path);
+	if (jobshm_conf_top(conf, parent, sizeof(parent)) < 0)
+		return jobshm_fail(err, "base_path too long");
 	dir = opendir(parent);
 	if (!dir)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m", parent);

@@ -174,3 +174,21 @@ jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		 out->nodes);
 	return 0;
 }
+
+int
+jobshm_place_huge(struct jobshm_placement *p, const struct jobshm_conf *conf,
+		  jobshm_err_t *err)
+{
+	const char *huge = jobshm_conf_huge(conf);
+	size_t n = strlen(p->opts);
+	int w;
+
+	if (p->fsdax || !huge)
+		return 0;
+	w = snprintf(p->opts + n, sizeof(p->opts) - n, "%shuge=%s",
+		     n ? "," : "", huge);
+	if (w < 0 || (size_t)w >= sizeof(p->opts) - n)
+		return jobshm_fail(err, "tmpfs options '%s' too long to add "
+				   "huge=%s", p->opts, huge);
+	return 0;
+}

@@ -1,107 +1,191 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Processes of an ended job that still hold its tmpfs (their slurmstepd
+ * Processes of an ended job that still hold its shm (their slurmstepd
  * died, so Slurm could not kill them) keep its memory alive after the
- * unmount.  They are found by /proc/PID/mountinfo having the job's
- * mount (by device and root: fsdax jobs share a device) on /dev/shm,
- * which only the job's tasks have, and killed if they run as the job's
- * user.
+ * unmount.  A process holds the job's shm when one of its open files,
+ * its working or root directory, or a mapping is on a mount of the job's
+ * filesystem whose root is within the job's (fsdax jobs share a device,
+ * so the mount's root tells them apart), whatever its mount table shows
+ * on /dev/shm.  Such processes of the job's user are killed through a
+ * pidfd, so a recycled pid never gets the signal.
  */
+#define _GNU_SOURCE
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-struct mnt {
-	const char *at;       /* where to look: a mount point            */
-	char dev[32], root[320];
+struct target {
+	char dev[32];         /* the job filesystem's "maj:min"            */
+	char root[320];       /* the job mount's root in that filesystem   */
+	int ids[256];         /* a process's mounts of it                  */
+	int n;
 };
 
 static int
-same_mount_on_shm(const char *dev, const char *root, const char *mp,
-		  const char *super, void *arg)
+within(const char *root, const char *top)
 {
-	const struct mnt *m = arg;
+	size_t n = strlen(top);
 
-	(void)super;
-	return !strcmp(dev, m->dev) && !strcmp(root, m->root) &&
-	       !strcmp(mp, "/dev/shm");
-}
-
-/* 1 if /proc/<pid>/mountinfo has the job's mount on /dev/shm. */
-static int
-holds(const char *pid, struct mnt *m)
-{
-	char path[300];
-
-	snprintf(path, sizeof(path), "/proc/%s/mountinfo", pid);
-	return jobshm_mountinfo_each(path, same_mount_on_shm, m) == 1;
+	return !strcmp(top, "/") || (!strncmp(root, top, n) &&
+				     (root[n] == '\0' || root[n] == '/'));
 }
 
 static int
-mount_at(const char *dev, const char *root, const char *mp, const char *super,
-	 void *arg)
+job_mount_of(const struct jobshm_mountinfo *mi, void *arg)
 {
-	struct mnt *m = arg;
+	struct target *t = arg;
 
-	(void)super;
-	if (strcmp(mp, m->at))
-		return 0;
-	snprintf(m->dev, sizeof(m->dev), "%s", dev);   /* the last one wins: */
-	snprintf(m->root, sizeof(m->root), "%s", root);  /* the visible one */
+	if (!strcmp(mi->dev, t->dev) && within(mi->root, t->root) &&
+	    t->n < (int)(sizeof(t->ids) / sizeof(t->ids[0])))
+		t->ids[t->n++] = mi->id;
 	return 0;
 }
 
 static int
-owned_by(const char *pid, uid_t uid)
+is_job_mount(const struct target *t, int id)
 {
-	char path[300];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%s", pid);
-	return stat(path, &st) == 0 && st.st_uid == uid;
+	for (int i = 0; i < t->n; i++)
+		if (t->ids[i] == id)
+			return 1;
+	return 0;
 }
 
-static pid_t
-pid_of(const char *s)
+/* The mount id of what /proc/PID/<link> leads to; -1 if none. */
+static int
+link_mount(int pdir, const char *link)
 {
-	uint64_t v = 0;
+	struct statx sx;
 
-	jobshm_parse_u64(s, 1, 1u << 30, &v, NULL);
-	return (pid_t)v;
+	if (statx(pdir, link, 0, STATX_MNT_ID, &sx) < 0 ||
+	    !(sx.stx_mask & STATX_MNT_ID))
+		return -1;
+	return (int)sx.stx_mnt_id;
+}
+
+/* 1 if an entry of /proc/PID/<sub> (fd or map_files) is on a job mount. */
+static int
+any_in(int pdir, const char *sub, const struct target *t)
+{
+	char link[300];
+	struct dirent *d;
+	int fd = openat(pdir, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC), hit = 0;
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!hit && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", sub, d->d_name);
+		hit = is_job_mount(t, link_mount(pdir, link));
+	}
+	closedir(dir);
+	return hit;
+}
+
+/* 1 if the process (its /proc directory open as pdir) holds the job. */
+static int
+holds(int pdir, const char *pid, struct target *t)
+{
+	char path[300];
+
+	t->n = 0;
+	snprintf(path, sizeof(path), "/proc/%s/mountinfo", pid);
+	if (jobshm_mountinfo_each(path, job_mount_of, t) < 0 || t->n == 0)
+		return 0;
+	return is_job_mount(t, link_mount(pdir, "cwd")) ||
+	       is_job_mount(t, link_mount(pdir, "root")) ||
+	       any_in(pdir, "fd", t) || any_in(pdir, "map_files", t);
+}
+
+static int
+the_job_mount(const struct jobshm_mountinfo *mi, void *arg)
+{
+	struct target *t = arg;
+
+	if (mi->id != t->ids[0])
+		return 0;
+	snprintf(t->dev, sizeof(t->dev), "%s", mi->dev);
+	snprintf(t->root, sizeof(t->root), "%s", mi->root);
+	return 1;
+}
+
+/* The device and root of the mount on the job's directory. */
+static int
+find_target(const struct jobshm_job *job, struct target *t, uid_t *uid,
+	    jobshm_err_t *err)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, job->path, AT_SYMLINK_NOFOLLOW,
+		  STATX_MNT_ID | STATX_UID, &sx) < 0)
+		return jobshm_fail(err, "stat %s: %m", job->path);
+	*uid = sx.stx_uid;
+	t->ids[0] = (int)sx.stx_mnt_id;
+	if (jobshm_mountinfo_each("/proc/self/mountinfo", the_job_mount,
+				  t) != 1)
+		return jobshm_fail(err, "%s: not in /proc/self/mountinfo",
+				   job->path);
+	return 0;
+}
+
+/* SIGKILL through a pidfd taken before the process was examined. */
+static int
+kill_if_holder(int procfd, const char *pid, uid_t uid, struct target *t)
+{
+	struct stat st;
+	int pidfd, pdir, hit = 0;
+
+	pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+	if (pidfd < 0)
+		return 0;
+	pdir = openat(procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pdir >= 0 && fstat(pdir, &st) == 0 && st.st_uid == uid &&
+	    holds(pdir, pid, t))
+		hit = syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0;
+	if (pdir >= 0)
+		close(pdir);
+	close(pidfd);
+	return hit;
 }
 
 int
 jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
 {
-	struct mnt m = { job->path, "", "" };
-	struct stat st;
+	struct target *t;
 	struct dirent *d;
+	uid_t uid = (uid_t)-1;
 	DIR *proc;
+	int rc = 0;
 
 	*killed = 0;
 	if (jobshm_job_mounted(job, err) != 1)
 		return 0;
-	if (stat(job->path, &st) < 0)
-		return jobshm_fail(err, "stat %s: %m", job->path);
-	jobshm_mountinfo_each("/proc/self/mountinfo", mount_at, &m);
-	if (!m.dev[0])
-		return jobshm_fail(err, "%s: not in /proc/self/mountinfo",
-				   job->path);
-	proc = opendir("/proc");
-	if (!proc)
-		return jobshm_fail(err, "/proc: %m");
-	while ((d = readdir(proc))) {
-		if (!isdigit((unsigned char)d->d_name[0]) ||
-		    !owned_by(d->d_name, st.st_uid) || !holds(d->d_name, &m))
-			continue;
-		if (kill(pid_of(d->d_name), SIGKILL) == 0)
-			(*killed)++;
+	if (!(t = calloc(1, sizeof(*t))))
+		return jobshm_fail(err, "out of memory");
+	if (find_target(job, t, &uid, err) < 0 ||
+	    !(proc = opendir("/proc"))) {
+		rc = t->dev[0] ? jobshm_fail(err, "/proc: %m") : -1;
+		free(t);
+		return rc;
 	}
+	while ((d = readdir(proc)))
+		if (isdigit((unsigned char)d->d_name[0]))
+			*killed += kill_if_holder(dirfd(proc), d->d_name, uid, t);
 	closedir(proc);
-	return 0;
+	free(t);
+	return rc;
 }

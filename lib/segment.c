@@ -14,7 +14,6 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 #include <numaif.h>
 
@@ -117,12 +116,8 @@ int
 jobshm_ns_usage(const jobshm_ns_t *ns, uint64_t *size, uint64_t *used,
 		jobshm_err_t *err)
 {
-	struct statvfs sv;
-
-	if (fstatvfs(ns->dirfd, &sv) < 0)
+	if (jobshm_fd_usage(ns->dirfd, size, used) < 0)
 		return jobshm_fail(err, "statvfs %s: %m", ns->dir);
-	*size = (uint64_t)sv.f_blocks * sv.f_frsize;
-	*used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
 	return 0;
 }
 

@@ -57,18 +57,33 @@ is_nvm(hwloc_obj_t n)
 	return n->subtype && !strcmp(n->subtype, "NVM");
 }
 
-static void
+/* A node list into buf; -1 if it does not fit (never a cut list). */
+static int
+list_into(char *buf, size_t len, hwloc_const_bitmap_t set, jobshm_err_t *err)
+{
+	int n = hwloc_bitmap_list_snprintf(buf, len, set);
+
+	if (n < 0 || (size_t)n >= len)
+		return jobshm_fail(err, "NUMA node list of %d nodes does not "
+				   "fit in %zu characters",
+				   hwloc_bitmap_weight(set), len - 1);
+	return 0;
+}
+
+static int
 classify(hwloc_topology_t t, hwloc_const_bitmap_t cpus,
-	 struct jobshm_topo *out)
+	 struct jobshm_topo *out, jobshm_err_t *err)
 {
 	hwloc_bitmap_t near = hwloc_bitmap_alloc(), all = hwloc_bitmap_alloc();
 	hwloc_bitmap_t nvm = hwloc_bitmap_alloc();
 	hwloc_obj_t n = NULL;
+	int rc;
 
 	while ((n = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, n))) {
 		out->nnuma++;
 		if (is_nvm(n)) {
 			hwloc_bitmap_set(nvm, n->os_index);
+			out->nvm_bytes += n->attr->numanode.local_memory;
 			continue;
 		}
 		hwloc_bitmap_set(all, n->os_index);
@@ -77,13 +92,14 @@ classify(hwloc_topology_t t, hwloc_const_bitmap_t cpus,
 	}
 	if (hwloc_bitmap_iszero(near))
 		hwloc_bitmap_copy(near, all);
-	hwloc_bitmap_list_snprintf(out->near, sizeof(out->near), near);
-	hwloc_bitmap_list_snprintf(out->all, sizeof(out->all), all);
-	hwloc_bitmap_list_snprintf(out->nvm, sizeof(out->nvm), nvm);
+	rc = list_into(out->near, sizeof(out->near), near, err) < 0 ||
+	     list_into(out->all, sizeof(out->all), all, err) < 0 ||
+	     list_into(out->nvm, sizeof(out->nvm), nvm, err) < 0 ? -1 : 0;
 	out->memcache = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_MEMCACHE) > 0;
 	hwloc_bitmap_free(near);
 	hwloc_bitmap_free(all);
 	hwloc_bitmap_free(nvm);
+	return rc;
 }
 
 int
@@ -100,7 +116,7 @@ jobshm_topo_probe(const char *xml, const char *cores, struct jobshm_topo *out,
 	cpus = hwloc_bitmap_alloc();
 	rc = cores_cpuset(t, cores, cpus, err);
 	if (rc == 0)
-		classify(t, cpus, out);
+		rc = classify(t, cpus, out, err);
 	hwloc_bitmap_free(cpus);
 	hwloc_topology_destroy(t);
 	return rc;

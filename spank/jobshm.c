@@ -241,55 +241,46 @@ job_ids(spank_t sp, uint32_t *jobid, uint32_t *stepid)
 }
 
 /*
- * Where the job's tmpfs goes.  hwloc is asked only when the request
- * needs it (a policy other than default, or NVRAM): probing costs
- * milliseconds at every job start.
+ * Where the job's shm goes.  hwloc is asked only when the request needs
+ * it (a policy other than default, or NVRAM): probing costs
+ * milliseconds at every job start.  Later steps are placed too, so
+ * that a request this node cannot serve fails in every step.
  */
 static int
-placement(spank_t sp, const struct jobshm_nvram *nv, jobshm_err_t *err)
+placement(spank_t sp, const struct jobshm_nvram *nv, struct jobshm_topo *t,
+	  jobshm_err_t *err)
 {
 	struct jobshm_mpol m = g.conf.default_mpol;
-	struct jobshm_topo t;
-	const char *mp = option(sp, OPT_MPOL), *huge;
+	const char *mp = option(sp, OPT_MPOL);
 	char *cores = NULL;
 
+	memset(t, 0, sizeof(*t));
 	if (mp && jobshm_mpol_parse(mp, &m, err) < 0)
 		return -1;
 	snprintf(g.place.mode, sizeof(g.place.mode), "tmpfs");
 	snprintf(g.place.policy, sizeof(g.place.policy), "default");
 	if (m.kind != JOBSHM_MPOL_DEFAULT || nv->mode) {
 		spank_get_item(sp, S_JOB_ALLOC_CORES, &cores);
-		if (jobshm_topo_probe(g.conf.topology_xml, cores, &t, err) < 0)
+		if (jobshm_topo_probe(g.conf.topology_xml, cores, t, err) < 0)
 			return -1;
-		t.fsdax = g.conf.n_nvram_paths;
-		if (jobshm_place(&m, nv, &t, &g.place, err) < 0)
+		t->fsdax = g.conf.n_nvram_paths;
+		if (jobshm_place(&m, nv, t, &g.place, err) < 0)
 			return -1;
 	}
-	if (!g.place.fsdax && (huge = jobshm_conf_huge(&g.conf))) {
-		size_t n = strlen(g.place.opts);
-
-		snprintf(g.place.opts + n, sizeof(g.place.opts) - n, "%shuge=%s",
-			 n ? "," : "", huge);
-	}
-	return 0;
+	return jobshm_place_huge(&g.place, &g.conf, err);
 }
 
-/* The size: --nvram-options=1LM:SIZE is PMem, not the job's DRAM. */
+/* The one admission check, for a first step and a later one alike. */
 static int
 admit(spank_t sp, const struct jobshm_nvram *nv, uint64_t mem,
-      jobshm_err_t *err)
+      uint64_t current, const struct jobshm_topo *t, jobshm_err_t *err)
 {
-	char req[32];
+	struct jobshm_request req = {
+		.shm = option(sp, OPT_SHM), .nvram = *nv, .job_mem = mem,
+		.current = current, .pmem = g.place.fsdax ? 0 : t->nvm_bytes,
+	};
 
-	if (nv->mode == 1) {
-		g.bytes = nv->bytes;
-		return 0;
-	}
-	if (nv->mode == 2) {
-		snprintf(req, sizeof(req), "%" PRIu64 "M", nv->bytes >> 20);
-		return jobshm_admit(&g.conf, req, mem, &g.bytes, err);
-	}
-	return jobshm_admit(&g.conf, option(sp, OPT_SHM), mem, &g.bytes, err);
+	return jobshm_admit_request(&g.conf, &req, &g.bytes, err);
 }
 
 static void
@@ -310,7 +301,45 @@ export_env(spank_t sp)
 	spank_setenv(sp, "JOBSHM_PREFIX", v, 1);
 }
 
-/* Admit, then create or grow the job's tmpfs; g.failure says why not. */
+/* The job's shm on this node now: 0 when there is none yet. */
+static int
+current_size(uint64_t *bytes, jobshm_err_t *err)
+{
+	uint64_t used;
+	int m = jobshm_job_mounted(&g.job, err);
+
+	*bytes = 0;
+	if (m <= 0)
+		return m;
+	return jobshm_job_usage(&g.job, bytes, &used, err);
+}
+
+/* Place, admit, then create or grow the job's shm; g.failure says why not. */
+static int
+setup_job_shm(spank_t sp, const char *node, uint64_t mem, jobshm_err_t *err)
+{
+	struct jobshm_nvram nv = { 0, 0 };
+	struct jobshm_topo t;
+	const char *nv_arg = option(sp, OPT_NVRAM);
+	uint64_t current, used;
+
+	if (nv_arg && jobshm_nvram_parse(nv_arg, &nv, err) < 0)
+		return -1;
+	if (current_size(&current, err) < 0 ||
+	    placement(sp, &nv, &t, err) < 0 ||
+	    admit(sp, &nv, mem, current, &t, err) < 0)
+		return -1;
+	if (g.bytes == 0 && current == 0)
+		return 0;
+	if (g.bytes > current || !current) {
+		if (g.place.fsdax ?
+		    jobshm_job_setup_fsdax(&g.job, node, g.bytes, err) < 0 :
+		    jobshm_job_setup(&g.job, g.bytes, g.place.opts, err) < 0)
+			return -1;
+	}
+	return jobshm_job_usage(&g.job, &g.bytes, &used, err);
+}
+
 static int
 step_setup(spank_t sp)
 {
@@ -319,10 +348,7 @@ step_setup(spank_t sp)
 	uint64_t mem_mb = 0;
 	uid_t uid;
 	gid_t gid;
-	struct jobshm_nvram nv = { 0, 0 };
-	const char *nv_arg;
 	jobshm_err_t err;
-	int m;
 
 	if (job_ids(sp, &jobid, &stepid) < 0) {
 		snprintf(g.failure, sizeof(g.failure),
@@ -339,25 +365,10 @@ step_setup(spank_t sp)
 		goto fail;
 	g.job.uid = uid;
 	g.job.gid = gid;
-	nv_arg = option(sp, OPT_NVRAM);
-	if (nv_arg && jobshm_nvram_parse(nv_arg, &nv, &err) < 0)
+	if (setup_job_shm(sp, node, mem_mb << 20, &err) < 0)
 		goto fail;
-	if (admit(sp, &nv, mem_mb << 20, &err) < 0)
-		goto fail;
-	m = jobshm_job_mounted(&g.job, &err);
-	if (m < 0)
-		goto fail;
-	if (g.bytes == 0 && m == 0)
-		return 0;
-	if (m == 0 && placement(sp, &nv, &err) < 0)
-		goto fail;
-	if (g.place.fsdax ?
-	    jobshm_job_setup_fsdax(&g.job, node, g.bytes, &err) < 0 :
-	    g.bytes && jobshm_job_setup(&g.job, g.bytes, g.place.opts, &err) < 0)
-		goto fail;
-	if (jobshm_job_usage(&g.job, &g.bytes, &mem_mb, &err) < 0)
-		goto fail;
-	export_env(sp);
+	if (g.bytes)
+		export_env(sp);
 	return 0;
 fail:
 	g.bytes = 0;
@@ -398,6 +409,7 @@ slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 	char node[128];
 	uint32_t jobid;
 	jobshm_err_t err;
+	int rc;
 
 	if (load_conf(ac, av) < 0)
 		return 0;	/* nothing of ours can be mounted */
@@ -405,11 +417,14 @@ slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 		return 0;
 	node_name(node, sizeof(node));
 	if (jobshm_job_init(&g.job, &g.conf, node, jobid, &err) < 0 ||
-	    jobshm_job_cleanup(&g.job, &err) < 0) {
+	    (rc = jobshm_job_cleanup(&g.job, &err)) < 0) {
 		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s",
 			    jobid, node, err.msg);
 		return -1;
 	}
+	if (rc > 0)	/* the user's fsdax files: sweep retries, no drain */
+		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s "
+			    "(left for jobshm sweep)", jobid, node, err.msg);
 	return 0;
 }
 

@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Build a Slurm release from a source tarball once, into a cache directory
+# keyed by the tarball's sha256, and print its prefix.  Later runs on the
+# same machine reuse the build.
+#
+#   slurm-build.sh TARBALL        prints the prefix (build log on stderr)
+#
+# Environment: JOBSHM_SLURM_CACHE (default /var/cache/jobshm/slurm).
+set -euo pipefail
+
+tarball=${1:?usage: slurm-build.sh TARBALL}
+[ -r "$tarball" ] || { echo "slurm-build.sh: cannot read '$tarball'" >&2; exit 1; }
+cache=${JOBSHM_SLURM_CACHE:-/var/cache/jobshm/slurm}
+sum=$(sha256sum "$tarball" | cut -c1-16)
+prefix=$cache/$sum
+if [ -x "$prefix/sbin/slurmd" ] && [ -f "$prefix/.complete" ]; then
+	echo "$prefix"
+	exit 0
+fi
+work=$(mktemp -d /tmp/jobshm-slurm-build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rm -rf "$prefix"
+mkdir -p "$prefix"
+tar -xzf "$tarball" -C "$work"
+src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -1)
+{
+	cd "$src"
+	./configure --prefix="$prefix" --sysconfdir="$prefix/etc" \
+		--disable-debug --without-rpath >"$work/configure.log" 2>&1 ||
+		{ tail -30 "$work/configure.log"; exit 1; }
+	make -j"$(( $(nproc) + 1 ))" >"$work/make.log" 2>&1 ||
+		{ tail -30 "$work/make.log"; exit 1; }
+	make install >"$work/install.log" 2>&1 ||
+		{ tail -30 "$work/install.log"; exit 1; }
+} >&2
+touch "$prefix/.complete"
+echo "$prefix"
