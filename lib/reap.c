@@ -142,19 +142,40 @@ find_target(const struct jobshm_job *job, struct target *t, uid_t *uid,
 	return 0;
 }
 
+/* 1 if the process runs as uid (real or effective), by its status file:
+ * /proc/PID's owner is root for a process that is not dumpable. */
+static int
+runs_as(int pdir, uid_t uid)
+{
+	char buf[4096], *p;
+	unsigned long real, eff;
+	ssize_t n;
+	int fd = openat(pdir, "status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p + 5, "%lu %lu", &real, &eff) != 2)
+		return 0;
+	return real == uid || eff == uid;
+}
+
 /* SIGKILL through a pidfd taken before the process was examined. */
 static int
 kill_if_holder(int procfd, const char *pid, uid_t uid, struct target *t)
 {
-	struct stat st;
 	int pidfd, pdir, hit = 0;
 
 	pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
 	if (pidfd < 0)
 		return 0;
 	pdir = openat(procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pdir >= 0 && fstat(pdir, &st) == 0 && st.st_uid == uid &&
-	    holds(pdir, pid, t))
+	if (pdir >= 0 && runs_as(pdir, uid) && holds(pdir, pid, t))
 		hit = syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0;
 	if (pdir >= 0)
 		close(pdir);

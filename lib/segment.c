@@ -23,7 +23,7 @@ struct jobshm_ns {
 	int dirfd;
 	char dir[256];
 	char prefix[64];
-	char note[160];
+	char note[320];
 };
 
 struct jobshm_seg {
@@ -63,10 +63,41 @@ env_prefix(jobshm_ns_t *ns, jobshm_err_t *err)
 
 	if (!p)
 		return 0;
-	if (*p && jobshm_name_check(p, err) < 0)
-		return jobshm_fail(err, "JOBSHM_PREFIX: %s", err->msg);
+	jobshm_err_t e;
+
+	if (*p && jobshm_name_check(p, &e) < 0)
+		return jobshm_fail(err, "JOBSHM_PREFIX: %s", e.msg);
 	snprintf(ns->prefix, sizeof(ns->prefix), "%s", p);
 	return 0;
+}
+
+/*
+ * Outside a jobshm job: the user's own directory in the node's /dev/shm
+ * (jobshm-<uid>, 0700), so no other user can plant a segment or a lock
+ * in this namespace.  Returns an open descriptor or -1.
+ */
+static int
+user_fallback(jobshm_ns_t *ns, jobshm_err_t *err)
+{
+	struct stat st;
+	int fd;
+
+	snprintf(ns->dir, sizeof(ns->dir), "/dev/shm/jobshm-%u",
+		 (unsigned)geteuid());
+	snprintf(ns->note, sizeof(ns->note), "not in a jobshm job (no "
+		 "JOBSHM_DIR): using %s in the node's /dev/shm", ns->dir);
+	if (mkdir(ns->dir, 0700) < 0 && errno != EEXIST)
+		return jobshm_fail(err, "mkdir %s: %m", ns->dir);
+	fd = open(ns->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return jobshm_fail(err, "open %s: %m", ns->dir);
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+	    (st.st_mode & 077)) {
+		close(fd);
+		return jobshm_fail(err, "%s is not a directory of yours that "
+				   "only you can use (mode 0700)", ns->dir);
+	}
+	return fd;
 }
 
 jobshm_ns_t *
@@ -79,15 +110,14 @@ jobshm_ns_open(jobshm_err_t *err)
 		jobshm_fail(err, "out of memory");
 		return NULL;
 	}
-	if (!dir || !*dir) {
-		dir = "/dev/shm";
-		snprintf(ns->note, sizeof(ns->note), "not in a jobshm job "
-			 "(no JOBSHM_DIR): using the node's /dev/shm, shared "
-			 "with every job on the node");
-	}
-	snprintf(ns->dir, sizeof(ns->dir), "%s", dir);
 	if (env_prefix(ns, err) < 0)
 		goto fail;
+	if (!dir || !*dir) {
+		if ((ns->dirfd = user_fallback(ns, err)) < 0)
+			goto fail;
+		return ns;
+	}
+	snprintf(ns->dir, sizeof(ns->dir), "%s", dir);
 	ns->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ns->dirfd < 0) {
 		jobshm_fail(err, "open %s: %m", dir);
@@ -338,8 +368,10 @@ jobshm_seg_attach(jobshm_ns_t *ns, const char *name, int flags,
 		jobshm_fail(err, "attach segment '%s': %m", name);
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		jobshm_fail(err, "segment '%s' is not a regular file", name);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		jobshm_fail(err, "segment '%s' is not a regular file of yours",
+			    name);
 		close(fd);
 		return NULL;
 	}

@@ -230,8 +230,14 @@ def publish(name, loader, mpol=None):
 
 
 def _lock(name):
-    fd = os.open(_lock_path(name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+    """The rro lock of a name: a file of this user's, never another's
+    (whoever could plant it could hold it forever)."""
+    path = _lock_path(name)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
                  0o600)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise PermissionError(errno.EPERM, f"rro lock {path} is not yours")
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 

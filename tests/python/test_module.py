@@ -209,3 +209,33 @@ def test_bad_segment_policy_leaves_nothing(mpol, why):
         jobshm.create("bad", 100, mpol=mpol)
     assert why in str(e.value), str(e.value)
     assert jobshm.list() == []
+
+
+def test_outside_a_job_uses_a_directory_of_the_users(monkeypatch):
+    """Security finding 7: outside a job the namespace is the user's own
+    0700 directory, not the node's shared /dev/shm."""
+    monkeypatch.delenv("JOBSHM_DIR")
+    monkeypatch.setenv("JOBSHM_PREFIX", "")
+    d = jobshm.info()["dir"]
+    assert d == f"/dev/shm/jobshm-{os.geteuid()}"
+    st = os.stat(d)
+    assert st.st_uid == os.geteuid() and st.st_mode & 0o777 == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant files "
+                    "of another user")
+def test_planted_segment_and_lock_of_another_user_refused(job_ns):
+    """Security finding 7: a segment or an rro lock that another user
+    planted is never attached or waited on."""
+    a = np.arange(10)
+    jobshm.from_array("planted", a)
+    path = os.path.join(job_ns, "jobshm.4242.planted")
+    os.chown(path, 65534, 65534)
+    with pytest.raises(jobshm.Error, match="of yours"):
+        jobshm.attach("planted")
+    lock = os.path.join(job_ns, ".jobshm-lock.jobshm.4242.squat")
+    fd = os.open(lock, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chown(lock, 65534, 65534)
+    with pytest.raises(PermissionError, match="not yours"):
+        jobshm.rro("squat", lambda: a)
