@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Worker-runtime benchmarks (issue: worker runtime).  Paired, alternated
 runs in one process; medians and spreads; a table in the PyCOMPSs study's
 shape and a PNG plot of the gain against data size.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Launch overhead of --shm, paired against plain `srun true`.
 
 Runs on the test cluster (make bench starts it).  Alternates the two

@@ -1,13 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Liveness from slurmctld: the only party that knows a job has ended. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <slurm/slurm.h>
-#include <slurm/slurm_errno.h>
-
 #include "alive.h"
+#include "slurm_compat.h"
 
 static const char *
 state_name(uint32_t state)
@@ -26,7 +25,7 @@ state_name(uint32_t state)
 static int
 on_node(const slurm_job_info_t *j, const char *node)
 {
-	hostlist_t hl;
+	jobshm_hostlist_t hl;
 	int found;
 
 	if (!node || !*node)
@@ -81,8 +80,8 @@ job_liveness(uint32_t jobid, const char *node, char *why, int len)
 		slurm_init(NULL);
 		inited = 1;
 	}
-	if (slurm_load_job(&msg, jobid, SHOW_ALL) != SLURM_SUCCESS) {
-		int e = slurm_get_errno();
+	if (jobshm_load_job(&msg, jobid) != SLURM_SUCCESS) {
+		int e = jobshm_slurm_errno();
 
 		snprintf(why, len, "%s", slurm_strerror(e));
 		return e == ESLURM_INVALID_JOB_ID ? JOB_GONE : JOB_UNKNOWN;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Ask slurmctld whether a job still runs on a node. */
 #ifndef JOBSHM_ALIVE_H
 #define JOBSHM_ALIVE_H

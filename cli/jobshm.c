@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * jobshm - admin command for job shared memory on a Slurm node.
  *
@@ -18,9 +19,6 @@
 #include "alive.h"
 #include "jobshm.h"
 
-#ifndef JOBSHM_CONF
-#define JOBSHM_CONF "/etc/slurm/jobshm.conf"
-#endif
 
 static const char *prog = "jobshm";
 
@@ -221,6 +219,12 @@ cmd_check_config(const char *path)
 		return 1;
 	}
 	bad = check_nvram_paths();
+	if (access(JOBSHM_CLI, X_OK) < 0) {
+		fprintf(stderr, "%s: warning: the plugin's sweep command "
+			"%s: %s (unless plugstack.conf sets cli=PATH, the shm "
+			"of jobs that end while slurmd is down is not swept)\n",
+			prog, JOBSHM_CLI, strerror(errno));
+	}
 	printf("%s: %s (base_path %s, default_size %s, max_size %s on this "
 	       "node, huge %s)\n", path, bad ? "parsed, but see above" : "ok",
 	       o.conf.base_path,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A tiny file-based task runtime, in the style of PyCOMPSs's workers.
 
 The master serializes each task's inputs to files (np.save); a pool of

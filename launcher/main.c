@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * enqueue_jobshm - an enqueue_compss-style front door: writes the batch
  * script (and COMPSs's XML files) for a task-runtime job with a private

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* enqueue_compss's flags, checked before anything is submitted. */
 #include <getopt.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* enqueue_jobshm: the request, parsed and checked. */
 #ifndef ENQUEUE_OPTS_H
 #define ENQUEUE_OPTS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The batch script and COMPSs's project.xml/resources.xml. */
 #include <stdlib.h>
 #include <string.h>

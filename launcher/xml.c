@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* COMPSs's project.xml and resources.xml (validated in the tests against
  * COMPSs's own schemas). */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* jobshm.conf: a table of keys, one parser per kind, then cross checks. */
 #include <libconfig.h>
 #include <stdio.h>

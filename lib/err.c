@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Error messages kept in the caller's buffer. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * --nvram-options=1LM on nodes whose persistent memory is an fsdax
  * filesystem (nvram_paths): the job gets a private directory

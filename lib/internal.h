@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Helpers shared by libjobshm's files; not installed. */
 #ifndef JOBSHM_INTERNAL_H
 #define JOBSHM_INTERNAL_H

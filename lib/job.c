@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Mechanism: one tmpfs per job under the node's base path, bound over
  * /dev/shm in each task's private mount namespace, unmounted at job end.

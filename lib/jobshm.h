@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libjobshm - per-job node-wide shared memory for Slurm jobs.
  *
@@ -12,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define JOBSHM_VERSION "0.1.0"
+#include "jobshm_build.h"   /* JOBSHM_VERSION, from the Makefile */
 #define JOBSHM_ERRLEN 512
 
 typedef struct {

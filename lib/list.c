@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Walk the job directories of every node name under base_path. */
 #include <ctype.h>
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Placement requests: --shm-mpol and --nvram-options, parsed here and
  * turned into tmpfs mount options against a node's topology. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Segments inside a job: files in the job's shm directory, named
  * <JOBSHM_PREFIX><name>, built unnamed (O_TMPFILE) and linked into place
@@ -23,7 +24,7 @@ struct jobshm_ns {
 	int dirfd;
 	char dir[256];
 	char prefix[64];
-	char note[320];
+	char note[384];
 };
 
 struct jobshm_seg {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Size parsing in Slurm's --mem convention: bare number = MiB. */
 #include <ctype.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Topology through hwloc (never /sys by hand): the job's NUMA nodes,
  * persistent-memory NUMA nodes, and memory-side caches (2LM). */
 #include <hwloc.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * _jobshm: CPython binding of libjobshm's segment API.  A Segment
  * exports its mapping through the buffer protocol, so numpy arrays made

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * jobshm.so - SPANK glue: maps Slurm's callbacks onto libjobshm.
  *
@@ -25,9 +26,6 @@
 
 SPANK_PLUGIN(jobshm, 1);
 
-#ifndef JOBSHM_CLI
-#define JOBSHM_CLI "/usr/local/bin/jobshm"
-#endif
 
 static struct {
 	char conf_path[256];
@@ -140,7 +138,16 @@ load_conf(int ac, char **av)
 static void
 spawn_sweep(void)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	if (access(g.cli_path, X_OK) < 0) {
+		slurm_error("jobshm: sweep command %s: %m: the shm of jobs "
+			    "that ended while slurmd was down is not swept "
+			    "(install jobshm there or set cli=PATH in "
+			    "plugstack.conf)", g.cli_path);
+		return;
+	}
+	pid = fork();
 
 	if (pid == 0) {
 		setsid();

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Soak: keep the test cluster busy with short --shm jobs for N minutes.
 
 Prints jobs run, failures, peak and final Shmem and leftover mounts.

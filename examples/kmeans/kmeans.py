@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """K-means as in the PyCOMPSs study's Algorithm 1: the points are split
 into fragments; each iteration runs cluster_partial_sum per fragment as a
 task and reduces the partial sums on the master.  Fragments are read-only

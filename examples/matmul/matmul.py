@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Blocked matrix multiplication as in the PyCOMPSs study's Algorithm 2:
 C = A x B over NB x NB blocks of BS x BS; the task for block C[i][j]
 multiplies A[i][k] by B[k][j] for every k.  Each A and B block is read

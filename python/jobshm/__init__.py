@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """jobshm: node-wide shared NumPy arrays for the tasks of a Slurm job.
 
 Segments live in the job's private shm (JOBSHM_DIR, named with

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A private Slurm cluster on this host for jobshm's tests: one slurmctld and
 # NODES slurmd (n1..nN, each its own port, spool and base path), private
 # SLURM_CONF, ports, spool, logs and pids.  Never touches a system Slurm.

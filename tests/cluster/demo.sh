@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # make demo: a local one-node Slurm with jobshm, one job with --shm, and
 # proof that nothing of the job is left after it ends.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install what jobshm needs to build and test, from Debian's packages.
 # Idempotent: installs only what is missing.  Needs root.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target: the config loader on arbitrary files. */
 #define _GNU_SOURCE
 #include <stdint.h>

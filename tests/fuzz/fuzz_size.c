@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target: the size parser and admission never crash, and what
  * they accept is consistent. */
 #include <stdint.h>

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Install into a temporary DESTDIR, check the file list and pkg-config,
 # then uninstall and check nothing is left (as lz4's test_install.sh).
 set -euo pipefail
@@ -11,10 +12,20 @@ pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[
 /usr/bin/python3 -c "import sys; assert '/usr/local/lib/$pyver/dist-packages' in sys.path" || {
 	echo "test_install: /usr/local/lib/$pyver/dist-packages is not on sys.path" >&2
 	exit 1; }
+# no install trap: a plain `make` first, then install to another PREFIX:
+# the plugin must run the sweep command where it was installed
+make -s
 make -s install DESTDIR="$root" PREFIX=/opt/jobshm
+grep -q -a /opt/jobshm/bin/jobshm "$root/opt/jobshm/lib/slurm/jobshm.so" || {
+	echo "test_install: the plugin does not point at /opt/jobshm/bin/jobshm" >&2
+	exit 1; }
+"$root/opt/jobshm/bin/jobshm" --version | grep -qx "jobshm $(make -s print-version)" || {
+	echo "test_install: jobshm --version is not the Makefile's version" >&2
+	exit 1; }
 want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/bin/jobshm
 /opt/jobshm/include/jobshm.h
+/opt/jobshm/include/jobshm_build.h
 /opt/jobshm/lib/libjobshm.a
 /opt/jobshm/lib/libjobshm.so
 /opt/jobshm/lib/libjobshm.so.0

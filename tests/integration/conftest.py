@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers for jobshm's integration tests against the real test cluster.
 
 The cluster is started by tests/cluster/cluster.sh (make cluster-test does

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bad input: refused before anything is queued, or failing only the job."""
 import shutil
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Faults and hostile users: whatever happens, nothing of the job is left,
 the memory comes back, and the node stays up."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """--nvram-options=1LM on an fsdax path (nvram_paths): a loop-mounted XFS
 stands in for /mnt/pmem_fsdax0, with prjquota where the kernel has XFS
 quota support."""

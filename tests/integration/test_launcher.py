@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """enqueue_jobshm end to end: the k-means example through the launcher
 (--runtime=exec) on one node and on two, each node with its own shm."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Placement on the cluster: real mounts on this (single-NUMA) host, and
 hwloc XML topologies standing in for 2-socket, PMem and 2LM nodes."""
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The plugin on a real cluster: size, privacy, sharing, cleanup, errors."""
 import json
 import os

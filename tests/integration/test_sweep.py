@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Leftovers of jobs whose epilog never ran: swept by hand and at slurmd start."""
 import os
 import signal

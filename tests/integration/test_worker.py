@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The worker runtime inside real jobs: the examples in both modes give
 the same results, use the job's shm, and leave nothing behind."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """enqueue_jobshm without a cluster: golden --dry-run output, XML against
 COMPSs's schemas, and every bad flag refused before anything is sent."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The jobshm Python module: SharedArray calls, load, publish, rro."""
 import multiprocessing as mp
 import os

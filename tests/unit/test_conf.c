@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: jobshm.conf loading, errors as file:line: message. */
 #include <setjmp.h>
 #include <stdarg.h>

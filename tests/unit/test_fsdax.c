@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests of the fsdax 1LM path (needs root): a small tmpfs stands in
  * for the fsdax mount here; the cluster tests use a loop-mounted XFS.

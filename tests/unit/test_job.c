@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests of the mechanism on real tmpfs mounts (needs root). */
 #define _GNU_SOURCE
 #include <errno.h>

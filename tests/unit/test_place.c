@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: topology over hwloc XML files, policies, NVRAM options. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: the segment API in a temporary namespace. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: size parsing, resolution and admission. */
 #include <setjmp.h>
 #include <stdarg.h>
