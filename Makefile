@@ -137,9 +137,11 @@ unit-asan: $(UNIT_BIN:=.asan)
 		[ $$rc = 77 ] && echo "$$t: SKIPPED (needs root)"; \
 		[ $$rc = 0 ] || [ $$rc = 77 ] || exit $$rc; done
 
+# SLURM_PREFIX=DIR runs the suite on that Slurm's daemons and commands
 cluster-test: all
 	tests/cluster/cluster.sh start
-	$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
+	$(if $(SLURM_PREFIX),PATH=$(SLURM_PREFIX)/bin:$(SLURM_PREFIX)/sbin:$$PATH) \
+		$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
 check: all unit unit-asan python-test launcher-test fuzz-check install-test \

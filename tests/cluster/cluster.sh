@@ -7,11 +7,15 @@
 #   cluster.sh start | stop | status | env
 #
 # Environment: JOBSHM_CLUSTER_DIR (default /tmp/jobshm-cluster),
-# JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817),
+# SLURM_PREFIX (default: the system's Slurm), JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817),
 # JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
 # a writable v1 memory hierarchy, as Slurm sites run it; no: none).
 set -euo pipefail
 
+# SLURM_PREFIX: a Slurm other than the system's (its daemons and commands)
+if [ -n "${SLURM_PREFIX:-}" ]; then
+	export PATH="$SLURM_PREFIX/sbin:$SLURM_PREFIX/bin:$PATH"
+fi
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 D=${JOBSHM_CLUSTER_DIR:-/tmp/jobshm-cluster}
 NODES=${JOBSHM_CLUSTER_NODES:-2}
