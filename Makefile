@@ -144,8 +144,12 @@ cluster-test: all
 		$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-check: all unit unit-asan python-test launcher-test fuzz-check install-test \
-	cluster-test
+check: all compat-check unit unit-asan python-test launcher-test fuzz-check \
+	install-test deb-test cluster-test
+
+# the .deb builds, is lintian-clean (no errors) and holds what the README says
+deb-test: deb
+	tests/install/test_deb.sh dist/jobshm_$(VERSION)-1_*.deb
 
 install-test: all
 	tests/install/test_install.sh
@@ -173,6 +177,30 @@ bench: all
 	tests/cluster/cluster.sh start
 	$(PYTHON) bench/step_overhead.py; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
+
+# ---- packages (built against this machine's Slurm) ---------------------------
+PKG_FILES = $$(git ls-files --cached --others --exclude-standard)
+deb:
+	rm -rf dist/deb && mkdir -p dist/deb/jobshm-$(VERSION)
+	tar -cf - $(PKG_FILES) | tar -xf - -C dist/deb/jobshm-$(VERSION)
+	cd dist/deb/jobshm-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+		{ tail -30 ../build.log; exit 1; }
+	mv dist/deb/jobshm_$(VERSION)-1_*.deb dist/
+	rm -rf dist/deb
+	@ls dist/jobshm_$(VERSION)-1_*.deb
+
+rpm:
+	rm -rf dist/rpm && mkdir -p dist/rpm/SOURCES
+	tar -czf dist/rpm/SOURCES/jobshm-$(VERSION).tar.gz \
+		--transform 's|^|jobshm-$(VERSION)/|' $(PKG_FILES)
+	rpmbuild -bb --define "_topdir $(CURDIR)/dist/rpm" \
+		--define "jobshm_version $(VERSION)" \
+		$(if $(SLURM_PREFIX),--define "slurm_prefix $(SLURM_PREFIX)") \
+		--nodeps packaging/rpm/jobshm.spec >dist/rpm/build.log 2>&1 || \
+		{ tail -30 dist/rpm/build.log; exit 1; }
+	mv dist/rpm/RPMS/*/jobshm-$(VERSION)-*.rpm dist/
+	rm -rf dist/rpm
+	@ls dist/jobshm-$(VERSION)-*.rpm
 
 # ---- install -----------------------------------------------------------------
 install: all

@@ -146,7 +146,13 @@ test_outside_job(void **state)
 	unsetenv("JOBSHM_DIR");
 	ns = jobshm_ns_open(&err);
 	assert_non_null(ns);
-	assert_string_equal(jobshm_ns_dir(ns), "/dev/shm");
+	{	/* security finding 7: the user's own directory, not the node's */
+		char mine[64];
+
+		snprintf(mine, sizeof(mine), "/dev/shm/jobshm-%u",
+			 (unsigned)geteuid());
+		assert_string_equal(jobshm_ns_dir(ns), mine);
+	}
 	assert_non_null(strstr(jobshm_ns_note(ns), "not in a jobshm job"));
 	jobshm_ns_close(ns);
 	setenv("JOBSHM_PREFIX", "../evil", 1);
