@@ -67,7 +67,7 @@ SONAME  := libjobshm.so.0
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	$(PY_MOD)
 
-.PHONY: FORCE compat-check deb rpm all check unit unit-asan cluster-test demo install uninstall soak \
+.PHONY: FORCE compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
 
 all: $(BUILT)
@@ -145,7 +145,10 @@ cluster-test: all
 		tests/cluster/cluster.sh stop; exit $$rc
 
 check: all compat-check unit unit-asan python-test launcher-test fuzz-check \
-	install-test deb-test cluster-test
+	install-test deb-test rpm-test cluster-test
+
+rpm-test: rpm
+	tests/install/test_rpm.sh dist/jobshm-$(VERSION)-1.*.rpm
 
 # the .deb builds, is lintian-clean (no errors) and holds what the README says
 deb-test: deb
