@@ -182,6 +182,10 @@ bench: all
 		tests/cluster/cluster.sh stop; exit $$rc
 
 # ---- packages (built against this machine's Slurm) ---------------------------
+SLURM_VERSION_H = $(firstword $(wildcard $(SLURM_PREFIX)/include/slurm/slurm_version.h \
+	$(SLURM_INC)/slurm/slurm_version.h /usr/include/slurm/slurm_version.h))
+SLURM_MM = $(shell v=$$(awk '/define SLURM_VERSION_NUMBER/ {print $$3}' \
+	$(SLURM_VERSION_H)); printf '%d.%02d' $$((v >> 16)) $$(((v >> 8) & 255)))
 PKG_FILES = $$(git ls-files --cached --others --exclude-standard)
 deb:
 	rm -rf dist/deb && mkdir -p dist/deb/jobshm-$(VERSION)
@@ -198,6 +202,7 @@ rpm:
 		--transform 's|^|jobshm-$(VERSION)/|' $(PKG_FILES)
 	rpmbuild -bb --define "_topdir $(CURDIR)/dist/rpm" \
 		--define "jobshm_version $(VERSION)" \
+		--define "slurm_mm $(SLURM_MM)" \
 		$(if $(SLURM_PREFIX),--define "slurm_prefix $(SLURM_PREFIX)") \
 		--nodeps packaging/rpm/jobshm.spec >dist/rpm/build.log 2>&1 || \
 		{ tail -30 dist/rpm/build.log; exit 1; }
