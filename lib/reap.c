@@ -29,6 +29,7 @@ struct target {
 	char root[320];       /* the job mount's root in that filesystem   */
 	int ids[256];         /* a process's mounts of it                  */
 	int n;
+	int on_shm;           /* one of them is its /dev/shm               */
 };
 
 static int
@@ -45,9 +46,12 @@ job_mount_of(const struct jobshm_mountinfo *mi, void *arg)
 {
 	struct target *t = arg;
 
-	if (!strcmp(mi->dev, t->dev) && within(mi->root, t->root) &&
-	    t->n < (int)(sizeof(t->ids) / sizeof(t->ids[0])))
-		t->ids[t->n++] = mi->id;
+	if (!strcmp(mi->dev, t->dev) && within(mi->root, t->root)) {
+		if (!strcmp(mi->mp, "/dev/shm"))
+			t->on_shm = 1;	/* a task's namespace pins it */
+		if (t->n < (int)(sizeof(t->ids) / sizeof(t->ids[0])))
+			t->ids[t->n++] = mi->id;
+	}
 	return 0;
 }
 
@@ -103,10 +107,11 @@ holds(int pdir, const char *pid, struct target *t)
 	char path[300];
 
 	t->n = 0;
+	t->on_shm = 0;
 	snprintf(path, sizeof(path), "/proc/%s/mountinfo", pid);
 	if (jobshm_mountinfo_each(path, job_mount_of, t) < 0 || t->n == 0)
 		return 0;
-	return is_job_mount(t, link_mount(pdir, "cwd")) ||
+	return t->on_shm || is_job_mount(t, link_mount(pdir, "cwd")) ||
 	       is_job_mount(t, link_mount(pdir, "root")) ||
 	       any_in(pdir, "fd", t) || any_in(pdir, "map_files", t);
 }
