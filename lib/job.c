@@ -221,6 +221,20 @@ job_dir_fd(int basefd, const char *name, char *proc, size_t len,
 	return fd;
 }
 
+/* The job's directory, from its base, as job_dir_fd gives it. */
+static int
+open_job_dir(const struct jobshm_job *job, char *proc, size_t len,
+	     jobshm_err_t *err)
+{
+	int base = open_base_nolock(job, err), fd;
+
+	if (base < 0)
+		return -1;
+	fd = job_dir_fd(base, leaf(job), proc, len, err);
+	close(base);
+	return fd;
+}
+
 static int
 mount_at(int basefd, const char *name, const char *opts, jobshm_err_t *err)
 {
@@ -389,17 +403,13 @@ jobshm_job_enter(const struct jobshm_job *job, const char *target,
 		 jobshm_err_t *err)
 {
 	char at[32];
-	int base, fd, rc = 0;
+	int fd, rc = 0;
 
 	if (unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
 		return jobshm_fail(err, "private mount namespace: %m");
 	/* the job's mount as this new namespace has it */
-	if ((base = open_base_nolock(job, err)) < 0)
-		return -1;
-	fd = job_dir_fd(base, leaf(job), at, sizeof(at), err);
-	close(base);
-	if (fd < 0)
+	if ((fd = open_job_dir(job, at, sizeof(at), err)) < 0)
 		return -1;
 	if (mount(at, target, NULL, MS_BIND, NULL) < 0)
 		rc = jobshm_fail(err, "bind %s on %s: %m", job->path, target);
@@ -426,13 +436,9 @@ jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 {
 	uint64_t r;
 	char at[32];
-	int base, fd, rc;
+	int fd, rc;
 
-	if ((base = open_base_nolock(job, err)) < 0)
-		return -1;
-	fd = job_dir_fd(base, leaf(job), at, sizeof(at), err);
-	close(base);
-	if (fd < 0)
+	if ((fd = open_job_dir(job, at, sizeof(at), err)) < 0)
 		return -1;
 	rc = jobshm_fd_usage(fd, size, used);
 	close(fd);
