@@ -250,8 +250,8 @@ clean:
 	rm -rf tests/integration/__pycache__ .pytest_cache
 
 # ---- fuzzing (clang + libclang-rt from Debian) -----------------------------
-FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf
-FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf tests/fuzz/fuzz_grow
+FUZZ_SECONDS ?= 20
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(DEPS_CFLAGS)
 
 tests/fuzz/%: tests/fuzz/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h

@@ -31,6 +31,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (jobshm_conf_load(&conf, path, &err) == 0) {
 		if (conf.base_path[0] != '/' || strstr(conf.base_path, "/../"))
 			abort();
+		if (strstr(conf.base_path, "%n") != strrchr(conf.base_path, '%'))
+			abort();	/* at most one %n, and only %n */
+		for (int i = 0; i < conf.n_nvram_paths; i++)
+			if (conf.nvram_paths[i][0] != '/' ||
+			    strstr(conf.nvram_paths[i], "/../"))
+				abort();
 	} else if (strncmp(err.msg, path, strlen(path)) != 0) {
 		abort();	/* errors always start with the file name */
 	}
