@@ -31,9 +31,6 @@
 #include "internal.h"
 
 #define STORE ".jobshm"
-/* QCMD without the signed-shift overflow of glibc's macro */
-#define SETQ_PRJ ((int)(((unsigned)Q_SETQUOTA << SUBCMDSHIFT) | \
-			(PRJQUOTA & SUBCMDMASK)))
 
 /* 1 if fd is the root of a mount (a filesystem of its own). */
 static int
@@ -84,27 +81,30 @@ open_store(const char *path, int create, jobshm_err_t *err)
 	return fd;
 }
 
-/* The bytes (and node) a reservation file records; 0 if none. */
+/*
+ * The bytes (and node and user) a reservation file records ("bytes node
+ * uid"); 0 if none.  *uid is -1 for a record without one (0.2).
+ */
 static uint64_t
-reserved(int store, const char *name, char *node, size_t len)
+reserved(int store, const char *name, char *node, size_t len, long *uid)
 {
-	char buf[192] = "", *sp;
+	char buf[192] = "", who[128] = "";
+	unsigned long u;
 	uint64_t v = 0;
 	ssize_t n;
-	int fd = openat(store, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(store, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), f;
 
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	if ((sp = strchr(buf, ' ')))
-		*sp++ = '\0';
-	if (node)
-		snprintf(node, len, "%s", sp ? sp : "");
-	jobshm_parse_u64(buf, 1, UINT64_MAX, &v, NULL);
-	return v;
+	f = sscanf(buf, "%" SCNu64 " %127s %lu", &v, who, &u);
+	if (node)	/* "-": made without a node name */
+		snprintf(node, len, "%s", f >= 2 && strcmp(who, "-") ? who : "");
+	if (uid)
+		*uid = f == 3 ? (long)u : -1;
+	return f >= 1 ? v : 0;
 }
 
 static int
@@ -123,6 +123,26 @@ is_record(const char *name, uint32_t *jobid)
 	return 1;
 }
 
+/* Sum of the live reservations of one user in an open store. */
+static uint64_t
+user_total(int store, long uid)
+{
+	uint64_t sum = 0, b;
+	struct dirent *d;
+	uint32_t id;
+	long u;
+	DIR *dir = fdopendir(dup(store));
+
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)))
+		if (is_record(d->d_name, &id) &&
+		    (b = reserved(store, d->d_name, NULL, 0, &u)) && u == uid)
+			sum += b;
+	closedir(dir);
+	return sum;
+}
+
 /* Sum of the live reservations in an open store. */
 static uint64_t
 reserved_total(int store)
@@ -136,31 +156,61 @@ reserved_total(int store)
 		return UINT64_MAX;
 	while ((d = readdir(dir)))
 		if (is_record(d->d_name, &id))
-			sum += reserved(store, d->d_name, NULL, 0);
+			sum += reserved(store, d->d_name, NULL, 0, NULL);
 	closedir(dir);
 	return sum;
 }
 
 /*
+ * A hard limit of blocks (and files, when inodes) for a project or a
+ * user; 0 clears it.  1 if set, 0 if the filesystem enforces no such
+ * quota, -1 (errno) on error.
+ */
+static int
+set_limit(int store, int type, uint32_t id, uint64_t bytes, uint64_t inodes)
+{
+#ifdef SYS_quotactl_fd
+	struct dqblk q = { .dqb_bhardlimit = (bytes + 1023) / 1024,
+			   .dqb_ihardlimit = inodes,
+			   .dqb_valid = QIF_BLIMITS | QIF_ILIMITS };
+	int cmd = (int)(((unsigned)Q_SETQUOTA << SUBCMDSHIFT) |
+			((unsigned)type & SUBCMDMASK));
+
+	if (syscall(SYS_quotactl_fd, store, cmd, id, &q) == 0)
+		return 1;
+	return errno == ENOSYS || errno == ESRCH || errno == ENOTTY ||
+	       errno == EOPNOTSUPP || errno == EINVAL ? 0 : -1;
+#else
+	(void)store; (void)type; (void)id; (void)bytes; (void)inodes;
+	return 0;
+#endif
+}
+
+/* Files a job may make: one per 4 KiB of its reservation, 64 Ki at least. */
+static uint64_t
+file_limit(uint64_t bytes)
+{
+	return bytes / 4096 > 65536 ? bytes / 4096 : 65536;
+}
+
+/*
  * Project quota: project id = job id, inherited by everything made in
- * the directory, hard block limit = the reservation.  Returns 1 if set,
- * 0 if the filesystem enforces no project quota, -1 on error.
+ * the directory, hard limits = the reservation and its file count.
+ * The owner of a file may change its project id (a kernel rule), so the
+ * user's own quota is held to the sum of that user's reservations on
+ * this filesystem as well (see user_limit).  Returns 1 if set, 0 if the
+ * filesystem enforces no project quota, -1 on error.
  */
 static int
 set_quota(int store, int dirfd, uint32_t jobid, uint64_t bytes,
 	  jobshm_err_t *err)
 {
-#ifdef SYS_quotactl_fd
 	struct fsxattr fx;
-	struct dqblk q = { .dqb_bhardlimit = (bytes + 1023) / 1024,
-			   .dqb_valid = QIF_BLIMITS };
+	int rc = set_limit(store, PRJQUOTA, jobid, bytes, file_limit(bytes));
 
-	if (syscall(SYS_quotactl_fd, store, SETQ_PRJ,
-		    jobid, &q) < 0)
-		return errno == ENOSYS || errno == ESRCH || errno == ENOTTY ||
-		       errno == EOPNOTSUPP || errno == EINVAL ? 0 :
-		       jobshm_fail(err, "project quota for job %" PRIu32
-				   ": %m", jobid);
+	if (rc <= 0)
+		return rc < 0 ? jobshm_fail(err, "project quota for job %"
+					    PRIu32 ": %m", jobid) : 0;
 	if (ioctl(dirfd, FS_IOC_FSGETXATTR, &fx) < 0)
 		return jobshm_fail(err, "get project of job directory: %m");
 	fx.fsx_projid = jobid;
@@ -168,22 +218,25 @@ set_quota(int store, int dirfd, uint32_t jobid, uint64_t bytes,
 	if (ioctl(dirfd, FS_IOC_FSSETXATTR, &fx) < 0)
 		return jobshm_fail(err, "set project of job directory: %m");
 	return 1;
-#else
-	(void)store; (void)dirfd; (void)jobid; (void)bytes; (void)err;
-	return 0;
-#endif
+}
+
+/* The user's quota: the sum of their live reservations (0: no limit). */
+static int
+user_limit(int store, long uid)
+{
+	uint64_t total;
+
+	if (uid < 0)
+		return 0;
+	total = user_total(store, uid);
+	return set_limit(store, USRQUOTA, (uint32_t)uid, total,
+			 total ? file_limit(total) : 0);
 }
 
 static void
 clear_quota(int store, uint32_t jobid)
 {
-#ifdef SYS_quotactl_fd
-	struct dqblk q = { .dqb_valid = QIF_BLIMITS };
-
-	syscall(SYS_quotactl_fd, store, SETQ_PRJ, jobid, &q);
-#else
-	(void)store; (void)jobid;
-#endif
+	set_limit(store, PRJQUOTA, jobid, 0, 0);
 }
 
 /* Record, directory, quota: the job's place in an open, locked store. */
@@ -200,7 +253,8 @@ reserve(int store, const struct jobshm_job *job, const char *node,
 		    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return jobshm_fail(err, "reserve %s: %m", rec);
-	n = snprintf(line, sizeof(line), "%" PRIu64 " %s\n", bytes, node);
+	n = snprintf(line, sizeof(line), "%" PRIu64 " %s %u\n", bytes,
+		     node && *node ? node : "-", (unsigned)job->uid);
 	if (write(fd, line, (size_t)n) != n || close(fd) < 0) {
 		unlinkat(store, rec, 0);
 		return jobshm_fail(err, "write reservation %s: %m", rec);
@@ -214,7 +268,12 @@ reserve(int store, const struct jobshm_job *job, const char *node,
 	}
 	if (fchown(dfd, job->uid, job->gid) < 0)
 		jobshm_fail(err, "chown job directory %s: %m", dir);
-	else if (set_quota(store, dfd, job->jobid, bytes, err) >= 0) {
+	else if (set_quota(store, dfd, job->jobid, bytes, err) < 0)
+		;	/* err says why */
+	else if (user_limit(store, job->uid) < 0)
+		jobshm_fail(err, "user quota for uid %u: %m",
+			    (unsigned)job->uid);
+	else {
 		close(dfd);
 		return 0;
 	}
@@ -465,14 +524,17 @@ int
 jobshm_fsdax_remove_at(int store, uint32_t jobid)
 {
 	char dir[16], rec[32];
+	long uid;
 	int rc;
 
 	snprintf(dir, sizeof(dir), "%" PRIu32, jobid);
 	snprintf(rec, sizeof(rec), "%s.reserve", dir);
+
 	rc = jobshm_rmtree_at(store, dir);
-	if (rc == 0 && faccessat(store, rec, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (rc == 0 && reserved(store, rec, NULL, 0, &uid)) {
 		clear_quota(store, jobid);	/* only a limit we set */
 		unlinkat(store, rec, 0);
+		user_limit(store, uid);		/* the user's other jobs */
 	}
 	return rc;
 }
@@ -513,7 +575,7 @@ jobshm_fsdax_reserved(const struct jobshm_job *job, uint64_t *bytes)
 		fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		*bytes = reserved(fd, rec, NULL, 0);
+		*bytes = reserved(fd, rec, NULL, 0, NULL);
 		close(fd);
 	}
 	return *bytes ? 0 : -1;
@@ -540,7 +602,7 @@ jobshm_fsdax_each(const struct jobshm_conf *conf, jobshm_fsdax_f fn,
 		while (rc >= 0 && (d = readdir(dir)))
 			if (is_record(d->d_name, &id) &&
 			    (b = reserved(dirfd(dir), d->d_name, node,
-					  sizeof(node))))
+					  sizeof(node), NULL)))
 				rc = fn(conf->nvram_paths[i], id, b, node, arg);
 		closedir(dir);
 	}

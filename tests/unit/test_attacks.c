@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <linux/fs.h>
 
 #include "internal.h"
 
@@ -468,6 +470,75 @@ test_nvram_path_must_be_a_mount(void **state)
 	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
 }
 
+/* The user of job directory dirfd moves it out of its project and
+ * writes 64 MiB: 0 if a quota stopped the writes before 32 MiB. */
+static int
+escape_project_and_fill(int dirfd)
+{
+	struct fsxattr fx;
+	char buf[1 << 20];
+	int fd, i;
+
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 10;
+	if (ioctl(dirfd, FS_IOC_FSGETXATTR, &fx) == 0) {
+		fx.fsx_projid = 0;	/* chproj 0; chattr -P */
+		fx.fsx_xflags &= ~(unsigned)FS_XFLAG_PROJINHERIT;
+		ioctl(dirfd, FS_IOC_FSSETXATTR, &fx);
+	}
+	fd = openat(dirfd, "fill", O_CREAT | O_WRONLY, 0600);
+	if (fd < 0)
+		return 11;
+	memset(buf, 'x', sizeof(buf));
+	for (i = 0; i < 64; i++)
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
+		    fsync(fd) < 0)
+			return i < 32 ? 0 : 12;
+	return 1;	/* 64 MiB on a 16 MiB reservation */
+}
+
+/*
+ * Finding 3: the owner of the fsdax job directory changes its project id
+ * and clears the inherit flag; the user's quota (the sum of their
+ * reservations) still stops them.  A loop-mounted XFS with user and
+ * project quotas.
+ */
+static void
+test_fsdax_quota_cannot_be_escaped(void **state)
+{
+	struct jobshm_conf c = conf;
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char cmd[512], mnt[96];
+	int status, dirfd;
+	pid_t pid;
+
+	(void)state;
+	snprintf(mnt, sizeof(mnt), "%s/pmemx", top);
+	snprintf(cmd, sizeof(cmd), "truncate -s 512M %s/x.img && mkfs.xfs -q "
+		 "-f %s/x.img && mkdir %s && mount -o loop,uquota,prjquota "
+		 "%s/x.img %s", top, top, mnt, top, mnt);
+	if (system(cmd) != 0)
+		skip();	/* no XFS with quotas here */
+	snprintf(c.nvram_paths[0], sizeof(c.nvram_paths[0]), "%s", mnt);
+	c.n_nvram_paths = 1;
+	assert_int_equal(jobshm_job_init(&job, &c, "n5", 307, &err), 0);
+	job.uid = job.gid = 65534;
+	assert_int_equal(jobshm_job_setup_fsdax(&job, "n5", 16 << 20, &err), 0);
+	dirfd = open(job.path, O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(escape_project_and_fill(dirfd));
+	close(dirfd);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	status = WEXITSTATUS(status);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(status, 0);
+}
+
 int
 main(void)
 {
@@ -480,6 +551,7 @@ main(void)
 		cmocka_unit_test(test_long_node_lists_are_whole),
 		cmocka_unit_test(test_every_size_is_admitted),
 		cmocka_unit_test(test_nvram_path_must_be_a_mount),
+		cmocka_unit_test(test_fsdax_quota_cannot_be_escaped),
 	};
 
 	if (geteuid() != 0) {
