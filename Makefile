@@ -78,8 +78,15 @@ all: $(BUILT)
 lib/libjobshm.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
-lib/$(SONAME): $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ \
+# only the API of jobshm.h is exported; lib/internal.h stays inside
+lib/libjobshm.map: lib/jobshm.h
+	{ echo 'JOBSHM_0 {'; echo '	global:'; \
+	  grep -oE 'jobshm_[a-z0-9_]+\(' $< | tr -d '(' | sort -u | \
+	  sed 's/.*/		&;/'; echo '	local: *;'; echo '};'; } > $@
+
+lib/$(SONAME): $(LIB_OBJ) lib/libjobshm.map
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=lib/libjobshm.map -o $@ $(LIB_OBJ) \
 		$(LDFLAGS) $(DEPS_LIBS)
 
 lib/jobshm.pc: lib/jobshm.pc.in Makefile
@@ -245,7 +252,7 @@ uninstall:
 
 clean:
 	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS) \
-	      launcher/enqueue_jobshm $(GEN_H)
+	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map
 	rm -rf tests/fuzz/new
 	rm -rf tests/integration/__pycache__ .pytest_cache
 

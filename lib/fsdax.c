@@ -323,7 +323,8 @@ admit_fsdax(const struct jobshm_job *job, const char *node, uint64_t bytes,
 				      jobshm_size_format(r, b, sizeof(b)));
 		close(fd);
 	}
-	return jobshm_fail(err, "no room for %s of persistent memory (%s)",
+	return jobshm_fail_code(err, ENOSPC, "no room for %s of persistent "
+				"memory (%s)",
 			   jobshm_size_format(bytes, a, sizeof(a)), why);
 }
 

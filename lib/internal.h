@@ -5,8 +5,11 @@
 
 #include "jobshm.h"
 
+/* Keep a message (and its code: errno when fmt has %m, else EINVAL). */
 int jobshm_fail(jobshm_err_t *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+int jobshm_fail_code(jobshm_err_t *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Parse an unsigned decimal in [min, max] that fills all of s. */
 int jobshm_parse_u64(const char *s, uint64_t min, uint64_t max,

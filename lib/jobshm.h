@@ -16,7 +16,13 @@
 #include "jobshm_build.h"   /* JOBSHM_VERSION, from the Makefile */
 #define JOBSHM_ERRLEN 512
 
+/*
+ * An error: an errno-style code to branch on (the errno of the failed
+ * call, or EINVAL for input that was refused, ENOSPC for what does not
+ * fit) and the message to print.
+ */
 typedef struct {
+	int code;
 	char msg[JOBSHM_ERRLEN];
 } jobshm_err_t;
 

@@ -18,11 +18,11 @@ typedef struct {
 
 static PyObject *JobshmError;
 
-/* An OSError subclass carrying errno (kept by libjobshm) and its text. */
+/* An OSError subclass carrying libjobshm's error code and its text. */
 static PyObject *
 fail(const jobshm_err_t *err)
 {
-	PyObject *v = Py_BuildValue("(is)", errno, err->msg);
+	PyObject *v = Py_BuildValue("(is)", err->code, err->msg);
 
 	if (v) {
 		PyErr_SetObject(JobshmError, v);

@@ -50,6 +50,15 @@ PYTHONPATH="$root/opt/jobshm/lib/$pyver/dist-packages" JOBSHM_DIR=/dev/shm \
 	/usr/bin/python3 -c 'import jobshm; assert jobshm.info()["dir"] == "/dev/shm"' || {
 	echo "test_install: the installed jobshm module does not import" >&2
 	exit 1; }
+# the shared library exports the API of jobshm.h and nothing else
+api=$(grep -oE 'jobshm_[a-z0-9_]+\(' lib/jobshm.h | tr -d '(' | sort -u)
+exported=$(nm -D --defined-only "$root/opt/jobshm/lib/libjobshm.so.0" |
+	awk '$2 == "T" || $2 == "D" || $2 == "B" {sub(/@.*/, "", $3); print $3}' | sort -u)
+if [ "$api" != "$exported" ]; then
+	echo "test_install: libjobshm.so exports other than jobshm.h's API:" >&2
+	diff <(echo "$api") <(echo "$exported") >&2 || true
+	exit 1
+fi
 make -s uninstall DESTDIR="$root" PREFIX=/opt/jobshm
 left=$(find "$root" -type f -o -type l)
 if [ -n "$left" ]; then

@@ -136,6 +136,24 @@ test_names(void **state)
 	assert_int_equal(jobshm_name_check("data.v2_x-1", &err), 0);
 }
 
+/* Errors carry a code to branch on, whatever errno holds afterwards. */
+static void
+test_error_codes(void **state)
+{
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+
+	(void)state;
+	assert_int_equal(jobshm_name_check("../x", &err), -1);
+	assert_int_equal(err.code, EINVAL);
+	ns = jobshm_ns_open(&err);
+	assert_non_null(ns);
+	assert_null(jobshm_seg_attach(ns, "no-such-segment", 0, &err));
+	errno = EPERM;
+	assert_int_equal(err.code, ENOENT);
+	jobshm_ns_close(ns);
+}
+
 static void
 test_outside_job(void **state)
 {
@@ -169,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_publish_once),
 		cmocka_unit_test(test_fill_from_file),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_error_codes),
 		cmocka_unit_test(test_outside_job),
 	};
 
