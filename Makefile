@@ -64,10 +64,11 @@ LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
+MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
-	$(PY_MOD)
+	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
-.PHONY: FORCE compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
+.PHONY: FORCE docs docs-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
 
 all: $(BUILT)
@@ -102,6 +103,28 @@ cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h cli/slurm_compat.h \
 	    lib/libjobshm.a $(GEN_H)
 	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -o $@ cli/jobshm.c cli/alive.c \
 		lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) $(SLURM_LIBS)
+
+# ---- man pages: version and date from the Makefile and NEWS; the keys of
+# jobshm.conf(5) from the loader's own table (jobshm check-config --keys)
+MAN_DATE = $(shell sed -n 's/^$(VERSION) (\(.*\))$$/\1/p' NEWS)
+man/%: man/%.in Makefile NEWS
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@DATE@/$(MAN_DATE)/' $< > $@
+
+man/jobshm.conf.5: man/jobshm.conf.5.in cli/jobshm Makefile NEWS
+	cli/jobshm check-config --keys=man > $@.keys
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@DATE@/$(MAN_DATE)/' \
+	    -e '/@KEYS@/{r $@.keys' -e 'd}' $< > $@
+	rm -f $@.keys
+
+# the README's configuration table, rewritten from the same table
+docs: cli/jobshm
+	cli/jobshm check-config --keys=md > README.keys
+	sed -i -e '/^<!-- keys: begin/,/^<!-- keys: end/{/^<!-- keys: begin/{p;r README.keys' \
+	    -e '};/^<!-- keys: end/p;d}' README.md
+	rm -f README.keys
+
+docs-test: all
+	tests/install/test_docs.sh
 
 # ---- Slurm releases ------------------------------------------------------------
 # The Slurm-facing files against the installed headers and each release's
@@ -151,7 +174,7 @@ cluster-test: all
 		$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-check: all compat-check unit unit-asan python-test launcher-test fuzz-check \
+check: all compat-check docs-test unit unit-asan python-test launcher-test fuzz-check \
 	install-test deb-test rpm-test cluster-test
 
 rpm-test: rpm
@@ -222,7 +245,7 @@ install: all
 	install -d $(DESTDIR)$(plugindir) $(DESTDIR)$(bindir) \
 		$(DESTDIR)$(libdir) $(DESTDIR)$(includedir) \
 		$(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(mandir)/man1 \
-		$(DESTDIR)$(mandir)/man8
+		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
 	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
 	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
 	install -m 755 launcher/enqueue_jobshm $(DESTDIR)$(bindir)/enqueue_jobshm
@@ -235,6 +258,7 @@ install: all
 	install -m 644 lib/jobshm.pc $(DESTDIR)$(pkgconfigdir)/jobshm.pc
 	install -m 644 man/jobshm.1 $(DESTDIR)$(mandir)/man1/jobshm.1
 	install -m 644 man/jobshm.8 $(DESTDIR)$(mandir)/man8/jobshm.8
+	install -m 644 man/jobshm.conf.5 $(DESTDIR)$(mandir)/man5/jobshm.conf.5
 	install -d $(DESTDIR)$(pythondir)/jobshm
 	install -m 644 python/jobshm/__init__.py $(DESTDIR)$(pythondir)/jobshm/
 	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
@@ -247,7 +271,8 @@ uninstall:
 	      $(DESTDIR)$(libdir)/libjobshm.so $(DESTDIR)$(includedir)/jobshm.h \
 	      $(DESTDIR)$(includedir)/jobshm_build.h \
 	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
-	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8
+	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8 \
+	      $(DESTDIR)$(mandir)/man5/jobshm.conf.5
 	rm -rf $(DESTDIR)$(pythondir)/jobshm
 
 clean:
@@ -299,7 +324,6 @@ $(PY_MOD): python/_jobshm.c lib/libjobshm.a lib/jobshm.h
 		-o $@ python/_jobshm.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS)
 
 python: $(PY_MOD)
-all: $(PY_MOD)
 
 python-test: $(PY_MOD)
 	PYTHONPATH=python $(PYTHON) -m pytest -q tests/python
@@ -309,7 +333,6 @@ LAUNCH_SRC := launcher/main.c launcher/opts.c launcher/script.c launcher/xml.c
 launcher/enqueue_jobshm: $(LAUNCH_SRC) launcher/opts.h lib/libjobshm.a
 	$(CC) $(ALL_CFLAGS) -Ilauncher -o $@ $(LAUNCH_SRC) lib/libjobshm.a \
 		$(LDFLAGS) $(DEPS_LIBS)
-all: launcher/enqueue_jobshm
 
 launcher-test: launcher/enqueue_jobshm
 	$(PYTHON) -m pytest -q tests/launcher

@@ -23,7 +23,7 @@
 static const char *prog = "jobshm";
 
 static struct {
-	const char *conf_path;
+	const char *conf_path, *keys;
 	int conf_given, json, dry_run, quiet;
 	int count, failed, unknown;
 	struct jobshm_conf conf;
@@ -41,6 +41,9 @@ usage(FILE *f)
 "  sweep [--dry-run]     unmount and remove the shm of jobs that no longer\n"
 "                        run here (asks slurmctld); --quiet prints nothing\n"
 "  check-config [FILE]   check a jobshm.conf (default: --conf)\n"
+"  check-config --keys[=text|md|man]\n"
+"                        the configuration reference, from the keys the\n"
+"                        loader knows\n"
 "\n"
 "Options:\n"
 "  -c, --conf FILE       configuration file (default %s)\n"
@@ -119,6 +122,11 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 					   sizeof(why));
 
 	(void)arg;
+	if (o.conf.debug)
+		fprintf(stderr, "%s: debug: sweep: job %" PRIu32 " (%s, node "
+			"'%s'): %s: %s\n", prog, e->job.jobid, e->job.path,
+			e->node, l == JOB_LIVE ? "kept" : l == JOB_GONE ?
+			"removed" : "left alone", why);
 	if (l == JOB_UNKNOWN) {
 		fprintf(stderr, "%s: sweep: job %" PRIu32 " left alone: %s\n",
 			prog, e->job.jobid, why);
@@ -206,6 +214,50 @@ check_nvram_paths(void)
 	return bad;
 }
 
+/* Roff needs its escapes: backslashes and leading dots or quotes. */
+static void
+print_roff(const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", stdout);
+	for (; *s; s++)
+		fputs(*s == '\\' ? "\\e" : *s == '-' ? "\\-" :
+		      (char[]){ *s, 0 }, stdout);
+}
+
+/* The configuration reference, from the loader's own table of keys. */
+static int
+cmd_keys(const char *format)
+{
+	const struct jobshm_conf_key *k;
+	size_t i;
+
+	if (strcmp(format, "text") && strcmp(format, "md") &&
+	    strcmp(format, "man")) {
+		fprintf(stderr, "%s: --keys=%s: accepted formats are text, md "
+			"and man\n", prog, format);
+		return 2;
+	}
+	if (!strcmp(format, "md"))
+		printf("| key | type, default | meaning |\n|---|---|---|\n");
+	for (i = 0; (k = jobshm_conf_key(i)); i++) {
+		if (!strcmp(format, "md")) {
+			printf("| `%s` | %s, `%s` | %s |\n", k->name, k->type,
+			       k->def, k->help);
+		} else if (!strcmp(format, "man")) {
+			printf(".TP\n.B %s\n(%s, default ", k->name, k->type);
+			print_roff(k->def);
+			printf(")\n");
+			print_roff(k->help);
+			printf("\n");
+		} else {
+			printf("%s (%s, default %s)\n    %s\n", k->name,
+			       k->type, k->def, k->help);
+		}
+	}
+	return 0;
+}
+
 static int
 cmd_check_config(const char *path)
 {
@@ -259,6 +311,7 @@ parse_opts(int ac, char **av)
 		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "keys", optional_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -271,6 +324,7 @@ parse_opts(int ac, char **av)
 		case 'j': o.json = 1; break;
 		case 'n': o.dry_run = 1; break;
 		case 'q': o.quiet = 1; break;
+		case 'k': o.keys = optarg ? optarg : "text"; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("%s %s\n", prog, JOBSHM_VERSION); exit(0);
 		default: usage(stderr); exit(2);
@@ -289,6 +343,8 @@ run(const char *cmd, int nargs, char **args)
 			cmd, args[maxargs]);
 		return 2;
 	}
+	if (!strcmp(cmd, "check-config") && o.keys)
+		return nargs ? 2 : cmd_keys(o.keys);
 	if (!strcmp(cmd, "check-config"))
 		return cmd_check_config(nargs ? args[0] : o.conf_path);
 	if (strcmp(cmd, "status") && strcmp(cmd, "sweep")) {

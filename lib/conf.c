@@ -113,70 +113,165 @@ get_nvram_paths(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 }
 
 static int
-get_placement(struct jobshm_conf *c, config_setting_t *s, const char *name,
-	      jobshm_err_t *err)
+set_base_path(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 {
 	const char *str = config_setting_get_string(s);
 
-	if (!strcmp(name, "topology_xml")) {
-		if (!str || str[0] != '/' || strlen(str) >= sizeof(c->topology_xml))
-			return jobshm_fail(err, "topology_xml must be an "
-					   "absolute path");
-		snprintf(c->topology_xml, sizeof(c->topology_xml), "%s", str);
-		return 0;
-	}
-	if (!strcmp(name, "huge")) {
-		static const char *ok[] = { "auto", "never", "always",
-					    "within_size", "advise", NULL };
-		int i;
+	if (!str)
+		return jobshm_fail(err, "base_path must be a string");
+	if (check_base_path(str, err) < 0)
+		return -1;
+	snprintf(c->base_path, sizeof(c->base_path), "%s", str);
+	return 0;
+}
 
-		for (i = 0; ok[i] && (!str || strcmp(str, ok[i])); i++)
-			;
-		if (!ok[i])
-			return jobshm_fail(err, "huge must be one of auto, "
-					   "never, always, within_size, "
-					   "advise");
-		snprintf(c->huge, sizeof(c->huge), "%s", str);
-		return 0;
-	}
-	if (!strcmp(name, "nvram_paths"))
-		return get_nvram_paths(c, s, err);
-	if (!strcmp(name, "default_mpol")) {
-		if (!str)
-			return jobshm_fail(err, "default_mpol must be a string");
-		return jobshm_mpol_parse(str, &c->default_mpol, err);
-	}
-	return jobshm_fail(err, "unknown key '%s' (known: base_path, "
-			   "default_size, max_size, allow_opt_out, "
-			   "count_against_job_mem, default_mpol, topology_xml, "
-			   "huge, nvram_paths)",
-			   name);
+static int
+set_default_size(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	return get_size(s, &c->default_size, err);
+}
+
+static int
+set_max_size(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	return get_size(s, &c->max_size, err);
+}
+
+static int
+set_allow_opt_out(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	return get_bool(s, &c->allow_opt_out, err);
+}
+
+static int
+set_count_mem(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	return get_bool(s, &c->count_against_job_mem, err);
+}
+
+static int
+set_debug(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	return get_bool(s, &c->debug, err);
+}
+
+static int
+set_default_mpol(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	const char *str = config_setting_get_string(s);
+
+	if (!str)
+		return jobshm_fail(err, "default_mpol must be a string");
+	return jobshm_mpol_parse(str, &c->default_mpol, err);
+}
+
+static int
+set_topology_xml(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	const char *str = config_setting_get_string(s);
+
+	if (!str || str[0] != '/' || strlen(str) >= sizeof(c->topology_xml))
+		return jobshm_fail(err, "topology_xml must be an absolute path");
+	snprintf(c->topology_xml, sizeof(c->topology_xml), "%s", str);
+	return 0;
+}
+
+static int
+set_huge(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	static const char *ok[] = { "auto", "never", "always", "within_size",
+				    "advise", NULL };
+	const char *str = config_setting_get_string(s);
+	int i;
+
+	for (i = 0; ok[i] && (!str || strcmp(str, ok[i])); i++)
+		;
+	if (!ok[i])
+		return jobshm_fail(err, "huge must be one of auto, never, "
+				   "always, within_size, advise");
+	snprintf(c->huge, sizeof(c->huge), "%s", str);
+	return 0;
+}
+
+/*
+ * The keys of jobshm.conf: the one reference.  The loader, the
+ * unknown-key message, jobshm.conf(5), the README's table and the checks
+ * of configs/jobshm.conf all come from here (jobshm check-config --keys).
+ */
+static const struct key {
+	struct jobshm_conf_key doc;
+	int (*set)(struct jobshm_conf *, config_setting_t *, jobshm_err_t *);
+} keys[] = {
+	{ { "base_path", "string", "\"/run/jobshm/%n\"",
+	    "Where per-job mounts live (<base>/<jobid>). Absolute, no . or ..; "
+	    "%n (a whole path component) is the Slurm node name, so several "
+	    "slurmd on one host never collide. Every component must be a "
+	    "directory of root's that only root can write to (a sticky one "
+	    "such as /tmp excepted); missing ones are created, the last "
+	    "root-only (0700)." }, set_base_path },
+	{ { "default_size", "size", "0",
+	    "Size for jobs without --shm; 0 or \"none\": they keep the node's "
+	    "/dev/shm. \"N%\" is N% of the job's memory on the node." },
+	  set_default_size },
+	{ { "max_size", "size", "\"50%\"",
+	    "The largest shm of one job on a node (from --shm, --nvram-options"
+	    "=2LM, a default or a later step's growth); \"N%\" is N% of the "
+	    "node's RAM. Not 0." }, set_max_size },
+	{ { "allow_opt_out", "bool", "true",
+	    "May users give --shm=0 when default_size is not 0?" },
+	  set_allow_opt_out },
+	{ { "count_against_job_mem", "bool", "true",
+	    "Refuse a shm larger than the job's memory on the node (tmpfs pages "
+	    "are charged to the job's memory cgroup)." }, set_count_mem },
+	{ { "default_mpol", "string", "\"default\"",
+	    "NUMA policy for jobs without --shm-mpol: default, local, "
+	    "interleave (for data every worker reads, on multi-socket nodes) "
+	    "or bind:LIST. Anything but default makes each step ask hwloc." },
+	  set_default_mpol },
+	{ { "huge", "string", "\"auto\"",
+	    "tmpfs huge= for job shm: auto, never, always, within_size, "
+	    "advise. auto mounts huge=within_size wherever the kernel offers "
+	    "shmem huge pages, and adds nothing elsewhere." }, set_huge },
+	{ { "nvram_paths", "list of paths", "[]",
+	    "fsdax mounts of persistent memory (at most 4) for "
+	    "--nvram-options=1LM on nodes whose PMem is not NUMA memory; each "
+	    "must be a mounted filesystem. jobshm keeps its per-job "
+	    "directories and reservations in <path>/.jobshm (root-only) and, "
+	    "where the filesystem enforces quotas, caps each job with a "
+	    "project quota and each user with a user quota of the sum of "
+	    "their reservations." }, get_nvram_paths },
+	{ { "topology_xml", "path", "unset",
+	    "An hwloc XML file (lstopo --of xml) read instead of probing the "
+	    "node." }, set_topology_xml },
+	{ { "debug", "bool", "false",
+	    "Say what was decided and why (admission, placement, mount "
+	    "options, cleanup, sweep) in slurmd's log and on the jobshm "
+	    "command's stderr." }, set_debug },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+const struct jobshm_conf_key *
+jobshm_conf_key(size_t i)
+{
+	return i < NKEYS ? &keys[i].doc : NULL;
 }
 
 static int
 get_key(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 {
 	const char *name = config_setting_name(s);
-	const char *str;
+	char known[512] = "";
+	size_t i, n = 0;
 
-	if (!strcmp(name, "base_path")) {
-		str = config_setting_get_string(s);
-		if (!str)
-			return jobshm_fail(err, "base_path must be a string");
-		if (check_base_path(str, err) < 0)
-			return -1;
-		snprintf(c->base_path, sizeof(c->base_path), "%s", str);
-		return 0;
-	}
-	if (!strcmp(name, "default_size"))
-		return get_size(s, &c->default_size, err);
-	if (!strcmp(name, "max_size"))
-		return get_size(s, &c->max_size, err);
-	if (!strcmp(name, "allow_opt_out"))
-		return get_bool(s, &c->allow_opt_out, err);
-	if (!strcmp(name, "count_against_job_mem"))
-		return get_bool(s, &c->count_against_job_mem, err);
-	return get_placement(c, s, name, err);
+	for (i = 0; i < NKEYS; i++)
+		if (!strcmp(name, keys[i].doc.name))
+			return keys[i].set(c, s, err);
+	for (i = 0; i < NKEYS; i++)
+		n += (size_t)snprintf(known + n, n < sizeof(known) ?
+				      sizeof(known) - n : 0, "%s%s",
+				      i ? ", " : "", keys[i].doc.name);
+	return jobshm_fail(err, "unknown key '%s' (known: %s)", name, known);
 }
 
 static int

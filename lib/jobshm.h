@@ -120,7 +120,14 @@ struct jobshm_conf {
 	struct jobshm_mpol default_mpol;
 	char nvram_paths[JOBSHM_NVRAM_PATHS][128];  /* fsdax mounts for 1LM */
 	int n_nvram_paths;
+	int debug;                    /* log what was decided and why       */
 };
+
+/* The keys of jobshm.conf, for documentation: i = 0, 1, ... until NULL. */
+struct jobshm_conf_key {
+	const char *name, *type, *def, *help;
+};
+const struct jobshm_conf_key *jobshm_conf_key(size_t i);
 
 #define JOBSHM_DEFAULT_BASE "/run/jobshm/%n"
 

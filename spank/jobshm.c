@@ -34,6 +34,7 @@ static struct {
 	struct jobshm_job job;
 	struct jobshm_placement place;
 	uint64_t bytes;             /* 0: no private shm for this step */
+	const char *shm_arg;        /* --shm as given, for debug       */
 	char failure[JOBSHM_ERRLEN + 256];
 } g;
 
@@ -283,7 +284,7 @@ admit(spank_t sp, const struct jobshm_nvram *nv, uint64_t mem,
       uint64_t current, const struct jobshm_topo *t, jobshm_err_t *err)
 {
 	struct jobshm_request req = {
-		.shm = option(sp, OPT_SHM), .nvram = *nv, .job_mem = mem,
+		.shm = g.shm_arg = option(sp, OPT_SHM), .nvram = *nv, .job_mem = mem,
 		.current = current, .pmem = g.place.fsdax ? 0 : t->nvm_bytes,
 	};
 
@@ -306,6 +307,24 @@ export_env(spank_t sp)
 	spank_setenv(sp, "JOBSHM_SIZE", v, 1);
 	snprintf(v, sizeof(v), "jobshm.%" PRIu32 ".", g.job.jobid);
 	spank_setenv(sp, "JOBSHM_PREFIX", v, 1);
+}
+
+/* debug = true: what was decided for this step, and why. */
+static void
+debug_decision(const char *nv_arg, uint64_t current)
+{
+	char a[32], b[32];
+
+	if (!g.conf.debug)
+		return;
+	slurm_info("jobshm: job %" PRIu32 ": admitted %s (--shm=%s%s%s, "
+		   "shm now %s); placement %s, policy %s%s%s; tmpfs options "
+		   "'%s'", g.job.jobid, jobshm_size_format(g.bytes, a, sizeof(a)),
+		   g.shm_arg ? g.shm_arg : "(default_size)",
+		   nv_arg ? ", --nvram-options=" : "", nv_arg ? nv_arg : "",
+		   jobshm_size_format(current, b, sizeof(b)), g.place.mode,
+		   g.place.policy, g.place.nodes[0] ? " on NUMA nodes " : "",
+		   g.place.nodes, g.place.opts);
 }
 
 /* The job's shm on this node now: 0 when there is none yet. */
@@ -336,6 +355,7 @@ setup_job_shm(spank_t sp, const char *node, uint64_t mem, jobshm_err_t *err)
 	    placement(sp, &nv, &t, err) < 0 ||
 	    admit(sp, &nv, mem, current, &t, err) < 0)
 		return -1;
+	debug_decision(nv_arg, current);
 	if (g.bytes == 0 && current == 0)
 		return 0;
 	if (g.bytes > current || !current) {
@@ -416,19 +436,30 @@ slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 	char node[128];
 	uint32_t jobid;
 	jobshm_err_t err;
-	int rc;
+	int rc = 0, killed = 0;
 
 	if (load_conf(ac, av) < 0)
 		return 0;	/* nothing of ours can be mounted */
 	if (spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS)
 		return 0;
 	node_name(node, sizeof(node));
-	if (jobshm_job_init(&g.job, &g.conf, node, jobid, &err) < 0 ||
-	    (rc = jobshm_job_cleanup(&g.job, &err)) < 0) {
+	if (jobshm_job_init(&g.job, &g.conf, node, jobid, &err) < 0)
+		rc = -1;
+	else if (g.conf.debug && jobshm_job_reap(&g.job, &killed, &err) == 0 &&
+		 killed)
+		slurm_info("jobshm: epilog of job %" PRIu32 ": killed %d "
+			   "process(es) of the job's user still holding its "
+			   "shm", jobid, killed);
+	if (rc == 0)
+		rc = jobshm_job_cleanup(&g.job, &err);
+	if (rc < 0) {
 		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s",
 			    jobid, node, err.msg);
 		return -1;
 	}
+	if (rc == 0 && g.conf.debug)
+		slurm_info("jobshm: epilog of job %" PRIu32 " on %s: removed",
+			   jobid, node);
 	if (rc > 0)	/* the user's fsdax files: sweep retries, no drain */
 		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s "
 			    "(left for jobshm sweep)", jobid, node, err.msg);
