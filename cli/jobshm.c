@@ -90,6 +90,12 @@ print_entry(const struct jobshm_entry *e, void *arg)
 		       !strcmp(e->kind, "fsdax") ? "fsdax (1LM)" :
 		       e->mpol[0] ? e->mpol : "default", e->job.path,
 		       e->mounted ? "" : " (not mounted)");
+		if (e->unmarked)
+			fprintf(stderr, "%s: %s: a node directory without "
+				"jobshm's marker (made by jobshm 0.2 or older); "
+				"sweep leaves it alone until a job step or "
+				"epilog on the node marks it\n", prog,
+				e->job.path);
 	}
 	o.count++;
 	return 0;
@@ -116,12 +122,20 @@ cmd_status(void)
 static int
 sweep_entry(const struct jobshm_entry *e, void *arg)
 {
-	char why[256];
+	char why[256] = "";
 	jobshm_err_t err;
-	enum job_liveness l = job_liveness(e->job.jobid, e->node, why,
+	enum job_liveness l = e->unmarked ? JOB_UNKNOWN :
+			      job_liveness(e->job.jobid, e->node, why,
 					   sizeof(why));
 
 	(void)arg;
+	if (e->unmarked) {	/* not known to be ours: never removed */
+		if (o.conf.debug)
+			fprintf(stderr, "%s: debug: sweep: %s left alone: its "
+				"node directory has no jobshm marker\n", prog,
+				e->job.path);
+		return 0;
+	}
 	if (o.conf.debug)
 		fprintf(stderr, "%s: debug: sweep: job %" PRIu32 " (%s, node "
 			"'%s'): %s: %s\n", prog, e->job.jobid, e->job.path,

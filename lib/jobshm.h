@@ -264,6 +264,9 @@ struct jobshm_entry {
 	uint64_t size, used;
 	char mpol[64];     /* the tmpfs mpol= option, "" when none           */
 	char kind[8];      /* "tmpfs" or "fsdax" when mounted, else ""      */
+	int unmarked;      /* a root-only node directory without jobshm's
+			      marker (made by 0.2 or older): listed, never
+			      swept, until a step or epilog marks it        */
 };
 
 typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);

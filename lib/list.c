@@ -55,8 +55,8 @@ mount_mpol(const char *path, char *out, size_t len)
 }
 
 static int
-visit(const struct jobshm_conf *conf, const char *node, const char *name,
-      jobshm_entry_f fn, void *arg, jobshm_err_t *err)
+visit(const struct jobshm_conf *conf, const char *node, int unmarked,
+      const char *name, jobshm_entry_f fn, void *arg, jobshm_err_t *err)
 {
 	struct jobshm_entry e;
 	struct stat st;
@@ -67,6 +67,7 @@ visit(const struct jobshm_conf *conf, const char *node, const char *name,
 		return 0;
 	memset(&e, 0, sizeof(e));
 	snprintf(e.node, sizeof(e.node), "%s", node);
+	e.unmarked = unmarked;
 	if (jobshm_job_init(&e.job, conf, node, id, err) < 0)
 		return -1;
 	if (lstat(e.job.path, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -110,6 +111,21 @@ read_mark(int dirfd, char *node, size_t len)
 }
 
 /*
+ * An unmarked node directory that jobshm 0.2 or older made: root's and
+ * 0700 (a directory such as /run/user is 0755), named like the node.
+ */
+static int
+legacy_node(int fd, const char *node, char *name, size_t len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077))
+		return 0;
+	snprintf(name, len, "%s", node);
+	return 1;
+}
+
+/*
  * One node directory: only one jobshm made (its marker, in a directory
  * of root's reached without links), and only for the node it names.
  */
@@ -121,7 +137,7 @@ list_node(const struct jobshm_conf *conf, const char *node, jobshm_entry_f fn,
 	struct dirent *d;
 	jobshm_err_t ignore;
 	DIR *dir;
-	int fd, rc = 0;
+	int fd, rc = 0, unmarked = 0;
 
 	if (jobshm_conf_base(conf, *node ? node : "-", base, sizeof(base),
 			     err) < 0)
@@ -129,13 +145,15 @@ list_node(const struct jobshm_conf *conf, const char *node, jobshm_entry_f fn,
 	fd = jobshm_open_dir(base, 0, &ignore);
 	if (fd < 0)
 		return 0;	/* absent, or not ours */
-	if (read_mark(fd, marked, sizeof(marked)) < 0 ||
-	    (*node && strcmp(marked, node)) || !(dir = fdopendir(fd))) {
+	if (read_mark(fd, marked, sizeof(marked)) < 0)
+		unmarked = legacy_node(fd, node, marked, sizeof(marked)) ? 1 : -1;
+	if (unmarked < 0 || (*node && strcmp(marked, node)) ||
+	    !(dir = fdopendir(fd))) {
 		close(fd);
 		return 0;
 	}
 	while (rc >= 0 && (d = readdir(dir)))
-		rc = visit(conf, marked, d->d_name, fn, arg, err);
+		rc = visit(conf, marked, unmarked, d->d_name, fn, arg, err);
 	closedir(dir);
 	return rc;
 }
