@@ -68,7 +68,7 @@ MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
-.PHONY: FORCE docs docs-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
+.PHONY: FORCE docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
 
 all: $(BUILT)
@@ -175,7 +175,15 @@ cluster-test: all
 		tests/cluster/cluster.sh stop; exit $$rc
 
 check: all compat-check docs-test unit unit-asan python-test launcher-test fuzz-check \
-	install-test deb-test rpm-test cluster-test
+	install-test deb-test rpm-test deb-cluster-test upgrade-test cluster-test
+
+# the .deb installed with dpkg, a job through it, then purged (needs root)
+deb-cluster-test: deb
+	tests/install/test_deb_cluster.sh dist/jobshm_$(VERSION)-1_*.deb
+
+# a job of the previous release survives an upgrade and is cleaned up
+upgrade-test: all
+	tests/install/test_upgrade.sh
 
 rpm-test: rpm
 	tests/install/test_rpm.sh dist/jobshm-$(VERSION)-1.*.rpm

@@ -188,7 +188,7 @@ stop() {
 	scancel --quiet -u jobshm-u1 2>/dev/null || true
 	for f in "$D"/slurmd.*.pid "$D/slurmctld.pid"; do kill_pidfile "$f"; done
 	# leftovers of a crashed run: unmount what lives under our base
-	grep -F " $D/base/" /proc/self/mountinfo | awk '{print $5}' |
+	{ grep -F " $D/base/" /proc/self/mountinfo || true; } | awk '{print $5}' |
 		sort -r | while read -r m; do umount -l "$m" || true; done
 	rm -rf "$D/state" "$D/spool" "$D/out"
 	remove_stale_cgroups
@@ -204,11 +204,33 @@ remove_stale_cgroups() {
 	done
 }
 
+# restart every slurmd (an upgrade of the plugin takes effect so)
+restart_slurmd() {
+	local n
+	export SLURM_CONF="$D/slurm.conf"
+	for n in $(node_names); do
+		kill_pidfile "$D/slurmd.$n.pid"
+		start_slurmd "$n"
+	done
+	wait_idle_or_busy
+}
+
+wait_idle_or_busy() {
+	local t
+	for t in $(seq 1 120); do
+		sinfo -h -N -o '%T' 2>/dev/null | grep -qvE '^(idle|allocated|mixed)$' ||
+			return 0
+		sleep 0.5
+	done
+	die "nodes did not come back after restarting slurmd"
+}
+
 case "${1:-}" in
 start) start ;;
+restart-slurmd) restart_slurmd ;;
 stop) stop ;;
 status) SLURM_CONF="$D/slurm.conf" sinfo -N ;;
 env) echo "export SLURM_CONF=$D/slurm.conf" ;;
 write-jobshm-conf) write_jobshm_conf ;;
-*) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|restart-slurmd|status|env" >&2; exit 2 ;;
 esac

@@ -46,6 +46,6 @@ def test_debug_says_what_was_decided(conf_extra):
     jobid, out = sbatch(["-w", "n1", "--mem=512M", "--shm=64M"], "true")
     assert wait_done(jobid) == "COMPLETED", out.read_text()
     log = (D / "log" / "slurmd.n1.log").read_text()
-    assert f"jobshm: job {jobid}: admitted 64.0M (--shm=64M" in log, log[-2000:]
+    assert f"jobshm: job {jobid}: admitted 64M (--shm=64M" in log, log[-2000:]
     assert "placement tmpfs, policy default" in log
     assert f"jobshm: epilog of job {jobid} on n1: removed" in log
