@@ -27,7 +27,7 @@ static struct {
 	int conf_given, json, dry_run, quiet;
 	int count, failed, unknown;
 	struct jobshm_conf conf;
-} o;
+} app;
 
 static void
 usage(FILE *f)
@@ -70,16 +70,16 @@ print_entry(const struct jobshm_entry *e, void *arg)
 
 	(void)arg;
 	user_name(e->job.uid, user, sizeof(user));
-	if (o.json) {
+	if (app.json) {
 		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
 		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
 		       "\"used\": %" PRIu64 ", \"mounted\": %s, "
 		       "\"kind\": \"%s\", \"mpol\": \"%s\", \"path\": \"%s\"}",
-		       o.count ? "," : "", e->job.jobid, e->node, user,
+		       app.count ? "," : "", e->job.jobid, e->node, user,
 		       e->size, e->used, e->mounted ? "true" : "false",
 		       e->kind, e->mpol[0] ? e->mpol : "default", e->job.path);
 	} else {
-		if (!o.count)
+		if (!app.count)
 			printf("%-10s %-12s %-10s %8s %8s %-16s %s\n",
 			       "JOBID", "NODE", "USER", "SIZE", "USED", "MPOL",
 			       "PATH");
@@ -97,7 +97,7 @@ print_entry(const struct jobshm_entry *e, void *arg)
 				"epilog on the node marks it\n", prog,
 				e->job.path);
 	}
-	o.count++;
+	app.count++;
 	return 0;
 }
 
@@ -106,15 +106,15 @@ cmd_status(void)
 {
 	jobshm_err_t err;
 
-	if (o.json)
+	if (app.json)
 		printf("[");
-	if (jobshm_list(&o.conf, print_entry, NULL, &err) < 0) {
+	if (jobshm_list(&app.conf, print_entry, NULL, &err) < 0) {
 		fprintf(stderr, "%s: status: %s\n", prog, err.msg);
 		return 1;
 	}
-	if (o.json)
-		printf("%s]\n", o.count ? "\n" : "");
-	else if (!o.count)
+	if (app.json)
+		printf("%s]\n", app.count ? "\n" : "");
+	else if (!app.count)
 		printf("no job shm on this host\n");
 	return 0;
 }
@@ -130,13 +130,13 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 
 	(void)arg;
 	if (e->unmarked) {	/* not known to be ours: never removed */
-		if (o.conf.debug)
+		if (app.conf.debug)
 			fprintf(stderr, "%s: debug: sweep: %s left alone: its "
 				"node directory has no jobshm marker\n", prog,
 				e->job.path);
 		return 0;
 	}
-	if (o.conf.debug)
+	if (app.conf.debug)
 		fprintf(stderr, "%s: debug: sweep: job %" PRIu32 " (%s, node "
 			"'%s'): %s: %s\n", prog, e->job.jobid, e->job.path,
 			e->node, l == JOB_LIVE ? "kept" : l == JOB_GONE ?
@@ -144,20 +144,20 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 	if (l == JOB_UNKNOWN) {
 		fprintf(stderr, "%s: sweep: job %" PRIu32 " left alone: %s\n",
 			prog, e->job.jobid, why);
-		o.unknown++;
+		app.unknown++;
 		return 0;
 	}
 	if (l == JOB_LIVE)
 		return 0;
-	if (!o.quiet)
+	if (!app.quiet)
 		printf("%s %s (job %" PRIu32 ": %s)\n",
-		       o.dry_run ? "would remove" : "removed", e->job.path,
+		       app.dry_run ? "would remove" : "removed", e->job.path,
 		       e->job.jobid, why);
-	if (!o.dry_run && jobshm_job_cleanup(&e->job, &err) != 0) {
+	if (!app.dry_run && jobshm_job_cleanup(&e->job, &err) != 0) {
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
-		o.failed++;
+		app.failed++;
 	}
-	o.count++;
+	app.count++;
 	return 0;
 }
 
@@ -173,18 +173,18 @@ sweep_fsdax(const char *path, uint32_t jobid, uint64_t bytes, const char *node,
 	(void)arg;
 	(void)bytes;
 	if (l != JOB_GONE) {
-		o.unknown += l == JOB_UNKNOWN;
+		app.unknown += l == JOB_UNKNOWN;
 		return 0;
 	}
-	if (!o.quiet)
+	if (!app.quiet)
 		printf("%s %s/.jobshm/%" PRIu32 " (job %" PRIu32 ": %s)\n",
-		       o.dry_run ? "would remove" : "removed", path, jobid,
+		       app.dry_run ? "would remove" : "removed", path, jobid,
 		       jobid, why);
-	if (!o.dry_run && jobshm_fsdax_remove(&o.conf, jobid, &err) < 0) {
+	if (!app.dry_run && jobshm_fsdax_remove(&app.conf, jobid, &err) < 0) {
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
-		o.failed++;
+		app.failed++;
 	}
-	o.count++;
+	app.count++;
 	return 0;
 }
 
@@ -193,14 +193,14 @@ cmd_sweep(void)
 {
 	jobshm_err_t err;
 
-	if (jobshm_list(&o.conf, sweep_entry, NULL, &err) < 0 ||
-	    jobshm_fsdax_each(&o.conf, sweep_fsdax, NULL, &err) < 0) {
+	if (jobshm_list(&app.conf, sweep_entry, NULL, &err) < 0 ||
+	    jobshm_fsdax_each(&app.conf, sweep_fsdax, NULL, &err) < 0) {
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
 		return 1;
 	}
-	if (!o.quiet && !o.count && !o.unknown)
+	if (!app.quiet && !app.count && !app.unknown)
 		printf("nothing to sweep\n");
-	return o.failed || o.unknown ? 1 : 0;
+	return app.failed || app.unknown ? 1 : 0;
 }
 
 /* Each nvram path's free space; 1 if one cannot be read. */
@@ -211,8 +211,8 @@ check_nvram_paths(void)
 	char a[32];
 	int i, bad = 0;
 
-	for (i = 0; i < o.conf.n_nvram_paths; i++) {
-		const char *p = o.conf.nvram_paths[i];
+	for (i = 0; i < app.conf.n_nvram_paths; i++) {
+		const char *p = app.conf.nvram_paths[i];
 
 		if (statvfs(p, &sv) < 0) {
 			fprintf(stderr, "%s: nvram_paths: '%s': %s (1LM jobs "
@@ -279,8 +279,8 @@ cmd_check_config(const char *path)
 	char a[32], b[32];
 	int bad;
 
-	jobshm_conf_defaults(&o.conf);
-	if (jobshm_conf_load(&o.conf, path, &err) < 0) {
+	jobshm_conf_defaults(&app.conf);
+	if (jobshm_conf_load(&app.conf, path, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		return 1;
 	}
@@ -293,12 +293,12 @@ cmd_check_config(const char *path)
 	}
 	printf("%s: %s (base_path %s, default_size %s, max_size %s on this "
 	       "node, huge %s)\n", path, bad ? "parsed, but see above" : "ok",
-	       o.conf.base_path,
-	       o.conf.default_size.none ? "none" :
-	       o.conf.default_size.percent ? "a share of job memory" :
-	       jobshm_size_format(o.conf.default_size.bytes, a, sizeof(a)),
-	       jobshm_size_format(jobshm_conf_max_bytes(&o.conf), b, sizeof(b)),
-	       jobshm_conf_huge(&o.conf) ? jobshm_conf_huge(&o.conf) : "off");
+	       app.conf.base_path,
+	       app.conf.default_size.none ? "none" :
+	       app.conf.default_size.percent ? "a share of job memory" :
+	       jobshm_size_format(app.conf.default_size.bytes, a, sizeof(a)),
+	       jobshm_size_format(jobshm_conf_max_bytes(&app.conf), b, sizeof(b)),
+	       jobshm_conf_huge(&app.conf) ? jobshm_conf_huge(&app.conf) : "off");
 	return bad;
 }
 
@@ -307,10 +307,10 @@ load_conf(void)
 {
 	jobshm_err_t err;
 
-	jobshm_conf_defaults(&o.conf);
-	if (!o.conf_given && access(o.conf_path, F_OK) < 0)
+	jobshm_conf_defaults(&app.conf);
+	if (!app.conf_given && access(app.conf_path, F_OK) < 0)
 		return 0;	/* no file: the plugin's defaults, as it does */
-	if (jobshm_conf_load(&o.conf, o.conf_path, &err) < 0) {
+	if (jobshm_conf_load(&app.conf, app.conf_path, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		return -1;
 	}
@@ -334,11 +334,11 @@ parse_opts(int ac, char **av)
 
 	while ((c = getopt_long(ac, av, "c:jnqhV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': o.conf_path = optarg; o.conf_given = 1; break;
-		case 'j': o.json = 1; break;
-		case 'n': o.dry_run = 1; break;
-		case 'q': o.quiet = 1; break;
-		case 'k': o.keys = optarg ? optarg : "text"; break;
+		case 'c': app.conf_path = optarg; app.conf_given = 1; break;
+		case 'j': app.json = 1; break;
+		case 'n': app.dry_run = 1; break;
+		case 'q': app.quiet = 1; break;
+		case 'k': app.keys = optarg ? optarg : "text"; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("%s %s\n", prog, JOBSHM_VERSION); exit(0);
 		default: usage(stderr); exit(2);
@@ -357,10 +357,10 @@ run(const char *cmd, int nargs, char **args)
 			cmd, args[maxargs]);
 		return 2;
 	}
-	if (!strcmp(cmd, "check-config") && o.keys)
-		return nargs ? 2 : cmd_keys(o.keys);
+	if (!strcmp(cmd, "check-config") && app.keys)
+		return nargs ? 2 : cmd_keys(app.keys);
 	if (!strcmp(cmd, "check-config"))
-		return cmd_check_config(nargs ? args[0] : o.conf_path);
+		return cmd_check_config(nargs ? args[0] : app.conf_path);
 	if (strcmp(cmd, "status") && strcmp(cmd, "sweep")) {
 		fprintf(stderr, "%s: unknown command '%s' (accepted: status, "
 			"sweep, check-config)\n", prog, cmd);
@@ -376,10 +376,10 @@ main(int ac, char **av)
 {
 	int i;
 
-	o.conf_path = JOBSHM_CONF;
+	app.conf_path = JOBSHM_CONF;
 	if (getenv("JOBSHM_CONF")) {
-		o.conf_path = getenv("JOBSHM_CONF");
-		o.conf_given = 1;
+		app.conf_path = getenv("JOBSHM_CONF");
+		app.conf_given = 1;
 	}
 	i = parse_opts(ac, av);
 	if (i >= ac) {

@@ -7,7 +7,7 @@
 
 /* Single-quote for the shell: ' becomes '\'' */
 static void
-q(FILE *f, const char *s)
+sh_quote(FILE *f, const char *s)
 {
 	fputc('\'', f);
 	for (; *s; s++) {
@@ -51,7 +51,7 @@ app_args(FILE *f, const struct request *r)
 
 	for (a = r->app; *a; a++) {
 		fputc(' ', f);
-		q(f, *a);
+		sh_quote(f, *a);
 	}
 	fputc('\n', f);
 }
@@ -60,7 +60,7 @@ static void
 exec_body(FILE *f, const struct request *r, const char *pydir)
 {
 	fprintf(f, "export PYTHONPATH=");
-	q(f, pydir);
+	sh_quote(f, pydir);
 	fprintf(f, "${PYTHONPATH:+:$PYTHONPATH}\n");
 	fprintf(f, "# every node runs APP once; node 0 is the master\n"
 		"srun --kill-on-bad-exit=1 bash -c 'export JOBSHM_ROLE=worker; "
@@ -74,12 +74,12 @@ compss_body(FILE *f, const struct request *r, const char *self)
 {
 	fprintf(f, "xml=$(mktemp -d)\nhosts=$(scontrol show hostnames "
 		"\"$SLURM_JOB_NODELIST\" | paste -sd,)\n");
-	q(f, self);
+	sh_quote(f, self);
 	fprintf(f, " --write-xml=\"$xml\" --hosts=\"$hosts\" --num_nodes=%u "
 		"--cpus_per_node=%u --worker_in_master_cpus=%u "
 		"--worker_working_dir=", r->num_nodes, r->cpus_per_node,
 		r->worker_in_master_cpus);
-	q(f, r->worker_wd);
+	sh_quote(f, r->worker_wd);
 	if (r->shm)
 		fprintf(f, " --shm=%s", r->shm);
 	if (r->nvram)
@@ -93,9 +93,9 @@ compss_body(FILE *f, const struct request *r, const char *self)
 		"--resources=\"$xml/resources.xml\" --lang=%s --tracing=%s "
 		"--graph=%s --log_level=%s --cpu_affinity=", r->lang, r->tracing,
 		r->graph, r->log_level);
-	q(f, r->cpu_affinity);
+	sh_quote(f, r->cpu_affinity);
 	fprintf(f, " --master_working_dir=");
-	q(f, r->master_wd);
+	sh_quote(f, r->master_wd);
 	app_args(f, r);
 }
 

@@ -10,7 +10,7 @@
 
 /* Escape for XML text and attributes. */
 static void
-x(FILE *f, const char *s)
+xml_text(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
@@ -65,11 +65,11 @@ project_node(FILE *f, const struct request *r, const char *host,
 	const char *home = getenv("COMPSS_HOME");
 
 	fprintf(f, "  <ComputeNode Name=\"");
-	x(f, host);
+	xml_text(f, host);
 	fprintf(f, "\">\n    <InstallDir>");
-	x(f, home ? home : "/opt/COMPSs");
+	xml_text(f, home ? home : "/opt/COMPSs");
 	fprintf(f, "</InstallDir>\n    <WorkingDir>");
-	x(f, worker_dir(r, wd, sizeof(wd)));
+	xml_text(f, worker_dir(r, wd, sizeof(wd)));
 	fprintf(f, "</WorkingDir>\n    <LimitOfTasks>%u</LimitOfTasks>\n"
 		"  </ComputeNode>\n", cpus);
 }
@@ -102,7 +102,7 @@ resources_node(FILE *f, const struct request *r, const char *host,
 	       unsigned cpus)
 {
 	fprintf(f, "  <ComputeNode Name=\"");
-	x(f, host);
+	xml_text(f, host);
 	fprintf(f, "\">\n    <Processor Name=\"MainProcessor\">\n"
 		"      <ComputingUnits>%u</ComputingUnits>\n    </Processor>\n",
 		cpus);

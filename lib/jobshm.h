@@ -290,6 +290,15 @@ typedef struct jobshm_seg jobshm_seg_t;
 
 #define JOBSHM_NAME_MAX 200   /* segment names: [A-Za-z0-9._-], no leading . */
 
+/*
+ * A shared array segment: a header of JOBSHM_ARRAY_HEADER bytes -- the
+ * magic line, then one line of JSON metadata (dtype, shape, order) --
+ * and the data, page-aligned, after it.  The Python module writes and
+ * reads it; these are its one definition.
+ */
+#define JOBSHM_ARRAY_HEADER 4096
+#define JOBSHM_ARRAY_MAGIC "JOBSHM\x01\n"
+
 jobshm_ns_t *jobshm_ns_open(jobshm_err_t *err);
 void jobshm_ns_close(jobshm_ns_t *ns);
 const char *jobshm_ns_dir(const jobshm_ns_t *ns);

@@ -137,7 +137,7 @@ seg_get_header(Segment *self, void *c)
 	size_t n = jobshm_seg_size(self->seg);
 
 	(void)c;
-	n = n < 4096 ? n : 4096;
+	n = n < JOBSHM_ARRAY_HEADER ? n : JOBSHM_ARRAY_HEADER;
 	nl = p ? memchr(p, '\n', n) : NULL;
 	if (nl)	/* the magic ends in a newline: the metadata line follows */
 		nl = memchr(nl + 1, '\n', n - (size_t)(nl + 1 - p));
@@ -388,5 +388,8 @@ PyInit__jobshm(void)
 	PyModule_AddObject(m, "Error", JobshmError);
 	Py_INCREF(&SegmentType);
 	PyModule_AddObject(m, "Segment", (PyObject *)&SegmentType);
+	PyModule_AddIntConstant(m, "HEADER", JOBSHM_ARRAY_HEADER);
+	PyModule_AddObject(m, "MAGIC", PyBytes_FromStringAndSize(
+			   JOBSHM_ARRAY_MAGIC, sizeof(JOBSHM_ARRAY_MAGIC) - 1));
 	return m;
 }

@@ -36,7 +36,7 @@ static struct {
 	uint64_t bytes;             /* 0: no private shm for this step */
 	const char *shm_arg;        /* --shm as given, for debug       */
 	char failure[JOBSHM_ERRLEN + 256];
-} g;
+} state;
 
 enum { OPT_SHM, OPT_MPOL, OPT_NVRAM, NOPTS };
 
@@ -98,12 +98,12 @@ parse_args(int ac, char **av)
 {
 	int i;
 
-	snprintf(g.cli_path, sizeof(g.cli_path), "%s", JOBSHM_CLI);
+	snprintf(state.cli_path, sizeof(state.cli_path), "%s", JOBSHM_CLI);
 	for (i = 0; i < ac; i++) {
 		if (!strncmp(av[i], "conf=", 5))
-			snprintf(g.conf_path, sizeof(g.conf_path), "%s", av[i] + 5);
+			snprintf(state.conf_path, sizeof(state.conf_path), "%s", av[i] + 5);
 		else if (!strncmp(av[i], "cli=", 4))
-			snprintf(g.cli_path, sizeof(g.cli_path), "%s", av[i] + 4);
+			snprintf(state.cli_path, sizeof(state.cli_path), "%s", av[i] + 4);
 		else {
 			slurm_error("jobshm: unknown plugstack argument '%s' "
 				    "(accepted: conf=PATH, cli=PATH)", av[i]);
@@ -120,16 +120,16 @@ load_conf(int ac, char **av)
 	jobshm_err_t err;
 
 	if (parse_args(ac, av) < 0) {
-		snprintf(g.failure, sizeof(g.failure), "jobshm: bad plugstack "
+		snprintf(state.failure, sizeof(state.failure), "jobshm: bad plugstack "
 			 "arguments (see the slurmd log)");
 		return -1;
 	}
-	jobshm_conf_defaults(&g.conf);
-	if (!g.conf_path[0])
+	jobshm_conf_defaults(&state.conf);
+	if (!state.conf_path[0])
 		return 0;
-	if (jobshm_conf_load(&g.conf, g.conf_path, &err) < 0) {
-		snprintf(g.failure, sizeof(g.failure), "jobshm: %s", err.msg);
-		slurm_error("%s", g.failure);
+	if (jobshm_conf_load(&state.conf, state.conf_path, &err) < 0) {
+		snprintf(state.failure, sizeof(state.failure), "jobshm: %s", err.msg);
+		slurm_error("%s", state.failure);
 		return -1;
 	}
 	return 0;
@@ -141,11 +141,11 @@ spawn_sweep(void)
 {
 	pid_t pid;
 
-	if (access(g.cli_path, X_OK) < 0) {
+	if (access(state.cli_path, X_OK) < 0) {
 		slurm_error("jobshm: sweep command %s: %m: the shm of jobs "
 			    "that ended while slurmd was down is not swept "
 			    "(install jobshm there or set cli=PATH in "
-			    "plugstack.conf)", g.cli_path);
+			    "plugstack.conf)", state.cli_path);
 		return;
 	}
 	pid = fork();
@@ -154,8 +154,8 @@ spawn_sweep(void)
 		setsid();
 		if (fork() == 0) {
 			closefrom(3);
-			execl(g.cli_path, g.cli_path, "sweep", "--quiet",
-			      g.conf_path[0] ? "--conf" : NULL, g.conf_path,
+			execl(state.cli_path, state.cli_path, "sweep", "--quiet",
+			      state.conf_path[0] ? "--conf" : NULL, state.conf_path,
 			      (char *)NULL);
 			_exit(127);
 		}
@@ -242,8 +242,8 @@ job_ids(spank_t sp, uint32_t *jobid, uint32_t *stepid)
 	if (spank_get_item(sp, S_JOB_ID, jobid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_STEPID, stepid) != ESPANK_SUCCESS)
 		return -1;
-	if (spank_get_item(sp, S_JOB_UID, &g.job.uid) != ESPANK_SUCCESS ||
-	    spank_get_item(sp, S_JOB_GID, &g.job.gid) != ESPANK_SUCCESS)
+	if (spank_get_item(sp, S_JOB_UID, &state.job.uid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_GID, &state.job.gid) != ESPANK_SUCCESS)
 		return -1;
 	return 0;
 }
@@ -258,24 +258,24 @@ static int
 placement(spank_t sp, const struct jobshm_nvram *nv, struct jobshm_topo *t,
 	  jobshm_err_t *err)
 {
-	struct jobshm_mpol m = g.conf.default_mpol;
+	struct jobshm_mpol m = state.conf.default_mpol;
 	const char *mp = option(sp, OPT_MPOL);
 	char *cores = NULL;
 
 	memset(t, 0, sizeof(*t));
 	if (mp && jobshm_mpol_parse(mp, &m, err) < 0)
 		return -1;
-	snprintf(g.place.mode, sizeof(g.place.mode), "tmpfs");
-	snprintf(g.place.policy, sizeof(g.place.policy), "default");
+	snprintf(state.place.mode, sizeof(state.place.mode), "tmpfs");
+	snprintf(state.place.policy, sizeof(state.place.policy), "default");
 	if (m.kind != JOBSHM_MPOL_DEFAULT || nv->mode) {
 		spank_get_item(sp, S_JOB_ALLOC_CORES, &cores);
-		if (jobshm_topo_probe(g.conf.topology_xml, cores, t, err) < 0)
+		if (jobshm_topo_probe(state.conf.topology_xml, cores, t, err) < 0)
 			return -1;
-		t->fsdax = g.conf.n_nvram_paths;
-		if (jobshm_place(&m, nv, t, &g.place, err) < 0)
+		t->fsdax = state.conf.n_nvram_paths;
+		if (jobshm_place(&m, nv, t, &state.place, err) < 0)
 			return -1;
 	}
-	return jobshm_place_huge(&g.place, &g.conf, err);
+	return jobshm_place_huge(&state.place, &state.conf, err);
 }
 
 /* The one admission check, for a first step and a later one alike. */
@@ -284,11 +284,11 @@ admit(spank_t sp, const struct jobshm_nvram *nv, uint64_t mem,
       uint64_t current, const struct jobshm_topo *t, jobshm_err_t *err)
 {
 	struct jobshm_request req = {
-		.shm = g.shm_arg = option(sp, OPT_SHM), .nvram = *nv, .job_mem = mem,
-		.current = current, .pmem = g.place.fsdax ? 0 : t->nvm_bytes,
+		.shm = state.shm_arg = option(sp, OPT_SHM), .nvram = *nv, .job_mem = mem,
+		.current = current, .pmem = state.place.fsdax ? 0 : t->nvm_bytes,
 	};
 
-	return jobshm_admit_request(&g.conf, &req, &g.bytes, err);
+	return jobshm_admit_request(&state.conf, &req, &state.bytes, err);
 }
 
 static void
@@ -296,16 +296,16 @@ export_env(spank_t sp)
 {
 	char v[64];
 
-	if (g.place.mode[0]) {
-		spank_setenv(sp, "JOBSHM_MODE", g.place.mode, 1);
-		spank_setenv(sp, "JOBSHM_MPOL", g.place.policy, 1);
-		if (g.place.nodes[0])	/* unknown without a policy */
-			spank_setenv(sp, "JOBSHM_NUMA_NODES", g.place.nodes, 1);
+	if (state.place.mode[0]) {
+		spank_setenv(sp, "JOBSHM_MODE", state.place.mode, 1);
+		spank_setenv(sp, "JOBSHM_MPOL", state.place.policy, 1);
+		if (state.place.nodes[0])	/* unknown without a policy */
+			spank_setenv(sp, "JOBSHM_NUMA_NODES", state.place.nodes, 1);
 	}
 	spank_setenv(sp, "JOBSHM_DIR", "/dev/shm", 1);
-	snprintf(v, sizeof(v), "%" PRIu64, g.bytes);
+	snprintf(v, sizeof(v), "%" PRIu64, state.bytes);
 	spank_setenv(sp, "JOBSHM_SIZE", v, 1);
-	snprintf(v, sizeof(v), "jobshm.%" PRIu32 ".", g.job.jobid);
+	snprintf(v, sizeof(v), "jobshm.%" PRIu32 ".", state.job.jobid);
 	spank_setenv(sp, "JOBSHM_PREFIX", v, 1);
 }
 
@@ -315,16 +315,16 @@ debug_decision(const char *nv_arg, uint64_t current)
 {
 	char a[32], b[32];
 
-	if (!g.conf.debug)
+	if (!state.conf.debug)
 		return;
 	slurm_info("jobshm: job %" PRIu32 ": admitted %s (--shm=%s%s%s, "
 		   "shm now %s); placement %s, policy %s%s%s; tmpfs options "
-		   "'%s'", g.job.jobid, jobshm_size_format(g.bytes, a, sizeof(a)),
-		   g.shm_arg ? g.shm_arg : "(default_size)",
+		   "'%s'", state.job.jobid, jobshm_size_format(state.bytes, a, sizeof(a)),
+		   state.shm_arg ? state.shm_arg : "(default_size)",
 		   nv_arg ? ", --nvram-options=" : "", nv_arg ? nv_arg : "",
-		   jobshm_size_format(current, b, sizeof(b)), g.place.mode,
-		   g.place.policy, g.place.nodes[0] ? " on NUMA nodes " : "",
-		   g.place.nodes, g.place.opts);
+		   jobshm_size_format(current, b, sizeof(b)), state.place.mode,
+		   state.place.policy, state.place.nodes[0] ? " on NUMA nodes " : "",
+		   state.place.nodes, state.place.opts);
 }
 
 /* The job's shm on this node now: 0 when there is none yet. */
@@ -332,15 +332,15 @@ static int
 current_size(uint64_t *bytes, jobshm_err_t *err)
 {
 	uint64_t used;
-	int m = jobshm_job_mounted(&g.job, err);
+	int m = jobshm_job_mounted(&state.job, err);
 
 	*bytes = 0;
 	if (m <= 0)
 		return m;
-	return jobshm_job_usage(&g.job, bytes, &used, err);
+	return jobshm_job_usage(&state.job, bytes, &used, err);
 }
 
-/* Place, admit, then create or grow the job's shm; g.failure says why not. */
+/* Place, admit, then create or grow the job's shm; state.failure: why not */
 static int
 setup_job_shm(spank_t sp, const char *node, uint64_t mem, jobshm_err_t *err)
 {
@@ -356,15 +356,15 @@ setup_job_shm(spank_t sp, const char *node, uint64_t mem, jobshm_err_t *err)
 	    admit(sp, &nv, mem, current, &t, err) < 0)
 		return -1;
 	debug_decision(nv_arg, current);
-	if (g.bytes == 0 && current == 0)
+	if (state.bytes == 0 && current == 0)
 		return 0;
-	if (g.bytes > current || !current) {
-		if (g.place.fsdax ?
-		    jobshm_job_setup_fsdax(&g.job, node, g.bytes, err) < 0 :
-		    jobshm_job_setup(&g.job, g.bytes, g.place.opts, err) < 0)
+	if (state.bytes > current || !current) {
+		if (state.place.fsdax ?
+		    jobshm_job_setup_fsdax(&state.job, node, state.bytes, err) < 0 :
+		    jobshm_job_setup(&state.job, state.bytes, state.place.opts, err) < 0)
 			return -1;
 	}
-	return jobshm_job_usage(&g.job, &g.bytes, &used, err);
+	return jobshm_job_usage(&state.job, &state.bytes, &used, err);
 }
 
 static int
@@ -378,7 +378,7 @@ step_setup(spank_t sp)
 	jobshm_err_t err;
 
 	if (job_ids(sp, &jobid, &stepid) < 0) {
-		snprintf(g.failure, sizeof(g.failure),
+		snprintf(state.failure, sizeof(state.failure),
 			 "jobshm: cannot read the job's ids from Slurm");
 		return -1;
 	}
@@ -386,22 +386,22 @@ step_setup(spank_t sp)
 		return 0;
 	spank_get_item(sp, S_JOB_ALLOC_MEM, &mem_mb);
 	node_name(node, sizeof(node));
-	uid = g.job.uid;
-	gid = g.job.gid;
-	if (jobshm_job_init(&g.job, &g.conf, node, jobid, &err) < 0)
+	uid = state.job.uid;
+	gid = state.job.gid;
+	if (jobshm_job_init(&state.job, &state.conf, node, jobid, &err) < 0)
 		goto fail;
-	g.job.uid = uid;
-	g.job.gid = gid;
+	state.job.uid = uid;
+	state.job.gid = gid;
 	if (setup_job_shm(sp, node, mem_mb << 20, &err) < 0)
 		goto fail;
-	if (g.bytes)
+	if (state.bytes)
 		export_env(sp);
 	return 0;
 fail:
-	g.bytes = 0;
-	snprintf(g.failure, sizeof(g.failure), "jobshm: job %" PRIu32
+	state.bytes = 0;
+	snprintf(state.failure, sizeof(state.failure), "jobshm: job %" PRIu32
 		 " on %s: %s", jobid, node, err.msg);
-	slurm_error("%s", g.failure);
+	slurm_error("%s", state.failure);
 	return -1;
 }
 
@@ -417,12 +417,12 @@ slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 	jobshm_err_t err;
 
 	if (load_conf(ac, av) < 0 || step_setup(sp) < 0) {
-		dprintf(STDERR_FILENO, "%s\n", g.failure);
+		dprintf(STDERR_FILENO, "%s\n", state.failure);
 		return -1;
 	}
-	if (!g.bytes)
+	if (!state.bytes)
 		return 0;
-	if (jobshm_job_enter(&g.job, "/dev/shm", &err) < 0) {
+	if (jobshm_job_enter(&state.job, "/dev/shm", &err) < 0) {
 		dprintf(STDERR_FILENO, "jobshm: %s\n", err.msg);
 		slurm_error("jobshm: %s", err.msg);
 		return -1;
@@ -443,21 +443,21 @@ slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 	if (spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS)
 		return 0;
 	node_name(node, sizeof(node));
-	if (jobshm_job_init(&g.job, &g.conf, node, jobid, &err) < 0)
+	if (jobshm_job_init(&state.job, &state.conf, node, jobid, &err) < 0)
 		rc = -1;
-	else if (g.conf.debug && jobshm_job_reap(&g.job, &killed, &err) == 0 &&
+	else if (state.conf.debug && jobshm_job_reap(&state.job, &killed, &err) == 0 &&
 		 killed)
 		slurm_info("jobshm: epilog of job %" PRIu32 ": killed %d "
 			   "process(es) of the job's user still holding its "
 			   "shm", jobid, killed);
 	if (rc == 0)
-		rc = jobshm_job_cleanup(&g.job, &err);
+		rc = jobshm_job_cleanup(&state.job, &err);
 	if (rc < 0) {
 		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s",
 			    jobid, node, err.msg);
 		return -1;
 	}
-	if (rc == 0 && g.conf.debug)
+	if (rc == 0 && state.conf.debug)
 		slurm_info("jobshm: epilog of job %" PRIu32 " on %s: removed",
 			   jobid, node);
 	if (rc > 0)	/* the user's fsdax files: sweep retries, no drain */

@@ -36,8 +36,7 @@ from ._jobshm import Error
 __all__ = ["create", "attach", "delete", "list", "from_array", "load",
            "publish", "rro", "info", "Error", "Entry"]
 
-HEADER = 4096                  # data starts page-aligned after the header
-MAGIC = b"JOBSHM\x01\n"
+from ._jobshm import HEADER, MAGIC   # the array header: lib/jobshm.h
 Entry = collections.namedtuple("Entry", "name dtype shape size")
 _cache = {}                    # rro: name -> read-only array, per process
 _metas = {}                    # header line -> parsed metadata
