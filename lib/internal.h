@@ -50,6 +50,9 @@ int jobshm_open_dir(const char *path, int create, jobshm_err_t *err);
 /* Size and use of the filesystem fd is on; -1 (errno) on failure. */
 int jobshm_fd_usage(int fd, uint64_t *size, uint64_t *used);
 
+/* segment.c: the open directory of a namespace. */
+int jobshm_ns_dirfd(const jobshm_ns_t *ns);
+
 /* In each node directory jobshm made: the Slurm node name. */
 #define JOBSHM_NODE_MARK ".jobshm-node"
 

@@ -375,4 +375,26 @@ typedef int (*jobshm_seg_f)(const char *name, uint64_t size, void *arg);
 int jobshm_seg_list(jobshm_ns_t *ns, jobshm_seg_f fn, void *arg,
 		    jobshm_err_t *err);
 
+/* ---- node-wide locks and barriers (lib/sync.c) ------------------------ */
+
+/*
+ * A lock shared by every process of the job on this node (srun tasks,
+ * pool workers).  The kernel releases it when its holder dies; the next
+ * owner then gets *recovered = 1 (the data it guards may be half
+ * changed).  Blocks until acquired.
+ */
+typedef struct jobshm_lock jobshm_lock_t;
+jobshm_lock_t *jobshm_lock_acquire(jobshm_ns_t *ns, const char *name,
+				   int *recovered, jobshm_err_t *err);
+void jobshm_lock_release(jobshm_lock_t *lock);
+
+/*
+ * Wait until `parties` processes of the job on this node have called it
+ * for name; reusable.  timeout in seconds (< 0: forever); when it passes
+ * (a participant died or never came) returns -1 with code ETIMEDOUT and
+ * takes this arrival back.
+ */
+int jobshm_barrier_wait(jobshm_ns_t *ns, const char *name, unsigned parties,
+			double timeout, jobshm_err_t *err);
+
 #endif /* JOBSHM_H */

@@ -140,6 +140,7 @@ jobshm_ns_close(jobshm_ns_t *ns)
 }
 
 const char *jobshm_ns_dir(const jobshm_ns_t *ns) { return ns->dir; }
+int jobshm_ns_dirfd(const jobshm_ns_t *ns) { return ns->dirfd; }
 const char *jobshm_ns_prefix(const jobshm_ns_t *ns) { return ns->prefix; }
 const char *jobshm_ns_note(const jobshm_ns_t *ns) { return ns->note; }
 

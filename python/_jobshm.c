@@ -340,6 +340,72 @@ m_info(PyObject *mod, PyObject *unused)
 	return d;
 }
 
+/* Node-wide locks: a capsule that releases the lock when dropped. */
+static void
+lock_capsule_free(PyObject *cap)
+{
+	jobshm_lock_release(PyCapsule_GetPointer(cap, "jobshm.lock"));
+}
+
+static PyObject *
+m_lock(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	jobshm_lock_t *l;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+	int recovered = 0;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "s", &name) || !(ns = ns_open()))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	l = jobshm_lock_acquire(ns, name, &recovered, &err);
+	Py_END_ALLOW_THREADS
+	jobshm_ns_close(ns);
+	if (!l)
+		return fail(&err);
+	return Py_BuildValue("(NO)", PyCapsule_New(l, "jobshm.lock",
+						   lock_capsule_free),
+			     recovered ? Py_True : Py_False);
+}
+
+static PyObject *
+m_unlock(PyObject *mod, PyObject *cap)
+{
+	jobshm_lock_t *l = PyCapsule_GetPointer(cap, "jobshm.lock");
+
+	(void)mod;
+	if (!l)
+		return NULL;
+	PyCapsule_SetDestructor(cap, NULL);
+	jobshm_lock_release(l);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+m_barrier(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	unsigned parties;
+	double timeout;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+	int rc;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "sId", &name, &parties, &timeout) ||
+	    !(ns = ns_open()))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rc = jobshm_barrier_wait(ns, name, parties, timeout, &err);
+	Py_END_ALLOW_THREADS
+	jobshm_ns_close(ns);
+	if (rc < 0)
+		return fail(&err);
+	Py_RETURN_NONE;
+}
+
 static PyObject *
 m_name_check(PyObject *mod, PyObject *args)
 {
@@ -365,6 +431,10 @@ static PyMethodDef module_methods[] = {
 	{ "list", m_list, METH_NOARGS, "list() -> [(name, size)]" },
 	{ "info", m_info, METH_NOARGS, "dir, prefix, note, size, used" },
 	{ "name_check", m_name_check, METH_VARARGS, "ValueError if bad" },
+	{ "lock", m_lock, METH_VARARGS, "lock(name) -> (handle, recovered)" },
+	{ "unlock", m_unlock, METH_O, "unlock(handle)" },
+	{ "barrier", m_barrier, METH_VARARGS,
+	  "barrier(name, parties, timeout): timeout < 0 waits forever" },
 	{ NULL, NULL, 0, NULL },
 };
 

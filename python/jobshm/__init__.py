@@ -34,7 +34,8 @@ from . import _jobshm as _c
 from ._jobshm import Error
 
 __all__ = ["create", "attach", "delete", "list", "from_array", "load",
-           "publish", "rro", "info", "Error", "Entry"]
+           "publish", "rro", "info", "Error", "Entry", "Lock", "Barrier",
+           "BarrierTimeout"]
 
 from ._jobshm import HEADER, MAGIC   # the array header: lib/jobshm.h
 Entry = collections.namedtuple("Entry", "name dtype shape size")
@@ -262,3 +263,69 @@ def rro(name, loader, mpol=None):
             os.close(fd)
     _cache[name] = a
     return a
+
+
+class Lock:
+    """A lock shared by every process of the job on this node, whatever
+    started it (srun tasks, pool workers)::
+
+        with jobshm.Lock("counter") as lock:
+            if lock.recovered:      # the last holder died holding it
+                repair()
+            counter[0] += 1
+
+    The kernel releases it when its holder dies; the next owner sees
+    recovered == True."""
+
+    def __init__(self, name):
+        self.name = _name(name)
+        self.recovered = False
+        self._handle = None
+
+    def acquire(self):
+        if self._handle is not None:
+            raise RuntimeError(f"jobshm.Lock('{self.name}') is held already")
+        self._handle, self.recovered = _c.lock(self.name)
+        return self
+
+    def release(self):
+        if self._handle is None:
+            raise RuntimeError(f"jobshm.Lock('{self.name}') is not held")
+        h, self._handle = self._handle, None
+        _c.unlock(h)
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class BarrierTimeout(Error):
+    """Not every party reached the barrier in time (one died or never
+    came); errno is ETIMEDOUT."""
+
+
+class Barrier:
+    """Wait until `parties` processes of the job on this node reach it::
+
+        jobshm.Barrier("loaded", parties=int(os.environ["SLURM_NTASKS"]),
+                       timeout=60).wait()
+
+    Reusable.  With a timeout (seconds), a barrier that a participant
+    never reaches raises BarrierTimeout instead of hanging."""
+
+    def __init__(self, name, parties, timeout=None):
+        if int(parties) < 1:
+            raise ValueError("parties must be 1 or more")
+        self.name, self.parties = _name(name), int(parties)
+        self.timeout = timeout
+
+    def wait(self, timeout=None):
+        t = self.timeout if timeout is None else timeout
+        try:
+            _c.barrier(self.name, self.parties, -1.0 if t is None else
+                       float(t))
+        except Error as e:
+            if e.errno == errno.ETIMEDOUT:
+                raise BarrierTimeout(e.errno, e.strerror) from None
+            raise
