@@ -20,12 +20,14 @@ attach), then every task on the node gets a read-only, zero-copy array.
 A segment is built unnamed and linked into place, so no reader ever sees
 half of it, and two publishers never overwrite each other.
 """
+import atexit
 import collections
 import errno
 import fcntl
 import json
 import os
 import re
+import warnings
 
 import numpy as np
 import numpy.lib.format as npformat
@@ -34,8 +36,8 @@ from . import _jobshm as _c
 from ._jobshm import Error
 
 __all__ = ["create", "attach", "delete", "list", "from_array", "load",
-           "publish", "rro", "info", "Error", "Entry", "Lock", "Barrier",
-           "BarrierTimeout"]
+           "publish", "rro", "stats", "info", "Error", "Entry", "Lock",
+           "Barrier", "BarrierTimeout"]
 
 from ._jobshm import HEADER, MAGIC   # the array header: lib/jobshm.h
 Entry = collections.namedtuple("Entry", "name dtype shape size")
@@ -246,24 +248,232 @@ def _lock(name):
 def rro(name, loader, mpol=None):
     """Recurrent-read-only cache: this process's dict, then the node's
     shm, then loader() -- once per node -- published for everyone.
-    Returns a read-only, zero-copy array."""
+    Returns a read-only, zero-copy array.
+
+    The cache is bounded (JOBSHM_RRO_MAX: bytes, or N% of the job's shm;
+    default 90% of it): a new array that does not fit evicts the least
+    recently used cached arrays of the node (readers that hold them keep
+    their data), and one that still does not fit is loaded privately for
+    this process, with a warning once.  A task never gets ENOSPC from
+    the cache."""
     name = _name(name)
     a = _cache.get(name)
-    if a is not None:
+    if a is not None and _rro.hit(name):
         return a
+    _cache.pop(name, None)      # evicted: let its pages go with our copy
     try:
         a = attach(name, ro=True, populate=POPULATE)
     except Error as e:
         if e.errno != errno.ENOENT:
             raise
-        fd = _lock(name)
-        try:
-            a = publish(name, loader, mpol)
-        finally:
-            os.close(fd)
+        return _rro_miss(name, loader, mpol)
+    _rro.hit(name)
     _cache[name] = a
     return a
 
+
+def _rro_miss(name, loader, mpol):
+    fd = _lock(name)
+    try:
+        try:            # another process loaded it while we waited
+            a = attach(name, ro=True, populate=POPULATE)
+            _rro.hit(name)
+        except Error as e:
+            if e.errno != errno.ENOENT:
+                raise
+            a = _rro.load(name, loader, mpol)
+    finally:
+        os.close(fd)
+    if _rro.cached(name):
+        _cache[name] = a
+    return a
+
+
+def _source_bytes(src):
+    """Bytes a source will take in shm: an array's, or a .npy file's."""
+    if isinstance(src, (str, bytes, os.PathLike)):
+        shape, _, dtype, _ = _npy_header(os.fspath(src))
+        return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize + HEADER
+    return np.asanyarray(src).nbytes + HEADER
+
+
+class _RroCache:
+    """The node's rro cache: an index of the cached names and their sizes
+    (a file in the job's shm, changed under a node-wide Lock), recency by
+    the segments' mtimes (touched on every hit, so shared by every process
+    of the node), and node-wide counters."""
+
+    FIELDS = ("hits", "misses", "loads", "bytes_loaded", "evictions",
+              "private_fallbacks")
+
+    def __init__(self):
+        self._hits = 0          # this process's, not yet added to the node's
+        self._warned = False
+        self._mine = set()
+
+    def _file(self, kind):
+        i = _c.info()
+        return os.path.join(i["dir"], f".jobshm-rro{kind}.{i['prefix']}")
+
+    def _seg_path(self, name):
+        i = _c.info()
+        return os.path.join(i["dir"], i["prefix"] + name)
+
+    def budget(self):
+        size = _c.info()["size"]
+        v = os.environ.get("JOBSHM_RRO_MAX", "90%").strip()
+        try:
+            if v.endswith("%"):
+                return int(size * float(v[:-1]) / 100)
+            return int(v)
+        except ValueError:
+            raise ValueError(f"jobshm: JOBSHM_RRO_MAX='{v}': expected bytes "
+                             "or a share of the job's shm like 80%") from None
+
+    def _read(self, kind, parse):
+        try:
+            with open(self._file(kind)) as f:
+                return parse(f.read())
+        except FileNotFoundError:
+            return parse("")
+
+    def _write(self, kind, text):
+        tmp = self._file(kind) + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self._file(kind))
+
+    def _index(self):
+        """name -> [bytes, state]: "L" being loaded, "C" cached."""
+        return self._read("index", lambda t: {
+            n: [int(b), st] for n, b, st in
+            (l.split() for l in t.splitlines() if l)})
+
+    def _save_index(self, idx):
+        self._write("index", "".join(f"{n} {b} {st}\n"
+                                     for n, (b, st) in idx.items()))
+
+    def _count(self, **add):
+        st = self._read("stats", lambda t: dict(
+            zip(self.FIELDS, [int(x) for x in t.split()] or
+                [0] * len(self.FIELDS))))
+        for k, v in add.items():
+            st[k] += v
+        self._write("stats", " ".join(str(st[k]) for k in self.FIELDS))
+        return st
+
+    def hit(self, name):
+        """Count a hit and make name the most recent; False if it was
+        evicted meanwhile."""
+        try:
+            os.utime(self._seg_path(name))     # recency, node-wide
+        except FileNotFoundError:
+            return False
+        self._hits += 1
+        if self._hits >= 1024:
+            self.flush()
+        return True
+
+    def flush(self):
+        if self._hits:
+            with Lock("jobshm-rro-cache"):
+                self._count(hits=self._hits)
+            self._hits = 0
+
+    def cached(self, name):
+        return name in self._mine or name in self._index()
+
+    def _mtime(self, name):
+        try:
+            return os.stat(self._seg_path(name)).st_mtime_ns
+        except FileNotFoundError:
+            return None          # being loaded: cannot be evicted
+
+    def _reserve(self, name, need):
+        """Under the cache lock: make room for need bytes by evicting the
+        least recently used; True if reserved."""
+        idx = self._index()
+        for n in [n for n, (_, st) in idx.items()      # deleted by hand
+                  if st == "C" and self._mtime(n) is None]:
+            del idx[n]
+        budget, evicted = self.budget(), 0
+        used = lambda: sum(b for b, _ in idx.values())  # noqa: E731
+        ages = sorted((self._mtime(n), n) for n, (_, st) in idx.items()
+                      if st == "C")
+        while used() + need > budget and ages:
+            _, victim = ages.pop(0)
+            try:
+                _c.unlink(victim)   # attached readers keep their pages
+            except Error:
+                pass
+            idx.pop(victim, None)
+            evicted += 1
+        fits = used() + need <= budget
+        if fits:
+            idx[name] = [need, "L"]
+        self._save_index(idx)
+        self._count(misses=1, evictions=evicted)
+        return fits
+
+    def _loaded(self, name, need):
+        with Lock("jobshm-rro-cache"):
+            idx = self._index()
+            idx[name] = [need, "C"]
+            self._save_index(idx)
+            self._count(loads=1, bytes_loaded=need)
+
+    def _unreserve(self, name):
+        with Lock("jobshm-rro-cache"):
+            idx = self._index()
+            idx.pop(name, None)
+            self._save_index(idx)
+
+    def load(self, name, loader, mpol):
+        src = loader() if callable(loader) else loader
+        need = _source_bytes(src)
+        with Lock("jobshm-rro-cache"):
+            fits = self._reserve(name, need)
+        if fits:
+            try:
+                a = (load(name, src, mpol) if isinstance(
+                    src, (str, bytes, os.PathLike)) else
+                    from_array(name, src, ro=True, mpol=mpol))
+                self._mine.add(name)
+                self._loaded(name, need)
+                return a
+            except Error as e:          # the shm is full of other data
+                self._unreserve(name)
+                if e.errno != errno.ENOSPC:
+                    raise
+        return self._private(name, src, need)
+
+    def _private(self, name, src, need):
+        if not self._warned:
+            warnings.warn(f"jobshm: rro '{name}' ({need} bytes) does not fit "
+                          f"in the cache ({self.budget()} bytes): loaded "
+                          "privately for this process", RuntimeWarning,
+                          stacklevel=4)
+            self._warned = True
+        with Lock("jobshm-rro-cache"):
+            self._count(private_fallbacks=1)
+        if isinstance(src, (str, bytes, os.PathLike)):
+            return _readonly(np.load(src))
+        return _readonly(np.asanyarray(src).view())   # no copy
+
+    def stats(self):
+        self.flush()
+        with Lock("jobshm-rro-cache"):
+            return self._count()
+
+
+_rro = _RroCache()
+atexit.register(lambda: _rro.flush() if _rro._hits else None)
+
+
+def stats():
+    """The node's rro cache: hits, misses, loads, bytes_loaded, evictions,
+    private_fallbacks (every process of the job on the node)."""
+    return _rro.stats()
 
 class Lock:
     """A lock shared by every process of the job on this node, whatever
