@@ -64,6 +64,14 @@ LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
+# the Python worker runtime (Debian's python3, python3-dev, python3-numpy)
+PY_INC  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+PY_EXT  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+PY_MOD  := python/jobshm/_jobshm$(PY_EXT)
+PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# on Debian's sys.path for PREFIX=/usr/local (and /usr)
+pythondir ?= $(libdir)/$(PY_VER)/dist-packages
+
 MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
@@ -320,12 +328,7 @@ soak: all
 		tests/cluster/cluster.sh stop; exit $$rc
 
 # ---- Python worker runtime (Debian's python3, python3-dev, python3-numpy) ----
-PY_INC  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
-PY_EXT  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
-PY_MOD  := python/jobshm/_jobshm$(PY_EXT)
-PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)
-# on Debian's sys.path for PREFIX=/usr/local (and /usr)
-pythondir ?= $(libdir)/$(PY_VER)/dist-packages
+
 
 $(PY_MOD): python/_jobshm.c lib/libjobshm.a lib/jobshm.h
 	$(CC) $(ALL_CFLAGS) -Wno-cast-function-type -I$(PY_INC) -shared \
