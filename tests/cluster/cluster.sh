@@ -75,6 +75,7 @@ write_conf() {
 	local i=0 n
 	mkdir -p "$D"/{state,log,spool,out,base}
 	chmod 1777 "$D/out"
+	for n in $(node_names); do mkdir -p "$D/tmp/$n"; chmod 1777 "$D/tmp/$n"; done
 	cat > "$D/slurm.conf" <<EOC
 ClusterName=jobshmtest
 SlurmctldHost=$HOST(127.0.0.1)
@@ -85,6 +86,9 @@ AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$D/state
 SlurmdSpoolDir=$D/spool/%n
+# per-node TmpFS: PMIx puts its per-step directory there, and two slurmd on
+# one host would collide in /tmp (multi-node MPI)
+TmpFS=$D/tmp/%n
 SlurmctldPidFile=$D/slurmctld.pid
 SlurmdPidFile=$D/slurmd.%n.pid
 SlurmctldLogFile=$D/log/slurmctld.log
@@ -190,7 +194,7 @@ stop() {
 	# leftovers of a crashed run: unmount what lives under our base
 	{ grep -F " $D/base/" /proc/self/mountinfo || true; } | awk '{print $5}' |
 		sort -r | while read -r m; do umount -l "$m" || true; done
-	rm -rf "$D/state" "$D/spool" "$D/out"
+	rm -rf "$D/state" "$D/spool" "$D/out" "$D/tmp"
 	remove_stale_cgroups
 }
 

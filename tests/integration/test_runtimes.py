@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import BASE, assert_clean, sbatch, wait_done, wait_file
+from conftest import BASE, OUT, assert_clean, sbatch, wait_done, wait_file
 
 PY = "/usr/bin/python3"
 
@@ -112,11 +112,10 @@ if os.environ.get("HOLD"):
 
 @pytest.mark.skipif(os.system(f"{PY} -c 'import mpi4py' 2>/dev/null") != 0,
                     reason="python3-mpi4py is not installed")
-def test_mpi_shared_memory_transport_and_window_in_the_job_shm(tmp_path):
-    prog = tmp_path / "mpi_prog.py"
+def test_mpi_shared_memory_transport_and_window_in_the_job_shm():
+    prog = OUT / "mpi_prog.py"        # readable by the job's user
     prog.write_text(MPI_PROG)
     prog.chmod(0o644)
-    tmp_path.chmod(0o755)
     before = host_shm()
     jobid, out = sbatch(["-w", "n1", "-n2", "--mem=1G", "--shm=512M"], f"""
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
@@ -139,3 +138,41 @@ sleep 120
     wait_done(jobid)
     assert_clean(jobid)
     assert not {e for e in host_shm() - before if "vader" in e}
+
+
+MPI_2NODES = """
+import numpy as np, socket, os
+from mpi4py import MPI
+c = MPI.COMM_WORLD
+r = c.Get_rank()
+x = np.full(1 << 16, float(r))
+y = np.empty_like(x)
+peer = (r + 2) % 4                      # the same local rank on the other node
+c.Sendrecv(x, dest=peer, recvbuf=y, source=peer)
+node = c.Split_type(MPI.COMM_TYPE_SHARED)
+print("RANK", r, os.environ["SLURMD_NODENAME"], "GOT", int(y[0]),
+      "LOCAL", node.size, flush=True)
+"""
+
+
+@pytest.mark.skipif(os.system(f"{PY} -c 'import mpi4py' 2>/dev/null") != 0,
+                    reason="python3-mpi4py is not installed")
+def test_mpi_two_nodes_two_ranks_each():
+    prog = OUT / "mpi_2nodes.py"
+    prog.write_text(MPI_2NODES)
+    prog.chmod(0o644)
+    jobid, out = sbatch(["-N2", "--ntasks-per-node=2", "--mem=1G",
+                         "--shm=256M"], f"""
+export OMPI_MCA_btl=self,vader,tcp OMPI_MCA_pml=ob1
+srun --mpi=pmix {PY} {prog}
+echo SRUN rc=$?
+""")
+    assert wait_done(jobid, timeout=180) == "COMPLETED", out.read_text()
+    text = out.read_text()
+    ranks = re.findall(r"RANK (\d) (\S+) GOT (\d) LOCAL (\d)", text)
+    assert sorted(int(r) for r, *_ in ranks) == [0, 1, 2, 3], text
+    assert all(int(got) == (int(r) + 2) % 4 and local == "2"
+               for r, _, got, local in ranks), ranks
+    assert len({n for _, n, _, _ in ranks}) == 2, ranks
+    assert "SRUN rc=0" in text
+    assert_clean(jobid)
