@@ -54,6 +54,12 @@ $(GEN_H): FORCE
 	  '#define JOBSHM_CLI "$(bindir)/jobshm"' \
 	  '#define JOBSHM_CONF "$(sysconfdir)/jobshm.conf"' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+# which Slurm the Slurm-facing programs were built against: a change
+# (SLURM_PREFIX=) rebuilds them
+SLURM_STAMP := cli/slurm.flags
+$(SLURM_STAMP): FORCE
+	@echo '$(SLURM_CFLAGS) $(SLURM_LIBS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 print-version:
 	@echo $(VERSION)
@@ -76,7 +82,7 @@ MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
-.PHONY: FORCE docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
+.PHONY: FORCE check-slurm-src docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
 
 all: $(BUILT)
@@ -103,12 +109,13 @@ lib/jobshm.pc: lib/jobshm.pc.in Makefile
 	    -e 's|@includedir@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \
 	    $< > $@
 
-spank/jobshm.so: spank/jobshm.c spank/version.map lib/libjobshm.a $(GEN_H)
+spank/jobshm.so: spank/jobshm.c spank/version.map lib/libjobshm.a $(GEN_H) \
+		 $(SLURM_STAMP)
 	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -shared -o $@ spank/jobshm.c lib/libjobshm.a \
 		-Wl,--version-script=spank/version.map $(LDFLAGS) $(DEPS_LIBS)
 
 cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h cli/slurm_compat.h \
-	    lib/libjobshm.a $(GEN_H)
+	    lib/libjobshm.a $(GEN_H) $(SLURM_STAMP)
 	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -o $@ cli/jobshm.c cli/alive.c \
 		lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) $(SLURM_LIBS)
 
@@ -184,6 +191,18 @@ cluster-test: all
 
 check: all compat-check docs-test unit unit-asan python-test launcher-test fuzz-check \
 	install-test deb-test rpm-test deb-cluster-test upgrade-test cluster-test
+
+# The cluster suite again on a Slurm built from source (26.05.3 from
+# ../shared/slurm by default), cached by tests/cluster/slurm-build.sh;
+# then the tree is built back against the system's Slurm.
+SLURM_TARBALL ?= ../shared/slurm/slurm-26.05.3.tar.gz
+check-slurm-src:
+	@if [ ! -r "$(SLURM_TARBALL)" ]; then \
+	  echo "check-slurm-src: SKIPPED: no Slurm source at $(SLURM_TARBALL)"; \
+	  exit 0; fi; \
+	prefix=$$(tests/cluster/slurm-build.sh "$(SLURM_TARBALL)") && \
+	$(MAKE) SLURM_PREFIX=$$prefix cluster-test; rc=$$?; \
+	$(MAKE) -s all; exit $$rc
 
 # the .deb installed with dpkg, a job through it, then purged (needs root)
 deb-cluster-test: deb
@@ -293,7 +312,7 @@ uninstall:
 
 clean:
 	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS) \
-	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map
+	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map $(SLURM_STAMP)
 	rm -rf tests/fuzz/new
 	rm -rf tests/integration/__pycache__ .pytest_cache
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 deb=$(readlink -f "${1:?usage: test_deb_cluster.sh FILE.deb}")
-export JOBSHM_CLUSTER_DIR=/tmp/jobshm-deb-cluster JOBSHM_CLUSTER_PORT=16917
+export JOBSHM_CLUSTER_DIR=/tmp/jobshm-deb-cluster JOBSHM_CLUSTER_PORT=17117
 export JOBSHM_CLUSTER_NODES=1 JOBSHM_CLUSTER_NODE_PREFIX=deb
 D=$JOBSHM_CLUSTER_DIR
 fail() { echo "test_deb_cluster: $*" >&2; exit 1; }
