@@ -238,7 +238,8 @@ bench-rro: all
 	d=$$(mktemp -d /tmp/jobshm-bench.XXXXXX) && \
 	mount -t tmpfs -o size=8G,huge=$${HUGE:-within_size} jobshm-bench $$d && \
 	JOBSHM_DIR=$$d \
-	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py; rc=$$?; \
+	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py \
+	    --workers $${WORKERS:-2} --preset $${PRESET:-two-core}; rc=$$?; \
 	umount $$d; rmdir $$d; exit $$rc
 
 bench: all

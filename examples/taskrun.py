@@ -11,6 +11,7 @@ shared memory, then zero-copy attaches), keyed by the data's unique name
 import multiprocessing as mp
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -41,9 +42,23 @@ def put(workdir, name, array):
     return path
 
 
+POOL_SECONDS = 0.0     # start-up of the last pool: not a task's time
+
+
+def _noop(_):
+    return None
+
+
 def pool(mode, workers, run):
-    return mp.get_context("fork").Pool(workers, initializer=_init,
-                                       initargs=(mode, run))
+    """A pool whose workers have all started (their start-up is timed
+    apart, in POOL_SECONDS)."""
+    global POOL_SECONDS
+    t = time.perf_counter()
+    p = mp.get_context("fork").Pool(workers, initializer=_init,
+                                    initargs=(mode, run))
+    p.map(_noop, range(workers * 4), chunksize=1)
+    POOL_SECONDS = time.perf_counter() - t
+    return p
 
 
 def cleanup(mode, run):
