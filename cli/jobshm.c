@@ -41,6 +41,9 @@ usage(FILE *f)
 "  sweep [--dry-run]     unmount and remove the shm of jobs that no longer\n"
 "                        run here (asks slurmctld); --quiet prints nothing\n"
 "  check-config [FILE]   check a jobshm.conf (default: --conf)\n"
+"  stage SRC [--name NAME]\n"
+"                        (users, in a job) copy SRC into the job's shm once\n"
+"                        per node and print the environment that uses it\n"
 "  check-config --keys[=text|md|man]\n"
 "                        the configuration reference, from the keys the\n"
 "                        loader knows\n"
@@ -347,6 +350,34 @@ parse_opts(int ac, char **av)
 	return optind;
 }
 
+/*
+ * jobshm stage SRC [--name NAME]: the Python module does it, as the user
+ * (before option parsing: its options are its own).
+ */
+static int
+cmd_stage(int ac, char **av)
+{
+	const char *pp = getenv("PYTHONPATH");
+	char path[4096], **argv = calloc((size_t)ac + 3, sizeof(*argv));
+	int i;
+
+	if (!argv)
+		return 1;
+	snprintf(path, sizeof(path), "%s%s%s", JOBSHM_PYTHONDIR,
+		 pp && *pp ? ":" : "", pp && *pp ? pp : "");
+	setenv("PYTHONPATH", path, 1);
+	argv[0] = (char *)JOBSHM_PYTHON;
+	argv[1] = (char *)"-m";
+	argv[2] = (char *)"jobshm.stage";
+	for (i = 2; i < ac; i++)
+		argv[i + 1] = av[i];
+	execv(JOBSHM_PYTHON, argv);
+	fprintf(stderr, "%s: stage: cannot run %s: %s\n", prog, JOBSHM_PYTHON,
+		strerror(errno));
+	free(argv);
+	return 1;
+}
+
 static int
 run(const char *cmd, int nargs, char **args)
 {
@@ -376,6 +407,8 @@ main(int ac, char **av)
 {
 	int i;
 
+	if (ac >= 2 && !strcmp(av[1], "stage"))
+		return cmd_stage(ac, av);
 	app.conf_path = JOBSHM_CONF;
 	if (getenv("JOBSHM_CONF")) {
 		app.conf_path = getenv("JOBSHM_CONF");

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jobshm.h"
 #include "opts.h"
@@ -69,6 +70,39 @@ nvram_arg(struct request *r, const char *val)
 	return 0;
 }
 
+/* --stage=SRC[:NAME]: SRC readable here (made absolute), NAME a name. */
+static int
+stage_arg(struct request *r, const char *val)
+{
+	char src[4096], *colon, *name;
+	const char *base;
+	jobshm_err_t err;
+
+	if (r->nstage == MAX_STAGE || strlen(val) >= sizeof(src))
+		return bad("stage", val, "at most 16 stages of SRC[:NAME]");
+	snprintf(src, sizeof(src), "%s", val);
+	colon = strrchr(src, ':');
+	name = colon && !strchr(colon, '/') ? colon + 1 : NULL;
+	if (name)
+		*colon = '\0';
+	if (!realpath(src, r->stage[r->nstage].src) ||
+	    access(r->stage[r->nstage].src, R_OK) < 0)
+		return bad("stage", val, "a readable directory, tar archive or "
+			   "file, optionally followed by :NAME");
+	base = strrchr(r->stage[r->nstage].src, '/') + 1;
+	snprintf(r->stage[r->nstage].name, sizeof(r->stage[0].name), "%.*s",
+		 (int)strcspn(base, "."), base);
+	if (name)
+		snprintf(r->stage[r->nstage].name, sizeof(r->stage[0].name),
+			 "%s", name);
+	if (jobshm_name_check(r->stage[r->nstage].name, &err) < 0) {
+		fprintf(stderr, "%s: --stage='%s': %s\n", prog, val, err.msg);
+		return -1;
+	}
+	r->nstage++;
+	return 0;
+}
+
 static int
 shm_arg(struct request *r, const char *val)
 {
@@ -120,13 +154,17 @@ usage(FILE *f)
 "  --shm=SIZE                    the job's shm per node (as sbatch --shm)\n"
 "  --runtime=compss|exec         COMPSs's launch_compss, or run APP on every\n"
 "                                node with srun (compss)\n"
+"  --stage=SRC[:NAME]            copy SRC (a directory, tar archive or file)\n"
+"                                into the job's shm on every node before the\n"
+"                                application starts, and export the\n"
+"                                environment that uses it (repeatable)\n"
 "  --dry-run                     print the batch script (and the XML files)\n"
 "  -h, --help, -V, --version\n", prog);
 }
 
 enum {
 	O_EXEC = 256, O_NODES, O_CPUS, O_WIM, O_MWD, O_WWD, O_LANG, O_TRACE,
-	O_GRAPH, O_LOG, O_QOS, O_PROJ, O_NAME, O_DEP, O_NVRAM, O_AFF, O_EXTRA,
+	O_GRAPH, O_LOG, O_QOS, O_PROJ, O_NAME, O_DEP, O_NVRAM, O_AFF, O_EXTRA, O_STAGE,
 	O_SHM, O_RUNTIME, O_DRY, O_XML, O_HOSTS,
 };
 
@@ -148,6 +186,7 @@ static const struct option opts[] = {
 	{ "nvram_options", required_argument, NULL, O_NVRAM },
 	{ "cpu_affinity", required_argument, NULL, O_AFF },
 	{ "extra_submit_flag", required_argument, NULL, O_EXTRA },
+	{ "stage", required_argument, NULL, O_STAGE },
 	{ "shm", required_argument, NULL, O_SHM },
 	{ "runtime", required_argument, NULL, O_RUNTIME },
 	{ "dry-run", no_argument, NULL, O_DRY },
@@ -225,6 +264,7 @@ set_opt(struct request *r, int c, const char *v)
 	case O_NVRAM: r->nvram = v; return nvram_arg(r, v);
 	case O_SHM: r->shm = v; return shm_arg(r, v);
 	case O_DRY: r->dry_run = 1; return 0;
+	case O_STAGE: return stage_arg(r, v);
 	case O_EXTRA:
 		if (r->nextra == MAX_EXTRA || v[0] != '-' || strchr(v, '\n'))
 			return bad("extra_submit_flag", v, "expected one sbatch "

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #define MAX_EXTRA 32
+#define MAX_STAGE 16
 
 struct request {
 	unsigned exec_time, num_nodes, cpus_per_node, worker_in_master_cpus;
@@ -15,6 +16,8 @@ struct request {
 	const char *nvram, *cpu_affinity, *shm, *runtime;
 	const char *extra[MAX_EXTRA];
 	int nextra, dry_run;
+	struct { char src[4096], name[256]; } stage[MAX_STAGE];
+	int nstage;
 	uint64_t shm_bytes;      /* 0: none or a percentage               */
 	double nvram_gb;         /* 0: no NVRAM                           */
 	char **app;              /* APP and its arguments                 */

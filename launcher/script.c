@@ -57,11 +57,44 @@ app_args(FILE *f, const struct request *r)
 }
 
 static void
-exec_body(FILE *f, const struct request *r, const char *pydir)
+python_path(FILE *f, const char *pydir)
 {
 	fprintf(f, "export PYTHONPATH=");
 	sh_quote(f, pydir);
 	fprintf(f, "${PYTHONPATH:+:$PYTHONPATH}\n");
+}
+
+/*
+ * Each --stage: one reader per node copies it into the job's shm (sbcast
+ * cannot reach it: slurmd writes in the node's namespace, not the job's
+ * private /dev/shm), then the batch step exports the environment that
+ * uses it, which every later step inherits.
+ */
+static void
+stage_lines(FILE *f, const struct request *r)
+{
+	int i;
+
+	for (i = 0; i < r->nstage; i++) {
+		fprintf(f, "srun --nodes=\"$SLURM_NNODES\" --ntasks-per-node=1 "
+			"/usr/bin/python3 -m jobshm.stage ");
+		sh_quote(f, r->stage[i].src);
+		fprintf(f, " --name ");
+		sh_quote(f, r->stage[i].name);
+		fprintf(f, " >/dev/null\neval \"$(/usr/bin/python3 -m "
+			"jobshm.stage ");
+		sh_quote(f, r->stage[i].src);
+		fprintf(f, " --name ");
+		sh_quote(f, r->stage[i].name);
+		fprintf(f, ")\"\n");
+	}
+}
+
+static void
+exec_body(FILE *f, const struct request *r, const char *pydir)
+{
+	if (!r->nstage)
+		python_path(f, pydir);
 	fprintf(f, "# every node runs APP once; node 0 is the master\n"
 		"srun --kill-on-bad-exit=1 bash -c 'export JOBSHM_ROLE=worker; "
 		"[ \"$SLURM_NODEID\" = 0 ] && JOBSHM_ROLE=master; exec \"$@\"' "
@@ -112,6 +145,10 @@ write_batch(FILE *f, const struct request *r, const char *self)
 	fprintf(f, "#!/bin/bash\n# written by enqueue_jobshm\n");
 	sbatch_lines(f, r);
 	fprintf(f, "set -e\n");
+	if (r->nstage) {
+		python_path(f, pydir);
+		stage_lines(f, r);
+	}
 	if (!strcmp(r->runtime, "exec"))
 		exec_body(f, r, pydir);
 	else

@@ -2,3 +2,5 @@
 #define JOBSHM_VERSION "0.3.0"
 #define JOBSHM_CLI "/usr/local/bin/jobshm"
 #define JOBSHM_CONF "/etc/slurm/jobshm.conf"
+#define JOBSHM_PYTHON "/usr/bin/python3"
+#define JOBSHM_PYTHONDIR "/usr/local/lib/python3.11/dist-packages"

@@ -40,3 +40,31 @@ def test_kmeans_through_launcher(nodes):
     assert len(results) == nodes
     assert len({r["checksum"] for r in results}) == 1
     assert_clean(jobid)
+
+
+def test_stage_numpy_on_two_nodes_and_import_it_from_the_job_shm():
+    """--stage: each node gets its own copy of the environment in its job
+    shm, and the application imports numpy from there."""
+    import shutil
+    env = OUT / "stage-env"
+    shutil.rmtree(env, ignore_errors=True)
+    shutil.copytree("/usr/lib/python3/dist-packages/numpy",
+                    env / "site-packages" / "numpy", symlinks=True)
+    shutil.copystat(OUT, env)
+    out = OUT / "stage-%j.out"
+    app = ("/usr/bin/python3 -c 'import os, numpy; print(\"NUMPY\", "
+           "os.environ[\"SLURMD_NODENAME\"], numpy.__file__)'")
+    p = run([BIN, "--runtime=exec", "--num_nodes=2", "--cpus_per_node=1",
+             "--shm=256M", "--exec_time=5", f"--stage={env}:pyenv",
+             f"--extra_submit_flag=--output={out}",
+             "--extra_submit_flag=--mem=1G", "bash", "-c", app], user=USER1)
+    assert p.returncode == 0, p.stderr
+    jobid = int(re.match(r"Submitted batch job (\d+)", p.stdout).group(1))
+    assert wait_done(jobid, timeout=180) == "COMPLETED"
+    text = (OUT / f"stage-{jobid}.out").read_text()
+    seen = re.findall(r"NUMPY (\S+) (\S+)", text)
+    assert len({n for n, _ in seen}) == 2, text
+    assert all(f == "/dev/shm/stage/pyenv/site-packages/numpy/__init__.py"
+               for _, f in seen), text
+    assert_clean(jobid)
+    shutil.rmtree(env)

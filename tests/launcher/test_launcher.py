@@ -112,3 +112,30 @@ def test_help_and_version():
     assert p.returncode == 0 and "--worker_working_dir" in p.stdout
     p = subprocess.run([BIN, "--version"], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("enqueue_jobshm ")
+
+
+def test_stage_lines_before_the_application(tmp_path):
+    env = tmp_path / "my-env.tar.gz"
+    env.write_bytes(b"")
+    out = dry(["--runtime=exec", f"--stage={env}", f"--stage={tmp_path}:py",
+               "python3", "app.py"])
+    lines = out.splitlines()
+    stage = [i for i, l in enumerate(lines) if "jobshm.stage" in l]
+    app = [i for i, l in enumerate(lines) if "jobshm-app" in l]
+    assert len(stage) == 4 and stage[-1] < app[0], out
+    assert f"'{env}' --name 'my-env'" in out          # from the file name
+    assert f"--name 'py'" in out
+    assert lines[stage[0]].startswith('srun --nodes="$SLURM_NNODES" '
+                                      "--ntasks-per-node=1 ")
+
+
+@pytest.mark.parametrize("val,msg", [
+    ("/nonexistent/env", "--stage='/nonexistent/env': a readable"),
+    ("/tmp:../x", "--stage='/tmp:../x': a readable"),
+    ("/tmp:bad name", "--stage='/tmp:bad name': segment name 'bad name'"),
+])
+def test_bad_stage_refused(val, msg):
+    p = subprocess.run([BIN, "--dry-run", f"--stage={val}", "app"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and p.stderr.startswith("enqueue_jobshm: "), p
+    assert msg in p.stderr, p.stderr
