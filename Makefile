@@ -84,7 +84,7 @@ MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
-.PHONY: FORCE check-slurm-src docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
+.PHONY: FORCE bench-stage check-slurm-src docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
 	install-test clean bench cluster-start cluster-stop deps
 
 all: $(BUILT)
@@ -243,6 +243,14 @@ bench-rro: all
 	JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/rro_bench.py \
 	    --workers $${WORKERS:-2} --preset $${PRESET:-two-core}; rc=$$?; \
 	umount $$d; rmdir $$d; exit $$rc
+
+# import scaling through a slow FUSE source: direct against jobshm stage
+bench/slowfs: bench/slowfs.c
+	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags fuse3) -o $@ $< \
+		$$(pkg-config --libs fuse3)
+
+bench-stage: all bench/slowfs
+	$(PYTHON) bench/stage_bench.py
 
 bench: all
 	tests/cluster/cluster.sh start

@@ -238,9 +238,10 @@ copy_sendfile(int out, int in, const char *path, off_t in_off, size_t len,
 	while (len > 0) {
 		n = sendfile(out, in, &in_off, len > (1u << 30) ? (1u << 30) : len);
 		if (n <= 0)
-			return jobshm_fail(err, "copy %s into shm: %s", path,
-					   n == 0 ? "file too short" :
-					   strerror(errno));
+			return jobshm_fail_code(err, n == 0 ? EIO : errno,
+						"copy %s into shm: %s", path,
+						n == 0 ? "file too short" :
+						strerror(errno));
 		len -= (size_t)n;
 	}
 	return 0;
@@ -263,6 +264,7 @@ copy_mapped(int out, int in, const char *path, uint64_t off, size_t len,
 	char *p = map + skew;
 	size_t left = len;
 	ssize_t n;
+	int e;
 
 	if (map == MAP_FAILED)
 		return copy_sendfile(out, in, path, (off_t)off, len, err);
@@ -273,11 +275,12 @@ copy_mapped(int out, int in, const char *path, uint64_t off, size_t len,
 		p += n;
 		left -= (size_t)n;
 	}
+	e = errno;
 	munmap(map, len + skew);
 	if (left > 0)
-		return jobshm_fail(err, "copy %s into shm: %s", path,
-				   errno == EFAULT ? "file changed while "
-				   "loading" : strerror(errno));
+		return jobshm_fail_code(err, e, "copy %s into shm: %s", path,
+					e == EFAULT ? "file changed while "
+					"loading" : strerror(e));
 	return 0;
 }
 
@@ -412,8 +415,9 @@ jobshm_seg_fill(jobshm_seg_t *seg, size_t seg_off, const char *path,
 		n = pread(fd, dst, len > (1u << 30) ? (1u << 30) : len,
 			  (off_t)file_off);
 		if (n <= 0) {
-			jobshm_fail(err, "read %s: %s", path,
-				    n == 0 ? "file too short" : strerror(errno));
+			jobshm_fail_code(err, n == 0 ? EIO : errno,
+					 "read %s: %s", path, n == 0 ?
+					 "file too short" : strerror(errno));
 			close(fd);
 			return -1;
 		}

@@ -273,6 +273,8 @@ def rro(name, loader, mpol=None):
 
 
 def _rro_miss(name, loader, mpol):
+    for n in [n for n in _cache if not _rro.present(n)]:
+        del _cache[n]       # evicted: its pages can go once tasks drop it
     fd = _lock(name)
     try:
         try:            # another process loaded it while we waited
@@ -379,6 +381,9 @@ class _RroCache:
             with Lock("jobshm-rro-cache"):
                 self._count(hits=self._hits)
             self._hits = 0
+
+    def present(self, name):
+        return os.path.lexists(self._seg_path(name))
 
     def cached(self, name):
         return name in self._mine or name in self._index()

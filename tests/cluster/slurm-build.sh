@@ -14,6 +14,9 @@ tarball=${1:?usage: slurm-build.sh TARBALL}
 cache=${JOBSHM_SLURM_CACHE:-/var/cache/jobshm/slurm}
 # several slurmd on one host (the test cluster) need multiple-slurmd support
 opts="--disable-debug --without-rpath --enable-multiple-slurmd"
+# mpi/pmix, with Debian's PMIx (libpmix-dev) where it is installed
+pmix=$(ls -d /usr/lib/*/pmix2 2>/dev/null | head -1)
+[ -n "$pmix" ] && opts="$opts --with-pmix=$pmix"
 sum=$( (sha256sum <"$tarball"; echo "$opts") | sha256sum | cut -c1-16)
 prefix=$cache/$sum
 if [ -x "$prefix/sbin/slurmd" ] && [ -f "$prefix/.complete" ]; then
