@@ -79,10 +79,17 @@ jobshm_lock_acquire(jobshm_ns_t *ns, const char *name, int *recovered,
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (recovered)	/* a pid left in the file: its holder died */
-		*recovered = n > 0 && buf[0] != '\0' && buf[0] != '\n';
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0 ||
-	    !(l = malloc(sizeof(*l)))) {
+		*recovered = n > 0 && buf[strspn(buf, " ")] >= '1' &&
+			     buf[strspn(buf, " ")] <= '9';
+	/*
+	 * The holder's pid, in place, fixed width: once the file has its
+	 * page, a full shm never makes this write fail (where it does, the
+	 * lock still works; only a later "recovered" is lost).
+	 */
+	n = snprintf(buf, sizeof(buf), "%15ld\n", (long)getpid());
+	if (pwrite(fd, buf, (size_t)n, 0) != n)
+		(void)0;
+	if (!(l = malloc(sizeof(*l)))) {
 		jobshm_fail(err, "lock '%s': %m", name);
 		close(fd);	/* releases the flock */
 		return NULL;
@@ -96,7 +103,8 @@ jobshm_lock_release(jobshm_lock_t *l)
 {
 	if (!l)
 		return;
-	if (ftruncate(l->fd, 0) < 0)
+	/* overwritten, not truncated: the file keeps its page */
+	if (pwrite(l->fd, "              -\n", 16, 0) != 16)
 		(void)0;	/* the next owner is told, wrongly: harmless */
 	close(l->fd);	/* and the flock with it */
 	free(l);

@@ -340,10 +340,16 @@ class _RroCache:
             return parse("")
 
     def _write(self, kind, text):
-        tmp = self._file(kind) + ".new"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self._file(kind))
+        """In place, under the cache lock: a file that has its pages
+        needs no new ones, so a full shm does not make it fail."""
+        data = text.encode()
+        fd = os.open(self._file(kind), os.O_RDWR | os.O_CREAT |
+                     os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
 
     def _index(self):
         """name -> [bytes, state]: "L" being loaded, "C" cached."""
@@ -361,7 +367,11 @@ class _RroCache:
                 [0] * len(self.FIELDS))))
         for k, v in add.items():
             st[k] += v
-        self._write("stats", " ".join(str(st[k]) for k in self.FIELDS))
+        try:
+            self._write("stats", " ".join(str(st[k]) for k in self.FIELDS))
+        except OSError as e:        # counters are best effort
+            if e.errno != errno.ENOSPC:
+                raise
         return st
 
     def hit(self, name):
@@ -416,7 +426,12 @@ class _RroCache:
         fits = used() + need <= budget
         if fits:
             idx[name] = [need, "L"]
-        self._save_index(idx)
+        try:
+            self._save_index(idx)
+        except OSError as e:        # the shm is full: no cache this time
+            if e.errno != errno.ENOSPC:
+                raise
+            fits = False
         self._count(misses=1, evictions=evicted)
         return fits
 
@@ -424,7 +439,11 @@ class _RroCache:
         with Lock("jobshm-rro-cache"):
             idx = self._index()
             idx[name] = [need, "C"]
-            self._save_index(idx)
+            try:
+                self._save_index(idx)   # shrinks or keeps its size
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
             self._count(loads=1, bytes_loaded=need)
 
     def _unreserve(self, name):

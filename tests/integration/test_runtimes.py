@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import BASE, OUT, assert_clean, sbatch, wait_done, wait_file
+from conftest import BASE, OUT, assert_clean, run, sbatch, wait_done, wait_file
 
 PY = "/usr/bin/python3"
 
@@ -81,6 +81,16 @@ EOT
     assert {e for e in host_shm() if e.startswith("joblib")} <= before
 
 
+def no_mpi():
+    """Why MPI cannot run here, or None: mpi4py and Slurm's mpi/pmix."""
+    if os.system(f"{PY} -c 'import mpi4py' 2>/dev/null") != 0:
+        return "python3-mpi4py is not installed"
+    p = run(["srun", "--mpi=list"])
+    if "pmix" not in p.stdout + p.stderr:
+        return "this Slurm has no mpi/pmix plugin (built without PMIx)"
+    return None
+
+
 MPI_PROG = """
 import os, numpy as np
 from mpi4py import MPI
@@ -110,8 +120,7 @@ if os.environ.get("HOLD"):
 """
 
 
-@pytest.mark.skipif(os.system(f"{PY} -c 'import mpi4py' 2>/dev/null") != 0,
-                    reason="python3-mpi4py is not installed")
+@pytest.mark.skipif(no_mpi() is not None, reason=str(no_mpi()))
 def test_mpi_shared_memory_transport_and_window_in_the_job_shm():
     prog = OUT / "mpi_prog.py"        # readable by the job's user
     prog.write_text(MPI_PROG)
@@ -155,8 +164,7 @@ print("RANK", r, os.environ["SLURMD_NODENAME"], "GOT", int(y[0]),
 """
 
 
-@pytest.mark.skipif(os.system(f"{PY} -c 'import mpi4py' 2>/dev/null") != 0,
-                    reason="python3-mpi4py is not installed")
+@pytest.mark.skipif(no_mpi() is not None, reason=str(no_mpi()))
 def test_mpi_two_nodes_two_ranks_each():
     prog = OUT / "mpi_2nodes.py"
     prog.write_text(MPI_2NODES)
