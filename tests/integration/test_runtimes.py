@@ -38,7 +38,7 @@ sleep 60
     wait_file(out, "READY")
     assert f"mp-{jobid}" in job_dir_entries(jobid)
     assert f"mp-{jobid}" not in host_shm()
-    os.system(f"pkill -KILL -f 'shared_memory' -u jobshm-u1")
+    os.system("pkill -KILL -f 'shared_memory' -u jobshm-u1")
     os.system(f"scancel {jobid}")
     wait_done(jobid)
     assert_clean(jobid)
