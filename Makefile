@@ -164,10 +164,10 @@ UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c 
 	    tests/unit/test_fsdax.c tests/unit/test_attacks.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
-tests/unit/%: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
+tests/unit/%: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka
 
-tests/unit/%.asan: tests/unit/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
+tests/unit/%.asan: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h
 	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined \
 		-fno-sanitize-recover=all -fno-omit-frame-pointer -o $@ $< \
 		$(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka

@@ -18,42 +18,7 @@
 
 #include "jobshm.h"
 
-static char top[64];
-static struct jobshm_conf conf;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	snprintf(top, sizeof(top), "/tmp/jobshm-unit-XXXXXX");
-	if (!mkdtemp(top))
-		return -1;
-	chmod(top, 0755);
-	jobshm_conf_defaults(&conf);
-	snprintf(conf.base_path, sizeof(conf.base_path), "%s/%%n", top);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[256];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "umount -R -l %s/*/* 2>/dev/null; "
-		 "rm -rf %s", top, top);
-	return system(cmd) == -1;
-}
-
-static void
-job_for(struct jobshm_job *job, const char *node, uint32_t id)
-{
-	jobshm_err_t err;
-
-	assert_int_equal(jobshm_job_init(job, &conf, node, id, &err), 0);
-	job->uid = 65534;
-	job->gid = 65534;
-}
+#include "scratch.h"
 
 static void
 test_setup_grow_cleanup(void **state)

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The scratch fixture of the unit tests that mount job tmpfs (include
+ * after cmocka.h and jobshm.h): a fresh base under /tmp for each group,
+ * unmounted and removed after it, and jobs of user nobody.
+ */
+#ifndef JOBSHM_TEST_SCRATCH_H
+#define JOBSHM_TEST_SCRATCH_H
+
+static char top[64];
+static struct jobshm_conf conf;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(top, sizeof(top), "/tmp/jobshm-unit-XXXXXX");
+	if (!mkdtemp(top))
+		return -1;
+	chmod(top, 0755);
+	jobshm_conf_defaults(&conf);
+	snprintf(conf.base_path, sizeof(conf.base_path), "%s/%%n", top);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "umount -R -l %s/*/* 2>/dev/null; "
+		 "rm -rf %s", top, top);
+	return system(cmd) == -1;
+}
+
+static void
+job_for(struct jobshm_job *job, const char *node, uint32_t id)
+{
+	jobshm_err_t err;
+
+	assert_int_equal(jobshm_job_init(job, &conf, node, id, &err), 0);
+	job->uid = 65534;
+	job->gid = 65534;
+}
+
+#endif
