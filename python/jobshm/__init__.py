@@ -313,13 +313,22 @@ class _RroCache:
         self._warned = False
         self._mine = set()
 
+    def _ns(self):
+        """(dir, prefix) of the namespace, asked of the library once per
+        environment: a hit must cost one utime(), not an info()."""
+        key = (os.environ.get("JOBSHM_DIR"), os.environ.get("JOBSHM_PREFIX"))
+        if getattr(self, "_ns_key", None) != key:
+            i = _c.info()
+            self._ns_key, self._ns_val = key, (i["dir"], i["prefix"])
+        return self._ns_val
+
     def _file(self, kind):
-        i = _c.info()
-        return os.path.join(i["dir"], f".jobshm-rro{kind}.{i['prefix']}")
+        d, prefix = self._ns()
+        return os.path.join(d, f".jobshm-rro{kind}.{prefix}")
 
     def _seg_path(self, name):
-        i = _c.info()
-        return os.path.join(i["dir"], i["prefix"] + name)
+        d, prefix = self._ns()
+        return os.path.join(d, prefix + name)
 
     def budget(self):
         size = _c.info()["size"]
