@@ -68,7 +68,7 @@ print-version:
 
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
-	   lib/mountinfo.c lib/fsdax.c lib/sync.c
+	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
@@ -244,6 +244,15 @@ bench-rro: all
 	    --workers $${WORKERS:-2} --preset $${PRESET:-two-core}; rc=$$?; \
 	umount $$d; rmdir $$d; exit $$rc
 
+# Dask k-means over a broadcast array: scatter(broadcast=True) vs jobshm.dask
+bench-dask: all
+	d=$$(mktemp -d /tmp/jobshm-bench.XXXXXX) && \
+	mount -t tmpfs -o size=16G jobshm-bench $$d && \
+	JOBSHM_DIR=$$d JOBSHM_PREFIX=jobshm.bench. $(PYTHON) bench/dask_bench.py \
+	    --workers $${WORKERS:-2} $${SIZES:+--sizes $$SIZES} \
+	    $${BENCH_JSON:+--json $$BENCH_JSON}; rc=$$?; \
+	umount $$d; rmdir $$d; exit $$rc
+
 # import scaling through a slow FUSE source: direct against jobshm stage
 bench/slowfs: bench/slowfs.c
 	$(CC) $(ALL_CFLAGS) $$(pkg-config --cflags fuse3) -o $@ $< \
@@ -254,8 +263,8 @@ bench-stage: all bench/slowfs
 
 bench: all
 	tests/cluster/cluster.sh start
-	$(PYTHON) bench/step_overhead.py; rc=$$?; \
-		tests/cluster/cluster.sh stop; exit $$rc
+	$(PYTHON) bench/step_overhead.py && $(PYTHON) bench/step_scaling.py; \
+		rc=$$?; tests/cluster/cluster.sh stop; exit $$rc
 
 # ---- packages (built against this machine's Slurm) ---------------------------
 SLURM_VERSION_H = $(firstword $(wildcard $(SLURM_PREFIX)/include/slurm/slurm_version.h \

@@ -152,8 +152,10 @@ usage(FILE *f)
 "  --extra_submit_flag=FLAG      one more sbatch option (repeatable)\n"
 "jobshm's own:\n"
 "  --shm=SIZE                    the job's shm per node (as sbatch --shm)\n"
-"  --runtime=compss|exec         COMPSs's launch_compss, or run APP on every\n"
-"                                node with srun (compss)\n"
+"  --runtime=compss|exec|dask    COMPSs's launch_compss; run APP on every\n"
+"                                node with srun; or a Dask scheduler and\n"
+"                                --cpus_per_node workers on every node,\n"
+"                                then APP on the first node (compss)\n"
 "  --stage=SRC[:NAME]            copy SRC (a directory, tar archive or file)\n"
 "                                into the job's shm on every node before the\n"
 "                                application starts, and export the\n"
@@ -202,7 +204,7 @@ static const char *const bools[] = { "true", "false", NULL };
 static const char *const traces[] = { "false", "true", "basic", "advanced",
 				      NULL };
 static const char *const levels[] = { "off", "info", "debug", NULL };
-static const char *const runtimes[] = { "compss", "exec", NULL };
+static const char *const runtimes[] = { "compss", "exec", "dask", NULL };
 
 static void
 defaults(struct request *r)

@@ -102,6 +102,46 @@ exec_body(FILE *f, const struct request *r, const char *pydir)
 	app_args(f, r);
 }
 
+/*
+ * Dask: the scheduler in the batch step (node 0), --cpus_per_node worker
+ * processes of one thread on every node (one srun task per node, so each
+ * is in the job's shm), then APP here with the scheduler's address in
+ * its environment.  Everything is stopped when APP ends, and at the
+ * job's end in any case.
+ */
+static void
+dask_body(FILE *f, const struct request *r, const char *pydir)
+{
+	const char *py = "/usr/bin/python3 -m distributed.cli.dask_";
+
+	if (!r->nstage)
+		python_path(f, pydir);
+	fprintf(f, "# Dask: scheduler here, %u worker(s) on every node, then "
+		"APP here\nd=\"${SLURM_SUBMIT_DIR:-$PWD}\"\n"
+		"export JOBSHM_DASK_SCHEDULER_FILE=\"$d/.jobshm-dask-"
+		"$SLURM_JOB_ID.json\"\n"
+		"export JOBSHM_DASK_WORKERS=$((SLURM_JOB_NUM_NODES * %u))\n"
+		"log=\"$d/dask-$SLURM_JOB_ID.log\"\n"
+		"trap 'kill $(jobs -p) 2>/dev/null; rm -f "
+		"\"$JOBSHM_DASK_SCHEDULER_FILE\"' EXIT\n"
+		"%sscheduler --scheduler-file \"$JOBSHM_DASK_SCHEDULER_FILE\" "
+		"--port 0 --no-dashboard >>\"$log\" 2>&1 &\n"
+		"srun --overlap --ntasks-per-node=1 %sworker --scheduler-file "
+		"\"$JOBSHM_DASK_SCHEDULER_FILE\" --nworkers %u --nthreads 1 "
+		"--memory-limit 0 --no-dashboard --death-timeout 120 "
+		"--local-directory \"${TMPDIR:-/tmp}\" >>\"$log\" 2>&1 &\n"
+		"for i in $(seq 600); do [ -s \"$JOBSHM_DASK_SCHEDULER_FILE\" ] "
+		"&& break; sleep 0.1; done\n"
+		"export DASK_SCHEDULER_ADDRESS=$(/usr/bin/python3 -c 'import "
+		"json, sys; print(json.load(open(sys.argv[1]))[\"address\"])' "
+		"\"$JOBSHM_DASK_SCHEDULER_FILE\")\n", r->cpus_per_node,
+		r->cpus_per_node, py, py, r->cpus_per_node);
+	for (char **a = r->app; *a; a++) {
+		sh_quote(f, *a);
+		fputc(*(a + 1) ? ' ' : '\n', f);
+	}
+}
+
 static void
 compss_body(FILE *f, const struct request *r, const char *self)
 {
@@ -151,6 +191,8 @@ write_batch(FILE *f, const struct request *r, const char *self)
 	}
 	if (!strcmp(r->runtime, "exec"))
 		exec_body(f, r, pydir);
+	else if (!strcmp(r->runtime, "dask"))
+		dask_body(f, r, pydir);
 	else
 		compss_body(f, r, self);
 }

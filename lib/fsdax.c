@@ -32,9 +32,9 @@
 
 #define STORE ".jobshm"
 
-/* 1 if fd is the root of a mount (a filesystem of its own). */
-static int
-is_mount_point(int fd)
+/* 1 if fd is the root of a mount (a filesystem or a bind of its own). */
+int
+jobshm_is_mount_root(int fd)
 {
 	struct statx sx;
 
@@ -57,7 +57,7 @@ open_store(const char *path, int create, jobshm_err_t *err)
 	top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (top < 0)
 		return jobshm_fail(err, "nvram path %s: %m", path);
-	if (!is_mount_point(top)) {
+	if (!jobshm_is_mount_root(top)) {
 		close(top);
 		errno = ENOENT;	/* nothing of ours can be there */
 		return jobshm_fail(err, "nvram path %s is not a mounted "

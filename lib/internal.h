@@ -60,4 +60,17 @@ int jobshm_ns_dirfd(const jobshm_ns_t *ns);
 int jobshm_open_base(const struct jobshm_job *job, int create,
 		     jobshm_err_t *err);
 
+/* job.c: the job's base directory unlocked (-1, errno ENOENT: none), and
+ * the job's directory as an O_PATH descriptor named by proc for mount(2). */
+int jobshm_open_base_nolock(const struct jobshm_job *job, jobshm_err_t *err);
+int jobshm_open_job_dir(const struct jobshm_job *job, char *proc, size_t len,
+			jobshm_err_t *err);
+
+/* fsdax.c: 1 if fd is the root of a mount (a filesystem or a bind). */
+int jobshm_is_mount_root(int fd);
+
+/* jobns.c: release the job's kept mount namespace, if any (base locked). */
+int jobshm_ns_release(const struct jobshm_job *job, int basefd,
+		      jobshm_err_t *err);
+
 #endif

@@ -179,8 +179,8 @@ mounted_at(int basefd, const char *name, jobshm_err_t *err)
 }
 
 /* The open base directory of a job, or -1 (errno ENOENT: none yet). */
-static int
-open_base_nolock(const struct jobshm_job *job, jobshm_err_t *err)
+int
+jobshm_open_base_nolock(const struct jobshm_job *job, jobshm_err_t *err)
 {
 	char base[sizeof(job->path)];
 
@@ -194,7 +194,7 @@ jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err)
 {
 	int fd, rc;
 
-	fd = open_base_nolock(job, err);
+	fd = jobshm_open_base_nolock(job, err);
 	if (fd < 0)	/* none, or not safe: nothing of ours is there */
 		return errno == ENOENT || errno == EPERM ? 0 : -1;
 	rc = mounted_at(fd, leaf(job), err);
@@ -222,11 +222,11 @@ job_dir_fd(int basefd, const char *name, char *proc, size_t len,
 }
 
 /* The job's directory, from its base, as job_dir_fd gives it. */
-static int
-open_job_dir(const struct jobshm_job *job, char *proc, size_t len,
+int
+jobshm_open_job_dir(const struct jobshm_job *job, char *proc, size_t len,
 	     jobshm_err_t *err)
 {
-	int base = open_base_nolock(job, err), fd;
+	int base = jobshm_open_base_nolock(job, err), fd;
 
 	if (base < 0)
 		return -1;
@@ -352,71 +352,6 @@ jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
 	return setup(job, bytes, NULL, node ? node : "", err);
 }
 
-/*
- * The new namespace got a copy of every job's tmpfs under the base path;
- * copies that do not follow the host's unmounts would keep other jobs'
- * memory alive for as long as this task lives.  Detach them all here,
- * a batch per pass over the mount table, however many there are.
- */
-struct detach {
-	const char *top, *keep;
-	char pts[64][320];
-	int n;
-};
-
-static int
-job_mount_under(const struct jobshm_mountinfo *mi, void *arg)
-{
-	struct detach *d = arg;
-	size_t tl = strlen(d->top);
-
-	if (!strncmp(mi->mp, d->top, tl) && mi->mp[tl] == '/' &&
-	    strcmp(mi->mp, d->keep))
-		snprintf(d->pts[d->n++], sizeof(d->pts[0]), "%s", mi->mp);
-	return d->n == 64;	/* a full batch: detach, then read again */
-}
-
-static int
-detach_job_mounts(const struct jobshm_job *job, const char *keep,
-		  jobshm_err_t *err)
-{
-	struct detach d = { job->top, keep, { "" }, 0 };
-	int pass, detached;
-
-	for (pass = 0; pass < 4096; pass++) {
-		d.n = 0;
-		if (jobshm_mountinfo_each("/proc/self/mountinfo",
-					  job_mount_under, &d) < 0)
-			return jobshm_fail(err, "/proc/self/mountinfo: %m");
-		for (detached = 0; d.n-- > 0; )
-			detached += umount2(d.pts[d.n], MNT_DETACH |
-					    UMOUNT_NOFOLLOW) == 0;
-		if (!detached)
-			return 0;
-	}
-	return jobshm_fail(err, "other jobs' mounts keep appearing under %s",
-			   job->top);
-}
-
-int
-jobshm_job_enter(const struct jobshm_job *job, const char *target,
-		 jobshm_err_t *err)
-{
-	char at[32];
-	int fd, rc = 0;
-
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		return jobshm_fail(err, "private mount namespace: %m");
-	/* the job's mount as this new namespace has it */
-	if ((fd = open_job_dir(job, at, sizeof(at), err)) < 0)
-		return -1;
-	if (mount(at, target, NULL, MS_BIND, NULL) < 0)
-		rc = jobshm_fail(err, "bind %s on %s: %m", job->path, target);
-	close(fd);
-	return rc < 0 ? -1 : detach_job_mounts(job, target, err);
-}
-
 /* Size and use of the filesystem an open descriptor is on. */
 int
 jobshm_fd_usage(int fd, uint64_t *size, uint64_t *used)
@@ -438,7 +373,7 @@ jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 	char at[32];
 	int fd, rc;
 
-	if ((fd = open_job_dir(job, at, sizeof(at), err)) < 0)
+	if ((fd = jobshm_open_job_dir(job, at, sizeof(at), err)) < 0)
 		return -1;
 	rc = jobshm_fd_usage(fd, size, used);
 	close(fd);
@@ -490,7 +425,8 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 	fd = jobshm_open_base(job, 0, err);
 	if (fd < 0)
 		return errno == ENOENT ? remove_fsdax(job, err) : -1;
-	if (unmount_all(job, fd, err) < 0)
+	if (jobshm_ns_release(job, fd, err) < 0 ||
+	    unmount_all(job, fd, err) < 0)
 		goto out;
 	if (unlinkat(fd, leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT) {
 		jobshm_fail(err, "rmdir %s: %m", job->path);

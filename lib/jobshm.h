@@ -211,6 +211,24 @@ int jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
 int jobshm_job_enter(const struct jobshm_job *job, const char *target,
 		     jobshm_err_t *err);
 
+/*
+ * In the calling (single-threaded) process: join the job's mount
+ * namespace on this node, making it if this is the job's first task
+ * here (see jobns.c); its working directory is kept.  0 joined; 1 in a
+ * private namespace of its own with the job's shm on `target`, because
+ * the job's could not be kept (err says why); -1 error.
+ */
+int jobshm_job_join(const struct jobshm_job *job, const char *target,
+		    jobshm_err_t *err);
+
+/*
+ * As jobshm_job_enter, for a process that something else (a job
+ * container) has moved out of the namespace where the job's mount is:
+ * `host` is an open descriptor of that namespace (/proc/PID/ns/mnt).
+ */
+int jobshm_job_enter_from(const struct jobshm_job *job, int host,
+			  const char *target, jobshm_err_t *err);
+
 /* Size and use of a mounted job tmpfs. */
 int jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 		     uint64_t *used, jobshm_err_t *err);

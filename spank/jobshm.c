@@ -3,8 +3,9 @@
  * jobshm.so - SPANK glue: maps Slurm's callbacks onto libjobshm.
  *
  *   allocator/local (sbatch, salloc, srun): register --shm, check syntax.
- *   remote (slurmstepd): admit and create/grow the job's tmpfs; each task
- *     enters a private mount namespace with it on /dev/shm.
+ *   remote (slurmstepd): admit and create/grow the job's tmpfs, once per
+ *     step; each task joins the job's mount namespace on the node (the
+ *     first one makes it), where the tmpfs is on /dev/shm.
  *   job script (epilog): unmount and remove the job's tmpfs.
  *   slurmd: sweep leftovers of jobs whose epilog never ran.
  *
@@ -12,10 +13,12 @@
  * node for a batch job); it is kept and fails the job's tasks instead.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +37,7 @@ static struct {
 	struct jobshm_job job;
 	struct jobshm_placement place;
 	uint64_t bytes;             /* 0: no private shm for this step */
+	int setup;                  /* step set up: 1 done, -1 failed  */
 	const char *shm_arg;        /* --shm as given, for debug       */
 	char failure[JOBSHM_ERRLEN + 256];
 } state;
@@ -405,29 +409,88 @@ fail:
 	return -1;
 }
 
+/* Set the step up once: 1 done, -1 failed (state.failure says why). */
+static int
+setup_once(spank_t sp, int ac, char **av)
+{
+	if (!state.setup)
+		state.setup = load_conf(ac, av) < 0 || step_setup(sp) < 0 ?
+			      -1 : 1;
+	return state.setup;
+}
+
 /*
- * Runs in each task, as root, before it becomes the user.  The node's
- * name is only known here (SLURMD_NODENAME), so the job's tmpfs is set
- * up here too; a failure fails the task with its reason on the task's
- * stderr and never fails slurmstepd (which would drain the node).
+ * In slurmstepd, as root, once per step, before any task is forked.  Its
+ * process environment names the node (slurmstepd sets SLURMD_NODENAME);
+ * where it does not, each task sets the step up instead.  A failure is
+ * kept for the tasks: failing here would drain the node.
  */
 int
-slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
-	jobshm_err_t err;
+	if (spank_context() == S_CTX_REMOTE && getenv("SLURMD_NODENAME"))
+		setup_once(sp, ac, av);
+	return 0;
+}
 
-	if (load_conf(ac, av) < 0 || step_setup(sp) < 0) {
-		dprintf(STDERR_FILENO, "%s\n", state.failure);
+/*
+ * slurmstepd's mount namespace (where the job's mount is), open, when a
+ * job container has moved this task out of it; -1 when the task is
+ * still there (then it joins the job's namespace).
+ */
+static int
+stepd_namespace_elsewhere(void)
+{
+	char parent[64];
+	struct stat a, b;
+	int fd;
+
+	snprintf(parent, sizeof(parent), "/proc/%d/ns/mnt", (int)getppid());
+	fd = open(parent, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || stat("/proc/self/ns/mnt", &a) < 0 || fstat(fd, &b) < 0 ||
+	    (a.st_ino == b.st_ino && a.st_dev == b.st_dev)) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
-	if (!state.bytes)
-		return 0;
-	if (jobshm_job_enter(&state.job, "/dev/shm", &err) < 0) {
+	return fd;
+}
+
+static int
+enter_job_shm(void)
+{
+	jobshm_err_t err;
+	int host = stepd_namespace_elsewhere(), rc;
+
+	rc = host < 0 ? jobshm_job_join(&state.job, "/dev/shm", &err) :
+	     jobshm_job_enter_from(&state.job, host, "/dev/shm", &err);
+	if (host >= 0)
+		close(host);
+	if (rc < 0) {
 		dprintf(STDERR_FILENO, "jobshm: %s\n", err.msg);
 		slurm_error("jobshm: %s", err.msg);
 		return -1;
 	}
+	if (rc > 0)	/* the task has the shm; the next task tries again */
+		slurm_info("jobshm: job %" PRIu32 ": %s; this task has the "
+			   "job's shm in a namespace of its own",
+			   state.job.jobid, err.msg);
 	return 0;
+}
+
+/*
+ * Runs in each task, as root, before it becomes the user.  A failure
+ * fails the task with its reason on the task's stderr and never fails
+ * slurmstepd (which would drain the node).
+ */
+int
+slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+{
+	if (setup_once(sp, ac, av) < 0) {
+		dprintf(STDERR_FILENO, "%s\n", state.failure);
+		return -1;
+	}
+	return state.bytes ? enter_job_shm() : 0;
 }
 
 int

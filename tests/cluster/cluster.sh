@@ -8,7 +8,8 @@
 #
 # Environment: JOBSHM_CLUSTER_DIR (default /tmp/jobshm-cluster),
 # SLURM_PREFIX (default: the system's Slurm), JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817),
-# JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
+# JOBSHM_CLUSTER_CONTAINER (tmpfs: Slurm's job_container/tmpfs on too),
+# JOBSHM_CLUSTER_NODE_PREFIX (default n), JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
 # a writable v1 memory hierarchy, as Slurm sites run it; no: none).
 set -euo pipefail
 
@@ -25,6 +26,15 @@ PLUGIN=${JOBSHM_PLUGIN:-$ROOT/spank/jobshm.so}
 CLI=${JOBSHM_CLI:-$ROOT/cli/jobshm}
 TEST_USERS="jobshm-u1 jobshm-u2"
 CGROUP=${JOBSHM_CLUSTER_CGROUP:-auto}
+CONTAINER=${JOBSHM_CLUSTER_CONTAINER:-}
+BASE=$D/base JC=
+# job_container/tmpfs makes /tmp private in each job: the cluster (its
+# config, spool and jobshm's base) must then be elsewhere
+if [ "$CONTAINER" = tmpfs ]; then
+	case "$D/" in /tmp/*) echo "cluster.sh: with job_container/tmpfs," \
+		"JOBSHM_CLUSTER_DIR must be outside /tmp" >&2; exit 2 ;; esac
+	JC=$D/jc
+fi
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
@@ -125,14 +135,27 @@ EOC
 	done
 	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=60 State=UP" \
 		>> "$D/slurm.conf"
+	[ "$CONTAINER" != tmpfs ] || write_container_conf
 	echo "required $PLUGIN conf=$D/jobshm.conf cli=$CLI" > "$D/plugstack.conf"
 	write_jobshm_conf
+}
+
+# Slurm's own per-job namespace beside jobshm's (a private /tmp and
+# /dev/shm per job); each node its own base
+write_container_conf() {
+	local n
+	printf 'JobContainerType=job_container/tmpfs\nPrologFlags=Contain\n' \
+		>> "$D/slurm.conf"
+	echo "AutoBasePath=true" > "$D/job_container.conf"
+	for n in $(node_names); do
+		echo "NodeName=$n BasePath=$JC/$n" >> "$D/job_container.conf"
+	done
 }
 
 write_jobshm_conf() {
 	cat > "$D/jobshm.conf" <<EOC
 # jobshm.conf of the test cluster
-base_path = "$D/base/%n";
+base_path = "$BASE/%n";
 default_size = 0;
 max_size = "3G";
 allow_opt_out = true;
@@ -192,9 +215,10 @@ stop() {
 	scancel --quiet -u jobshm-u1 2>/dev/null || true
 	for f in "$D"/slurmd.*.pid "$D/slurmctld.pid"; do kill_pidfile "$f"; done
 	# leftovers of a crashed run: unmount what lives under our base
-	{ grep -F " $D/base/" /proc/self/mountinfo || true; } | awk '{print $5}' |
-		sort -r | while read -r m; do umount -l "$m" || true; done
-	rm -rf "$D/state" "$D/spool" "$D/out" "$D/tmp"
+	{ grep -E " ($BASE|${JC:-/nonexistent})/" /proc/self/mountinfo || true; } |
+		awk '{print $5}' | sort -r |
+		while read -r m; do umount -l "$m" || true; done
+	rm -rf "$D/state" "$D/spool" "$D/out" "$D/tmp" ${JC:+"$JC"}
 	remove_stale_cgroups
 }
 

@@ -9,7 +9,7 @@ libslurm-dev libhwloc-dev hwloc libnuma-dev numactl libconfig-dev
 libcmocka-dev python3-dev python3-numpy python3-pytest python3-matplotlib
 libxml2-utils xfsprogs clang libclang-rt-14-dev valgrind util-linux
 procps libopenblas0-pthread debhelper dh-python dpkg-dev fakeroot lintian rpm
-python3-joblib openmpi-bin python3-mpi4py libpmix2 libpmix-dev
+python3-joblib python3-distributed openmpi-bin python3-mpi4py libpmix2 libpmix-dev
 fuse3 libfuse3-dev python3-scipy"
 # libopenblas0-pthread: an optimized BLAS for numpy, as on any HPC node;
 # with Debian's reference BLAS the example tasks are compute-bound and the

@@ -89,16 +89,19 @@ def wait_file(path, text, timeout=60):
 
 
 def job_mounts(jobid=None):
-    """jobshm mounts under the cluster's base path (all, or one job's)."""
+    """jobshm mounts under the cluster's base path (all, or one job's):
+    its shm, and the directory and file that keep its mount namespace."""
     lines = Path("/proc/self/mountinfo").read_text().splitlines()
     pts = [l.split()[4] for l in lines if f" {BASE}/" in l]
     if jobid is not None:
-        pts = [p for p in pts if p.endswith(f"/{jobid}")]
+        ends = (f"/{jobid}", f"/{jobid}.ns", f"/{jobid}.ns/mnt")
+        pts = [p for p in pts if p.endswith(ends)]
     return pts
 
 
 def job_dirs(jobid):
-    return [p for p in BASE.glob(f"*/{jobid}")]
+    return [p for p in BASE.glob(f"*/{jobid}")] + \
+        [p for p in BASE.glob(f"*/{jobid}.ns")]
 
 
 def shmem_kb():

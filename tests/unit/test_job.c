@@ -142,6 +142,100 @@ test_enter_binds_over_target(void **state)
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
 }
 
+/* In a child: join job, report the namespace's inode and the cwd kept. */
+static ino_t
+join_in_child(const struct jobshm_job *job, const char *target,
+	      const char *cwd)
+{
+	int pfd[2], status;
+	ino_t ino = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		jobshm_err_t err;
+		char here[256], marker[512];
+		struct stat st;
+
+		if (chdir(cwd) < 0 || jobshm_job_join(job, target, &err) != 0)
+			_exit(1);
+		snprintf(marker, sizeof(marker), "%s/marker", target);
+		if (!getcwd(here, sizeof(here)) || strcmp(here, cwd) ||
+		    access(marker, F_OK) < 0 ||
+		    stat("/proc/self/ns/mnt", &st) < 0)
+			_exit(2);
+		if (write(pfd[1], &st.st_ino, sizeof(st.st_ino)) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(read(pfd[0], &ino, sizeof(ino)), sizeof(ino));
+	close(pfd[0]);
+	return ino;
+}
+
+/* Count the mounts of this namespace whose mount point starts with s. */
+static int
+mounts_under(const char *s)
+{
+	char line[1024], mp[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		n += sscanf(line, "%*s %*s %*s %*s %511s", mp) == 1 &&
+		     !strncmp(mp, s, strlen(s));
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void
+test_join_keeps_one_namespace_per_job(void **state)
+{
+	struct jobshm_job job, other;
+	jobshm_err_t err;
+	char target[96], marker[512], ns[512];
+	struct stat self;
+	ino_t a, b, c;
+
+	(void)state;
+	job_for(&job, "n6", 20);
+	job_for(&other, "n6", 21);
+	assert_int_equal(jobshm_job_setup(&job, 2 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&other, 2 << 20, NULL, &err), 0);
+	snprintf(marker, sizeof(marker), "%s/marker", job.path);
+	close(open(marker, O_CREAT | O_WRONLY, 0600));
+	snprintf(marker, sizeof(marker), "%s/marker", other.path);
+	close(open(marker, O_CREAT | O_WRONLY, 0600));
+	snprintf(target, sizeof(target), "%s/target", top);
+	mkdir(target, 0755);
+	/* the first task makes it, a later one (after the first has gone)
+	 * joins the same, kept without a process; cwd is kept in both */
+	a = join_in_child(&job, target, "/tmp");
+	b = join_in_child(&job, target, "/usr");
+	assert_int_equal(stat("/proc/self/ns/mnt", &self), 0);
+	assert_true(a == b);
+	assert_true(a != self.st_ino);
+	/* another job gets a namespace of its own */
+	c = join_in_child(&other, target, "/");
+	assert_true(c != a);
+	/* the holder is a root-only, private mount: nothing propagated */
+	snprintf(ns, sizeof(ns), "%s.ns", job.path);
+	assert_int_equal(stat(ns, &self), 0);
+	assert_int_equal(self.st_mode & 07777, 0700);
+	assert_int_equal(mounts_under(ns), 2);
+	/* the job's end releases it */
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	assert_int_equal(access(ns, F_OK), -1);
+	assert_int_equal(mounts_under(ns), 0);
+	assert_int_equal(jobshm_job_cleanup(&other, &err), 0);
+	assert_int_equal(mounts_under(top), 0);
+}
+
 static int
 count(const struct jobshm_entry *e, void *arg)
 {
@@ -175,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_cleanup_never_follows_links),
 		cmocka_unit_test(test_refuses_unsafe_base),
 		cmocka_unit_test(test_enter_binds_over_target),
+		cmocka_unit_test(test_join_keeps_one_namespace_per_job),
 		cmocka_unit_test(test_list),
 	};
 

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The job's mount namespace on a node.
+ *
+ * The first task of a job on a node (under the base lock) unshares a
+ * mount namespace, slave to the one it came from, binds the job's mount
+ * over /dev/shm in it and detaches every other job's mount.  The
+ * namespace is then kept without a process: its nsfs file is bound on
+ * <base>/<jobid>.ns/mnt, a root-only directory made a private mount of
+ * its own, so that the bind propagates nowhere (not into the namespace
+ * it holds, nor into other jobs').  Every later task of the job, in this
+ * step or a later one, joins it with setns: no copy of the mount table,
+ * no bind, no teardown per task.  The job's end (epilog or sweep)
+ * unmounts the holder; the kernel frees the namespace when its last
+ * task has gone.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/nsfs.h>
+
+#include "internal.h"
+
+#define NS_FILE "mnt"
+
+/*
+ * The new namespace got a copy of every job's tmpfs under the base path;
+ * copies that do not follow the host's unmounts would keep other jobs'
+ * memory alive for as long as this task lives.  Detach them all here,
+ * a batch per pass over the mount table, however many there are.
+ */
+struct detach {
+	const char *top, *keep;
+	char pts[64][320];
+	int n;
+};
+
+static int
+job_mount_under(const struct jobshm_mountinfo *mi, void *arg)
+{
+	struct detach *d = arg;
+	size_t tl = strlen(d->top);
+
+	if (!strncmp(mi->mp, d->top, tl) && mi->mp[tl] == '/' &&
+	    strcmp(mi->mp, d->keep))
+		snprintf(d->pts[d->n++], sizeof(d->pts[0]), "%s", mi->mp);
+	return d->n == 64;	/* a full batch: detach, then read again */
+}
+
+static int
+detach_job_mounts(const struct jobshm_job *job, const char *keep,
+		  jobshm_err_t *err)
+{
+	struct detach d = { job->top, keep, { "" }, 0 };
+	int pass, detached;
+
+	for (pass = 0; pass < 4096; pass++) {
+		d.n = 0;
+		if (jobshm_mountinfo_each("/proc/self/mountinfo",
+					  job_mount_under, &d) < 0)
+			return jobshm_fail(err, "/proc/self/mountinfo: %m");
+		for (detached = 0; d.n-- > 0; )
+			detached += umount2(d.pts[d.n], MNT_DETACH |
+					    UMOUNT_NOFOLLOW) == 0;
+		if (!detached)
+			return 0;
+	}
+	return jobshm_fail(err, "other jobs' mounts keep appearing under %s",
+			   job->top);
+}
+
+int
+jobshm_job_enter(const struct jobshm_job *job, const char *target,
+		 jobshm_err_t *err)
+{
+	char at[32];
+	int fd, rc = 0;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return jobshm_fail(err, "private mount namespace: %m");
+	/* the job's mount as this new namespace has it */
+	if ((fd = jobshm_open_job_dir(job, at, sizeof(at), err)) < 0)
+		return -1;
+	if (mount(at, target, NULL, MS_BIND, NULL) < 0)
+		rc = jobshm_fail(err, "bind %s on %s: %m", job->path, target);
+	close(fd);
+	return rc < 0 ? -1 : detach_job_mounts(job, target, err);
+}
+
+/*
+ * A task that a job container (Slurm's job_container/tmpfs) has put in
+ * its own namespace: that namespace was copied from the host's before the
+ * job's mount existed, and a bind cannot reach across namespaces.  So the
+ * job's mount is cloned (open_tree) from the host's namespace, open at
+ * `host`, and attached on target in a namespace of the task's own,
+ * unshared from the container's: the container's /tmp and the like stay.
+ */
+static int
+clone_job_mount(const struct jobshm_job *job, int host, int here,
+		jobshm_err_t *err)
+{
+	char at[32];
+	int fd, tree;
+
+	if (setns(host, CLONE_NEWNS) < 0)
+		return jobshm_fail(err, "setns into slurmstepd's namespace: %m");
+	fd = jobshm_open_job_dir(job, at, sizeof(at), err);
+	tree = fd < 0 ? -1 : open_tree(fd, "", OPEN_TREE_CLONE |
+				       OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (fd >= 0 && tree < 0)
+		jobshm_fail(err, "clone the mount of %s: %m", job->path);
+	if (fd >= 0)
+		close(fd);
+	if (setns(here, CLONE_NEWNS) < 0) {
+		if (tree >= 0)
+			close(tree);
+		return jobshm_fail(err, "setns back into the container: %m");
+	}
+	return tree;
+}
+
+int
+jobshm_job_enter_from(const struct jobshm_job *job, int host,
+		      const char *target, jobshm_err_t *err)
+{
+	char cwd[PATH_MAX];
+	int here, tree, rc = 0;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), "/");
+	here = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (here < 0)
+		return jobshm_fail(err, "/proc/self/ns/mnt: %m");
+	tree = clone_job_mount(job, host, here, err);
+	close(here);
+	if (tree < 0)
+		return -1;
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		rc = jobshm_fail(err, "private mount namespace: %m");
+	else if (move_mount(tree, "", AT_FDCWD, target,
+			    MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		rc = jobshm_fail(err, "attach %s on %s: %m", job->path, target);
+	close(tree);
+	if (rc == 0)
+		rc = detach_job_mounts(job, target, err);
+	if (rc == 0 && chdir(cwd) < 0 && chdir("/") < 0)
+		rc = jobshm_fail(err, "chdir /: %m");
+	return rc;
+}
+
+static void
+ns_dir_name(const struct jobshm_job *job, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIu32 ".ns", job->jobid);
+}
+
+/* <base>/<jobid>.ns, open, if it is there (never through a link). */
+static int
+ns_dir_open(int basefd, const struct jobshm_job *job)
+{
+	char name[32];
+
+	ns_dir_name(job, name, sizeof(name));
+	return openat(basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		      O_CLOEXEC);
+}
+
+/* The job's kept namespace, open; -1 (errno ENOENT) when there is none. */
+static int
+ns_open_at(int basefd, const struct jobshm_job *job)
+{
+	int dir = ns_dir_open(basefd, job), fd;
+
+	if (dir < 0)
+		return -1;
+	fd = openat(dir, NS_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dir);
+	if (fd >= 0 && ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNS) {
+		close(fd);	/* a file never bound, or a leftover */
+		errno = ENOENT;
+		return -1;
+	}
+	return fd;
+}
+
+/* <base>/<jobid>.ns, root-only, a private mount of its own; open. */
+static int
+ns_dir(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+{
+	char name[32], at[32];
+	int fd, i;
+
+	ns_dir_name(job, name, sizeof(name));
+	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
+		return jobshm_fail(err, "mkdir %s.ns: %m", job->path);
+	for (i = 0; i < 2; i++) {	/* the directory, then its bind */
+		fd = openat(basefd, name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return jobshm_fail(err, "open %s.ns: %m", job->path);
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+		if (jobshm_is_mount_root(fd))
+			break;
+		if (i || mount(at, at, NULL, MS_BIND, NULL) < 0) {
+			close(fd);
+			return jobshm_fail(err, "bind %s.ns: %m", job->path);
+		}
+		close(fd);
+	}
+	if (mount(NULL, at, NULL, MS_PRIVATE, NULL) < 0) {
+		close(fd);
+		return jobshm_fail(err, "make %s.ns private: %m", job->path);
+	}
+	return fd;
+}
+
+/* The holder file in the open ns directory, as an O_PATH descriptor. */
+static int
+ns_holder(int dir, const struct jobshm_job *job, jobshm_err_t *err)
+{
+	int fd = openat(dir, NS_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW |
+			O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		close(fd);
+		fd = openat(dir, NS_FILE, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return fd < 0 ? jobshm_fail(err, "%s.ns/%s: %m", job->path, NS_FILE)
+		      : fd;
+}
+
+/*
+ * Bind the namespace open at `ns` on the holder, from the namespace open
+ * at `from` (where the holder's mount is), then go back into `ns`.
+ * 0 kept; 1 not kept (still in `ns`); -1 not back in `ns`.
+ */
+static int
+ns_keep(int from, int ns, int hold, const struct jobshm_job *job,
+	jobshm_err_t *err)
+{
+	char src[32], at[32];
+	int rc = 0;
+
+	if (setns(from, CLONE_NEWNS) < 0) {
+		jobshm_fail(err, "setns back: %m");
+		return 1;
+	}
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", ns);
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", hold);
+	if (mount(src, at, NULL, MS_BIND, NULL) < 0) {
+		jobshm_fail(err, "keep the namespace on %s.ns: %m", job->path);
+		rc = 1;
+	}
+	if (setns(ns, CLONE_NEWNS) < 0)
+		return jobshm_fail(err, "setns into the job's namespace: %m");
+	return rc;
+}
+
+/*
+ * Make the job's namespace, enter it and keep it.  -1: this task could
+ * not get the job's shm; 1: it has it, in a namespace of its own that
+ * could not be kept for the others (err says why; they will try again).
+ */
+static int
+ns_create(const struct jobshm_job *job, int basefd, const char *target,
+	  jobshm_err_t *err)
+{
+	int dir, hold, from, ns = -1, rc = -1;
+
+	if ((dir = ns_dir(basefd, job, err)) < 0)
+		return -1;
+	hold = ns_holder(dir, job, err);
+	close(dir);
+	if (hold < 0)
+		return -1;
+	from = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (from < 0)
+		jobshm_fail(err, "/proc/self/ns/mnt: %m");
+	else if (jobshm_job_enter(job, target, err) == 0) {
+		ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		rc = ns < 0 ? 1 : ns_keep(from, ns, hold, job, err);
+	}
+	if (ns >= 0)
+		close(ns);
+	if (from >= 0)
+		close(from);
+	close(hold);
+	return rc;
+}
+
+/* The job's kept namespace, open, or made (and entered) under the lock. */
+static int
+ns_get(const struct jobshm_job *job, const char *target, int *made,
+       jobshm_err_t *err)
+{
+	int base = jobshm_open_base_nolock(job, err), fd;
+
+	*made = 0;
+	if (base < 0)
+		return -1;
+	fd = ns_open_at(base, job);
+	close(base);
+	if (fd >= 0)
+		return fd;
+	if ((base = jobshm_open_base(job, 0, err)) < 0)
+		return -1;
+	fd = ns_open_at(base, job);	/* another task may have made it */
+	if (fd < 0) {
+		*made = ns_create(job, base, target, err);
+		*made = *made < 0 ? -1 : *made + 1;	/* 1 made, 2 unkept */
+	}
+	close(base);
+	return fd;
+}
+
+int
+jobshm_job_join(const struct jobshm_job *job, const char *target,
+		jobshm_err_t *err)
+{
+	char cwd[PATH_MAX];
+	int fd, made, rc;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), "/");
+	fd = ns_get(job, target, &made, err);
+	if (fd >= 0) {
+		rc = setns(fd, CLONE_NEWNS) < 0 ?
+		     jobshm_fail(err, "join the job's namespace: %m") : 0;
+		close(fd);
+	} else	/* made (and entered) by this task: 0 kept, 1 not; or failed */
+		rc = made > 0 ? made - 1 : -1;
+	/* setns moved it to the namespace's root */
+	if (rc >= 0 && chdir(cwd) < 0 && chdir("/") < 0)
+		rc = jobshm_fail(err, "chdir /: %m");
+	return rc;
+}
+
+/* Unmount what is mounted on name under dir, however many times. */
+static int
+unmount_name(int dir, const char *name, jobshm_err_t *err)
+{
+	char at[32];
+	int i, fd, rc;
+
+	for (i = 0; i < 16; i++) {
+		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m",
+								 name);
+		if (!jobshm_is_mount_root(fd)) {
+			close(fd);
+			return 0;
+		}
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+		rc = umount2(at, MNT_DETACH);
+		close(fd);
+		if (rc < 0)
+			return jobshm_fail(err, "umount %s: %m", name);
+	}
+	return jobshm_fail(err, "%s is still mounted after 16 unmounts",
+			   name);
+}
+
+int
+jobshm_ns_release(const struct jobshm_job *job, int basefd,
+		  jobshm_err_t *err)
+{
+	char name[32];
+	int dir, rc;
+
+	ns_dir_name(job, name, sizeof(name));
+	if ((dir = ns_dir_open(basefd, job)) < 0)
+		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
+							 job->path);
+	rc = unmount_name(dir, NS_FILE, err);
+	if (rc == 0 && unlinkat(dir, NS_FILE, 0) < 0 && errno != ENOENT)
+		rc = jobshm_fail(err, "remove %s.ns/%s: %m", job->path, NS_FILE);
+	close(dir);
+	if (rc == 0)
+		rc = unmount_name(basefd, name, err);
+	if (rc == 0 && unlinkat(basefd, name, AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT)
+		rc = jobshm_fail(err, "rmdir %s.ns: %m", job->path);
+	return rc;
+}
