@@ -16,6 +16,7 @@ jobshm_conf_defaults(struct jobshm_conf *conf)
 	conf->default_size.none = 1;
 	conf->max_size.percent = 50;
 	conf->allow_opt_out = 1;
+	conf->stepd_namespace = 1;
 	conf->count_against_job_mem = 1;
 }
 
@@ -150,6 +151,13 @@ set_count_mem(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 }
 
 static int
+set_stepd_namespace(struct jobshm_conf *c, config_setting_t *s,
+		    jobshm_err_t *err)
+{
+	return get_bool(s, &c->stepd_namespace, err);
+}
+
+static int
 set_debug(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 {
 	return get_bool(s, &c->debug, err);
@@ -243,6 +251,14 @@ static const struct key {
 	{ { "topology_xml", "path", "unset",
 	    "An hwloc XML file (lstopo --of xml) read instead of probing the "
 	    "node." }, set_topology_xml },
+	{ { "stepd_namespace", "bool", "true",
+	    "slurmstepd's thread that forks the tasks joins the job's mount "
+	    "namespace on the node, so every task starts in it and none pays "
+	    "for a namespace of its own. Off: each task joins (or, beside a "
+	    "job container, enters) by itself. jobshm turns it off by itself "
+	    "when slurm.conf names a JobContainerType or NamespaceType (their "
+	    "tasks must start in the host's namespace)." },
+	  set_stepd_namespace },
 	{ { "debug", "bool", "false",
 	    "Say what was decided and why (admission, placement, mount "
 	    "options, cleanup, sweep) in slurmd's log and on the jobshm "

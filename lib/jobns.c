@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/nsfs.h>
 
@@ -268,9 +269,8 @@ ns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 }
 
 /*
- * Make the job's namespace, enter it and keep it.  -1: this task could
- * not get the job's shm; 1: it has it, in a namespace of its own that
- * could not be kept for the others (err says why; they will try again).
+ * In a child of the caller: make the job's namespace and keep it.
+ * 0 kept; 1 made but not kept (err says why); -1 error.
  */
 static int
 ns_create(const struct jobshm_job *job, int basefd, const char *target,
@@ -299,14 +299,56 @@ ns_create(const struct jobshm_job *job, int basefd, const char *target,
 	return rc;
 }
 
-/* The job's kept namespace, open, or made (and entered) under the lock. */
+/*
+ * Make the job's namespace in a child process (the caller may have
+ * threads: slurmstepd): 0 made and kept, 1 not kept (err), -1 error.
+ */
 static int
-ns_get(const struct jobshm_job *job, const char *target, int *made,
+ns_make(const struct jobshm_job *job, int base, const char *target,
+	jobshm_err_t *err)
+{
+	int pfd[2], status, rc;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return jobshm_fail(err, "pipe: %m");
+	pid = fork();
+	if (pid == 0) {
+		jobshm_err_t e = { 0, "" };
+
+		close(pfd[0]);
+		rc = ns_create(job, base, target, &e);
+		if (rc && write(pfd[1], &e, sizeof(e)) != sizeof(e))
+			rc = -1;
+		_exit(rc < 0 ? 2 : rc);
+	}
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		return jobshm_fail(err, "fork: %m");
+	}
+	if (read(pfd[0], err, sizeof(*err)) != sizeof(*err))
+		jobshm_fail(err, "making the job's namespace failed");
+	close(pfd[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return jobshm_fail(err, "the process making the job's "
+				   "namespace died");
+	rc = WEXITSTATUS(status);
+	return rc == 0 || rc == 1 ? rc : -1;
+}
+
+/*
+ * The job's kept namespace, open; made (under the base lock) if it is not
+ * there yet.  -1 with *kept = 0 when it could not be kept (err says why;
+ * the caller may make a namespace of its own), with *kept = -1 on error.
+ */
+static int
+ns_get(const struct jobshm_job *job, const char *target, int *kept,
        jobshm_err_t *err)
 {
-	int base = jobshm_open_base_nolock(job, err), fd;
+	int base = jobshm_open_base_nolock(job, err), fd, rc = 0;
 
-	*made = 0;
+	*kept = -1;
 	if (base < 0)
 		return -1;
 	fd = ns_open_at(base, job);
@@ -316,11 +358,12 @@ ns_get(const struct jobshm_job *job, const char *target, int *made,
 	if ((base = jobshm_open_base(job, 0, err)) < 0)
 		return -1;
 	fd = ns_open_at(base, job);	/* another task may have made it */
-	if (fd < 0) {
-		*made = ns_create(job, base, target, err);
-		*made = *made < 0 ? -1 : *made + 1;	/* 1 made, 2 unkept */
-	}
+	if (fd < 0 && (rc = ns_make(job, base, target, err)) == 0)
+		fd = ns_open_at(base, job);
 	close(base);
+	if (fd < 0 && rc == 0)
+		jobshm_fail(err, "the job's namespace is not where it was made");
+	*kept = rc == 1 ? 0 : -1;
 	return fd;
 }
 
@@ -329,19 +372,18 @@ jobshm_job_join(const struct jobshm_job *job, const char *target,
 		jobshm_err_t *err)
 {
 	char cwd[PATH_MAX];
-	int fd, made, rc;
+	int fd, kept, rc = 0;
 
 	if (!getcwd(cwd, sizeof(cwd)))
 		snprintf(cwd, sizeof(cwd), "/");
-	fd = ns_get(job, target, &made, err);
-	if (fd >= 0) {
-		rc = setns(fd, CLONE_NEWNS) < 0 ?
-		     jobshm_fail(err, "join the job's namespace: %m") : 0;
-		close(fd);
-	} else	/* made (and entered) by this task: 0 kept, 1 not; or failed */
-		rc = made > 0 ? made - 1 : -1;
+	if ((fd = ns_get(job, target, &kept, err)) < 0)
+		return kept == 0 ? 1 : -1;
+	/* a thread of its own fs (cwd, root) may change namespace */
+	if (unshare(CLONE_FS) < 0 || setns(fd, CLONE_NEWNS) < 0)
+		rc = jobshm_fail(err, "join the job's namespace: %m");
+	close(fd);
 	/* setns moved it to the namespace's root */
-	if (rc >= 0 && chdir(cwd) < 0 && chdir("/") < 0)
+	if (rc == 0 && chdir(cwd) < 0 && chdir("/") < 0)
 		rc = jobshm_fail(err, "chdir /: %m");
 	return rc;
 }

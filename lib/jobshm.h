@@ -120,6 +120,7 @@ struct jobshm_conf {
 	struct jobshm_mpol default_mpol;
 	char nvram_paths[JOBSHM_NVRAM_PATHS][128];  /* fsdax mounts for 1LM */
 	int n_nvram_paths;
+	int stepd_namespace;          /* slurmstepd joins the job's namespace */
 	int debug;                    /* log what was decided and why       */
 };
 
@@ -212,11 +213,12 @@ int jobshm_job_enter(const struct jobshm_job *job, const char *target,
 		     jobshm_err_t *err);
 
 /*
- * In the calling (single-threaded) process: join the job's mount
- * namespace on this node, making it if this is the job's first task
- * here (see jobns.c); its working directory is kept.  0 joined; 1 in a
- * private namespace of its own with the job's shm on `target`, because
- * the job's could not be kept (err says why); -1 error.
+ * In the calling thread (and the processes it forks from then on): join
+ * the job's mount namespace on this node, where the job's mount is on
+ * `target`, making it (in a child process) if it is not there yet; see
+ * jobns.c.  The working directory is kept.  0 joined; 1 nothing done,
+ * because the job's namespace could not be kept (err says why; the
+ * caller may use jobshm_job_enter instead); -1 error.
  */
 int jobshm_job_join(const struct jobshm_job *job, const char *target,
 		    jobshm_err_t *err);

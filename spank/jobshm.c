@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@ static struct {
 	struct jobshm_placement place;
 	uint64_t bytes;             /* 0: no private shm for this step */
 	int setup;                  /* step set up: 1 done, -1 failed  */
+	int host_ns;                /* slurmstepd's namespace, open    */
+	ino_t job_ns;               /* the job's, once slurmstepd is in */
 	const char *shm_arg;        /* --shm as given, for debug       */
 	char failure[JOBSHM_ERRLEN + 256];
 } state;
@@ -419,6 +422,78 @@ setup_once(spank_t sp, int ac, char **av)
 	return state.setup;
 }
 
+static ino_t
+namespace_of(const char *file)
+{
+	struct stat st;
+
+	return stat(file, &st) == 0 ? st.st_ino : 0;
+}
+
+/* 1 if slurm.conf's line sets key ("Key=value"), its value in val */
+static int
+conf_line_sets(const char *line, const char *key, char *val, size_t len)
+{
+	size_t k = strlen(key);
+
+	line += strspn(line, " \t");
+	if (strncasecmp(line, key, k) || line[k + strspn(line + k, " \t")] != '=')
+		return 0;
+	line = strchr(line, '=') + 1;
+	line += strspn(line, " \t");
+	snprintf(val, len, "%.*s", (int)strcspn(line, " \t\n#"), line);
+	return 1;
+}
+
+/*
+ * 1 if slurm.conf names a job container or namespace plugin: its tasks
+ * must start in the host's namespace, where its own holder is (a copy of
+ * a namespace never carries another namespace's nsfs binds).
+ */
+static int
+slurm_uses_job_container(void)
+{
+	const char *paths[] = { getenv("SLURM_CONF"), "/etc/slurm/slurm.conf",
+				"/etc/slurm-llnl/slurm.conf" };
+	char line[512], val[128];
+	int found = 0;
+	FILE *f = NULL;
+
+	for (size_t i = 0; !f && i < sizeof(paths) / sizeof(paths[0]); i++)
+		f = paths[i] ? fopen(paths[i], "re") : NULL;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = (conf_line_sets(line, "JobContainerType", val,
+					sizeof(val)) ||
+			 conf_line_sets(line, "NamespaceType", val,
+					sizeof(val))) &&
+			val[0] && strncasecmp(val, "none", 4) &&
+			!strstr(val, "/none");
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * slurmstepd's thread that forks the tasks joins the job's namespace
+ * (making it if this is the job's first step here), so that every task
+ * starts in it and pays nothing.  Where that cannot be done, each task
+ * joins by itself.
+ */
+static void
+stepd_join(void)
+{
+	jobshm_err_t err;
+
+	state.host_ns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (state.host_ns < 0)
+		return;
+	if (jobshm_job_join(&state.job, "/dev/shm", &err) == 0)
+		state.job_ns = namespace_of("/proc/thread-self/ns/mnt");
+	else
+		slurm_info("jobshm: job %" PRIu32 ": %s; each task enters a "
+			   "namespace of its own", state.job.jobid, err.msg);
+}
+
 /*
  * In slurmstepd, as root, once per step, before any task is forked.  Its
  * process environment names the node (slurmstepd sets SLURMD_NODENAME);
@@ -428,23 +503,28 @@ setup_once(spank_t sp, int ac, char **av)
 int
 slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
-	if (spank_context() == S_CTX_REMOTE && getenv("SLURMD_NODENAME"))
-		setup_once(sp, ac, av);
+	state.host_ns = -1;
+	if (spank_context() == S_CTX_REMOTE && getenv("SLURMD_NODENAME") &&
+	    setup_once(sp, ac, av) > 0 && state.bytes &&
+	    state.conf.stepd_namespace && !slurm_uses_job_container())
+		stepd_join();
 	return 0;
 }
 
 /*
- * slurmstepd's mount namespace (where the job's mount is), open, when a
- * job container has moved this task out of it; -1 when the task is
- * still there (then it joins the job's namespace).
+ * The namespace where the job's mount is, open, when a job container has
+ * moved this task out of the namespace it was forked in; -1 otherwise.
  */
 static int
-stepd_namespace_elsewhere(void)
+moved_from(void)
 {
 	char parent[64];
 	struct stat a, b;
 	int fd;
 
+	if (state.job_ns)	/* forked in the job's namespace */
+		return namespace_of("/proc/self/ns/mnt") == state.job_ns ?
+		       -1 : dup(state.host_ns);
 	snprintf(parent, sizeof(parent), "/proc/%d/ns/mnt", (int)getppid());
 	fd = open(parent, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || stat("/proc/self/ns/mnt", &a) < 0 || fstat(fd, &b) < 0 ||
@@ -456,14 +536,19 @@ stepd_namespace_elsewhere(void)
 	return fd;
 }
 
+/* This task: in the job's namespace, or with the job's mount on /dev/shm
+ * in one of its own beside a job container's. */
 static int
 enter_job_shm(void)
 {
 	jobshm_err_t err;
-	int host = stepd_namespace_elsewhere(), rc;
+	int host = moved_from(), rc = 0;
 
-	rc = host < 0 ? jobshm_job_join(&state.job, "/dev/shm", &err) :
-	     jobshm_job_enter_from(&state.job, host, "/dev/shm", &err);
+	if (host >= 0)
+		rc = jobshm_job_enter_from(&state.job, host, "/dev/shm", &err);
+	else if (!state.job_ns &&
+		 (rc = jobshm_job_join(&state.job, "/dev/shm", &err)) > 0)
+		rc = jobshm_job_enter(&state.job, "/dev/shm", &err);
 	if (host >= 0)
 		close(host);
 	if (rc < 0) {
@@ -471,10 +556,6 @@ enter_job_shm(void)
 		slurm_error("jobshm: %s", err.msg);
 		return -1;
 	}
-	if (rc > 0)	/* the task has the shm; the next task tries again */
-		slurm_info("jobshm: job %" PRIu32 ": %s; this task has the "
-			   "job's shm in a namespace of its own",
-			   state.job.jobid, err.msg);
 	return 0;
 }
 

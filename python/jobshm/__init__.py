@@ -145,6 +145,7 @@ def delete(name):
     name = _name(name)
     _c.unlink(name)
     _cache.pop(name, None)
+    _rro.forget(name)
     try:
         os.unlink(_lock_path(name))
     except FileNotFoundError:
@@ -273,21 +274,23 @@ def rro(name, loader, mpol=None):
 
 
 def _rro_miss(name, loader, mpol):
-    for n in [n for n in _cache if not _rro.present(n)]:
-        del _cache[n]       # evicted: its pages can go once tasks drop it
+    if _rro.evicted_elsewhere():
+        for n in [n for n in _cache if not _rro.present(n)]:
+            del _cache[n]   # evicted: its pages can go once tasks drop it
     fd = _lock(name)
     try:
         try:            # another process loaded it while we waited
             a = attach(name, ro=True, populate=POPULATE)
             _rro.hit(name)
+            _cache[name] = a
         except Error as e:
             if e.errno != errno.ENOENT:
                 raise
             a = _rro.load(name, loader, mpol)
+            if _rro.cached(name):       # not a private copy
+                _cache[name] = a
     finally:
         os.close(fd)
-    if _rro.cached(name):
-        _cache[name] = a
     return a
 
 
@@ -300,10 +303,11 @@ def _source_bytes(src):
 
 
 class _RroCache:
-    """The node's rro cache: an index of the cached names and their sizes
-    (a file in the job's shm, changed under a node-wide Lock), recency by
-    the segments' mtimes (touched on every hit, so shared by every process
-    of the node), and node-wide counters."""
+    """The node's rro cache: one file in the job's shm (changed under a
+    node-wide Lock) with the node's counters and, for each cached name,
+    its size and the pid that loaded it; recency by the segments' mtimes
+    (touched on every hit, so shared by every process of the node).  A
+    miss takes the lock once: reserve (evicting if need be) and count."""
 
     FIELDS = ("hits", "misses", "loads", "bytes_loaded", "evictions",
               "private_fallbacks")
@@ -312,6 +316,7 @@ class _RroCache:
         self._hits = 0          # this process's, not yet added to the node's
         self._warned = False
         self._mine = set()
+        self._evictions_seen = 0
 
     def _ns(self):
         """(dir, prefix) of the namespace, asked of the library once per
@@ -322,9 +327,9 @@ class _RroCache:
             self._ns_key, self._ns_val = key, (i["dir"], i["prefix"])
         return self._ns_val
 
-    def _file(self, kind):
+    def _file(self):
         d, prefix = self._ns()
-        return os.path.join(d, f".jobshm-rro{kind}.{prefix}")
+        return os.path.join(d, f".jobshm-rroindex.{prefix}")
 
     def _seg_path(self, name):
         d, prefix = self._ns()
@@ -341,47 +346,47 @@ class _RroCache:
             raise ValueError(f"jobshm: JOBSHM_RRO_MAX='{v}': expected bytes "
                              "or a share of the job's shm like 80%") from None
 
-    def _read(self, kind, parse):
+    def _read(self):
+        """(counters, {name: [bytes, pid]}), under the cache lock."""
         try:
-            with open(self._file(kind)) as f:
-                return parse(f.read())
+            with open(self._file()) as f:
+                lines = f.read().splitlines()
         except FileNotFoundError:
-            return parse("")
+            lines = []
+        head = lines[0].split() if lines else []
+        st = dict(zip(self.FIELDS, [int(x) for x in head[1:]] or
+                      [0] * len(self.FIELDS)))
+        idx = {n: [int(b), int(pid)] for n, b, pid in
+               (l.split() for l in lines[1:] if l)}
+        return st, idx
 
-    def _write(self, kind, text):
-        """In place, under the cache lock: a file that has its pages
-        needs no new ones, so a full shm does not make it fail."""
-        data = text.encode()
-        fd = os.open(self._file(kind), os.O_RDWR | os.O_CREAT |
-                     os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    def _write(self, st, idx):
+        """In place: a file that has its pages needs no new ones, so a
+        full shm seldom makes it fail; counters are best effort then."""
+        data = ("# " + " ".join(str(st[k]) for k in self.FIELDS) + "\n" +
+                "".join(f"{n} {b} {pid}\n" for n, (b, pid) in idx.items())
+                ).encode()
+        fd = os.open(self._file(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW |
+                     os.O_CLOEXEC, 0o600)
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
-        finally:
-            os.close(fd)
-
-    def _index(self):
-        """name -> [bytes, state]: "L" being loaded, "C" cached."""
-        return self._read("index", lambda t: {
-            n: [int(b), st] for n, b, st in
-            (l.split() for l in t.splitlines() if l)})
-
-    def _save_index(self, idx):
-        self._write("index", "".join(f"{n} {b} {st}\n"
-                                     for n, (b, st) in idx.items()))
-
-    def _count(self, **add):
-        st = self._read("stats", lambda t: dict(
-            zip(self.FIELDS, [int(x) for x in t.split()] or
-                [0] * len(self.FIELDS))))
-        for k, v in add.items():
-            st[k] += v
-        try:
-            self._write("stats", " ".join(str(st[k]) for k in self.FIELDS))
-        except OSError as e:        # counters are best effort
+        except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
-        return st
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def _update(self, fn):
+        """Read, change with fn(st, idx) and write back, in one hold of the
+        cache lock; fn's result."""
+        with Lock("jobshm-rro-cache"):
+            st, idx = self._read()
+            res = fn(st, idx)
+            self._write(st, idx)
+            return res
 
     def hit(self, name):
         """Count a hit and make name the most recent; False if it was
@@ -397,34 +402,46 @@ class _RroCache:
 
     def flush(self):
         if self._hits:
-            with Lock("jobshm-rro-cache"):
-                self._count(hits=self._hits)
-            self._hits = 0
+            n, self._hits = self._hits, 0
+            self._update(lambda st, idx: st.update(hits=st["hits"] + n))
 
     def present(self, name):
         return os.path.lexists(self._seg_path(name))
 
     def cached(self, name):
-        return name in self._mine or name in self._index()
+        return name in self._mine
 
     def _mtime(self, name):
         try:
             return os.stat(self._seg_path(name)).st_mtime_ns
         except FileNotFoundError:
-            return None          # being loaded: cannot be evicted
+            return None
 
-    def _reserve(self, name, need):
-        """Under the cache lock: make room for need bytes by evicting the
-        least recently used; True if reserved."""
-        idx = self._index()
-        for n in [n for n, (_, st) in idx.items()      # deleted by hand
-                  if st == "C" and self._mtime(n) is None]:
+    def _stale(self, idx):
+        """Names without a segment whose loader is gone (or is us): a load
+        that failed, or a name deleted by hand."""
+        def gone(pid):
+            if pid == os.getpid():
+                return True
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+        return [n for n, (_, pid) in idx.items()
+                if self._mtime(n) is None and gone(pid)]
+
+    def _evict(self, idx, need, budget):
+        """Unlink the least recently used loaded names until need fits;
+        the number evicted."""
+        for n in self._stale(idx):
             del idx[n]
-        budget, evicted = self.budget(), 0
-        used = lambda: sum(b for b, _ in idx.values())  # noqa: E731
-        ages = sorted((self._mtime(n), n) for n, (_, st) in idx.items()
-                      if st == "C")
-        while used() + need > budget and ages:
+        ages = sorted((m, n) for m, n in ((self._mtime(n), n) for n in idx)
+                      if m is not None)         # None: being loaded
+        evicted = 0
+        while sum(b for b, _ in idx.values()) + need > budget and ages:
             _, victim = ages.pop(0)
             try:
                 _c.unlink(victim)   # attached readers keep their pages
@@ -432,52 +449,66 @@ class _RroCache:
                 pass
             idx.pop(victim, None)
             evicted += 1
-        fits = used() + need <= budget
-        if fits:
-            idx[name] = [need, "L"]
-        try:
-            self._save_index(idx)
-        except OSError as e:        # the shm is full: no cache this time
-            if e.errno != errno.ENOSPC:
-                raise
-            fits = False
-        self._count(misses=1, evictions=evicted)
-        return fits
+        return evicted
 
-    def _loaded(self, name, need):
-        with Lock("jobshm-rro-cache"):
-            idx = self._index()
-            idx[name] = [need, "C"]
-            try:
-                self._save_index(idx)   # shrinks or keeps its size
-            except OSError as e:
-                if e.errno != errno.ENOSPC:
-                    raise
-            self._count(loads=1, bytes_loaded=need)
+    def _reserve(self, name, need):
+        """The miss's one hold of the cache lock: make room for need bytes
+        (evicting the least recently used) and count; True if reserved."""
+        budget = self.budget()
 
-    def _unreserve(self, name):
-        with Lock("jobshm-rro-cache"):
-            idx = self._index()
-            idx.pop(name, None)
-            self._save_index(idx)
+        def fn(st, idx):
+            st["misses"] += 1
+            if sum(b for b, _ in idx.values()) + need > budget:
+                st["evictions"] += self._evict(idx, need, budget)
+            fits = sum(b for b, _ in idx.values()) + need <= budget
+            if fits:
+                idx[name] = [need, os.getpid()]
+                st["loads"] += 1
+                st["bytes_loaded"] += need
+            else:
+                st["private_fallbacks"] += 1
+            self._node_evictions = st["evictions"]
+            return fits
+        return self._update(fn)
+
+    def _unreserve(self, name, need):
+        """A reserved load that did not fit after all: private instead."""
+        def fn(st, idx):
+            if idx.pop(name, None) is not None:
+                st["loads"] -= 1
+                st["bytes_loaded"] -= need
+            st["private_fallbacks"] += 1
+        self._update(fn)
+
+    def forget(self, name):
+        """A name deleted by hand leaves the index."""
+        if os.path.lexists(self._file()):
+            self._update(lambda st, idx: idx.pop(name, None))
+
+    def evicted_elsewhere(self):
+        """True once after another process evicted: time to drop our
+        references to names that are gone."""
+        n = getattr(self, "_node_evictions", 0)
+        if n != self._evictions_seen:
+            self._evictions_seen = n
+            return True
+        return False
 
     def load(self, name, loader, mpol):
         src = loader() if callable(loader) else loader
         need = _source_bytes(src)
-        with Lock("jobshm-rro-cache"):
-            fits = self._reserve(name, need)
-        if fits:
+        if self._reserve(name, need):
             try:
                 a = (load(name, src, mpol) if isinstance(
                     src, (str, bytes, os.PathLike)) else
                     from_array(name, src, ro=True, mpol=mpol))
                 self._mine.add(name)
-                self._loaded(name, need)
                 return a
             except Error as e:          # the shm is full of other data
-                self._unreserve(name)
                 if e.errno != errno.ENOSPC:
+                    self._update(lambda st, idx: idx.pop(name, None))
                     raise
+                self._unreserve(name, need)
         return self._private(name, src, need)
 
     def _private(self, name, src, need):
@@ -487,16 +518,13 @@ class _RroCache:
                           "privately for this process", RuntimeWarning,
                           stacklevel=4)
             self._warned = True
-        with Lock("jobshm-rro-cache"):
-            self._count(private_fallbacks=1)
         if isinstance(src, (str, bytes, os.PathLike)):
             return _readonly(np.load(src))
         return _readonly(np.asanyarray(src).view())   # no copy
 
     def stats(self):
         self.flush()
-        with Lock("jobshm-rro-cache"):
-            return self._count()
+        return self._update(lambda st, idx: dict(st))
 
 
 _rro = _RroCache()

@@ -24,6 +24,8 @@ CASES = {
                        "--job_name=km", "--qos=debug", "--project_name=acct",
                        "--job_dependency=41", "--extra_submit_flag=--exclusive",
                        "python3", "kmeans.py", "--points", "1000"],
+    "dask_two_nodes": ["--runtime=dask", "--num_nodes=2", "--cpus_per_node=4",
+                       "--shm=2G", "python3", "app.py", "it's"],
 }
 
 
