@@ -9,7 +9,7 @@ dims, float64) read by every task: each iteration runs one task per
 fragment (a slice of X's rows) with the k-means partial sums of
 examples/kmeans, and reduces them on the client.  For each size and
 repetition both ways run in alternated order, each on fresh workers
-(client.restart), and the bench reports:
+(a new LocalCluster), and the bench reports:
   distribute   time to get X to the workers (scatter, or share)
   iteration    median time of an iteration
   memory       the node's memory for X after one iteration: the workers'
@@ -76,8 +76,24 @@ def node_kb(client):
     return sum(client.run(anon_kb).values()) + shm
 
 
-def one_way(client, way, X, frags, iters):
-    client.restart()
+def cluster(workers):
+    """A fresh LocalCluster (no copy of an earlier run left in a worker)."""
+    from distributed import Client, LocalCluster
+    lc = LocalCluster(n_workers=workers, threads_per_worker=1,
+                      processes=True, dashboard_address=None, memory_limit=0)
+    return lc, Client(lc)
+
+
+def one_way(way, X, frags, iters, workers):
+    lc, client = cluster(workers)
+    try:
+        return measure(client, way, X, frags, iters)
+    finally:
+        client.close()
+        lc.close()
+
+
+def measure(client, way, X, frags, iters):
     base = node_kb(client)
     t = time.perf_counter()
     if way == "scatter":
@@ -100,13 +116,14 @@ def one_way(client, way, X, frags, iters):
             "memory_mib": mem / 1024, "centers": float(centers.sum())}
 
 
-def bench_size(client, n, d, a):
+def bench_size(n, d, a):
     X = np.random.default_rng(0).random((n, d))
     runs = {"scatter": [], "jobshm": []}
     for r in range(a.reps):
         ways = ["scatter", "jobshm"] if r % 2 == 0 else ["jobshm", "scatter"]
         for w in ways:
-            runs[w].append(one_way(client, w, X, a.fragments, a.iterations))
+            runs[w].append(one_way(w, X, a.fragments, a.iterations,
+                                   a.workers))
     # the same answer both ways
     assert abs(runs["scatter"][0]["centers"] - runs["jobshm"][0]["centers"]) \
         < 1e-6 * abs(runs["scatter"][0]["centers"])
@@ -145,19 +162,15 @@ def main():
     a.fragments = a.fragments or 4 * a.workers
     if not os.environ.get("JOBSHM_DIR"):
         sys.exit("dask_bench: set JOBSHM_DIR to a tmpfs (make bench-dask)")
-    from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=a.workers, threads_per_worker=1,
-                      processes=True, dashboard_address=None,
-                      memory_limit=0) as lc, Client(lc) as client:
-        print(f"Dask k-means over a broadcast array, {a.workers} workers, "
-              f"{os.cpu_count()} CPUs, {a.fragments} tasks/iteration, "
-              f"{a.reps} alternated reps; scatter(broadcast=True) / "
-              f"jobshm.dask", flush=True)
-        res = []
-        for size in a.sizes.split(","):
-            n, d = (int(x) for x in size.split("x"))
-            res.append(bench_size(client, n, d, a))
-            show(res[-1])
+    print(f"Dask k-means over a broadcast array, {a.workers} workers, "
+          f"{os.cpu_count()} CPUs, {a.fragments} tasks/iteration, "
+          f"{a.reps} alternated reps, fresh workers each; "
+          f"scatter(broadcast=True) / jobshm.dask", flush=True)
+    res = []
+    for size in a.sizes.split(","):
+        n, d = (int(x) for x in size.split("x"))
+        res.append(bench_size(n, d, a))
+        show(res[-1])
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"workers": a.workers, "cpus": os.cpu_count(),
