@@ -12,7 +12,7 @@
 # (major.minor) it was built for.
 
 # the one version number: every --version, the packages, NEWS
-VERSION    := 0.3.0
+VERSION    := 0.4.0
 PREFIX     ?= /usr/local
 exec_prefix?= $(PREFIX)
 bindir     ?= $(exec_prefix)/bin
