@@ -136,6 +136,10 @@ EOC
 	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=60 State=UP" \
 		>> "$D/slurm.conf"
 	[ "$CONTAINER" != tmpfs ] || write_container_conf
+	if [ "$CONTAINER" = tmpfs ]; then	# srun in a job reads it too,
+		install -m 755 "$PLUGIN" "$D/jobshm.so"	# where /tmp is private
+		PLUGIN=$D/jobshm.so
+	fi
 	echo "required $PLUGIN conf=$D/jobshm.conf cli=$CLI" > "$D/plugstack.conf"
 	write_jobshm_conf
 }
