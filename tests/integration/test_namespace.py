@@ -2,10 +2,13 @@
 """One mount namespace per job per node: made by the job's first task on
 the node, kept by a bind of its nsfs file under the root-only base, joined
 by every later task and step, released at the job's end."""
+import os
 import re
 
-from conftest import (BASE, OUT, USER2, assert_clean, run, sbatch, wait_done,
-                      wait_file, wait_running)
+import pytest
+
+from conftest import (BASE, OUT, USER2, assert_clean, conf_extra,  # noqa: F401
+                      run, sbatch, wait_done, wait_file, wait_running)
 
 
 def namespaces(text):
@@ -76,4 +79,32 @@ def test_namespace_released_after_scancel():
     assert (BASE / "n2" / f"{jobid}.ns").exists()
     run(["scancel", str(jobid)], check=True)
     wait_done(jobid)
+    assert_clean(jobid)
+
+
+@pytest.mark.parametrize("joins", [True, False])
+def test_slurmstepd_joins_unless_told_not_to(conf_extra, joins):
+    """stepd_namespace (default true): slurmstepd joins the job's namespace
+    and forks the tasks in it; false: it stays in the host's and each task
+    joins by itself (the first one's helper makes it)."""
+    if not joins:
+        conf_extra("stepd_namespace = false;")
+    jobid, out = sbatch(["-w", "n1", "-n2", "--mem=256M", "--shm=48M"], """
+echo BATCH $(readlink /proc/self/ns/mnt)
+srun -n2 bash -c 'echo STEP $(readlink /proc/self/ns/mnt) $(pwd) \
+    $(df -B1M --output=size /dev/shm | tail -1)'
+grep -c " """ + str(BASE) + """/" /proc/self/mountinfo
+echo STEPD $PPID; echo READY; sleep 30
+""")
+    wait_file(out, "READY")
+    stepd = int(re.search(r"STEPD (\d+)", out.read_text()).group(1))
+    batch_stepd = os.readlink(f"/proc/{stepd}/ns/mnt")    # slurmstepd's
+    run(["scancel", str(jobid)])
+    wait_done(jobid)
+    text = out.read_text()
+    ns = namespaces(text)
+    assert len(ns) == 3 and len(set(ns)) == 1, text
+    assert text.count(f" {OUT} 48\n") == 2, text
+    assert "\n0\nSTEPD" in text, text
+    assert (batch_stepd == ns[0]) == joins, (batch_stepd, text)
     assert_clean(jobid)
