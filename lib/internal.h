@@ -69,6 +69,10 @@ int jobshm_open_job_dir(const struct jobshm_job *job, char *proc, size_t len,
 /* fsdax.c: 1 if fd is the root of a mount (a filesystem or a bind). */
 int jobshm_is_mount_root(int fd);
 
+/* job.c: unmount (lazily) whatever is mounted on dir/name, as many times
+ * as it is; never through a link. */
+int jobshm_unmount_at(int dir, const char *name, jobshm_err_t *err);
+
 /* jobns.c: release the job's kept mount namespace, if any (base locked). */
 int jobshm_ns_release(const struct jobshm_job *job, int basefd,
 		      jobshm_err_t *err);

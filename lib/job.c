@@ -387,25 +387,30 @@ jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 	return 0;
 }
 
-static int
-unmount_all(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
+/* Unmount what is mounted on name under dir, however many times. */
+int
+jobshm_unmount_at(int dir, const char *name, jobshm_err_t *err)
 {
 	char at[32];
-	int i, m, fd, rc;
+	int i, fd, rc;
 
 	for (i = 0; i < 16; i++) {
-		m = mounted_at(basefd, leaf(job), err);
-		if (m <= 0)
-			return m;
-		if ((fd = job_dir_fd(basefd, leaf(job), at, sizeof(at), err)) < 0)
-			return -1;
+		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m",
+								 name);
+		if (!jobshm_is_mount_root(fd)) {
+			close(fd);
+			return 0;
+		}
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
 		rc = umount2(at, MNT_DETACH);
 		close(fd);
 		if (rc < 0)
-			return jobshm_fail(err, "umount %s: %m", job->path);
+			return jobshm_fail(err, "umount %s: %m", name);
 	}
 	return jobshm_fail(err, "%s is still mounted after 16 unmounts",
-			   job->path);
+			   name);
 }
 
 /* The job's fsdax data, if any: 1 (with err) if it must wait for sweep. */
@@ -426,7 +431,7 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 	if (fd < 0)
 		return errno == ENOENT ? remove_fsdax(job, err) : -1;
 	if (jobshm_ns_release(job, fd, err) < 0 ||
-	    unmount_all(job, fd, err) < 0)
+	    jobshm_unmount_at(fd, leaf(job), err) < 0)
 		goto out;
 	if (unlinkat(fd, leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT) {
 		jobshm_fail(err, "rmdir %s: %m", job->path);

@@ -98,6 +98,15 @@ jobshm_job_enter(const struct jobshm_job *job, const char *target,
 	return rc < 0 ? -1 : detach_job_mounts(job, target, err);
 }
 
+/* Back in the working directory path after setns moved us to its root. */
+static int
+back_to(const char *cwd, jobshm_err_t *err)
+{
+	if (chdir(cwd) < 0 && chdir("/") < 0)
+		return jobshm_fail(err, "chdir /: %m");
+	return 0;
+}
+
 /*
  * A task that a job container (Slurm's job_container/tmpfs) has put in
  * its own namespace: that namespace was copied from the host's before the
@@ -155,9 +164,7 @@ jobshm_job_enter_from(const struct jobshm_job *job, int host,
 	close(tree);
 	if (rc == 0)
 		rc = detach_job_mounts(job, target, err);
-	if (rc == 0 && chdir(cwd) < 0 && chdir("/") < 0)
-		rc = jobshm_fail(err, "chdir /: %m");
-	return rc;
+	return rc < 0 ? -1 : back_to(cwd, err);
 }
 
 static void
@@ -241,42 +248,30 @@ ns_holder(int dir, const struct jobshm_job *job, jobshm_err_t *err)
 		      : fd;
 }
 
-/*
- * Bind the namespace open at `ns` on the holder, from the namespace open
- * at `from` (where the holder's mount is), then go back into `ns`.
- * 0 kept; 1 not kept (still in `ns`); -1 not back in `ns`.
- */
+/* In the helper, in the job's new namespace (open at `ns`): bind it on
+ * the holder from the namespace open at `from`, where the holder is. */
 static int
 ns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 	jobshm_err_t *err)
 {
 	char src[32], at[32];
-	int rc = 0;
 
-	if (setns(from, CLONE_NEWNS) < 0) {
-		jobshm_fail(err, "setns back: %m");
-		return 1;
-	}
+	if (setns(from, CLONE_NEWNS) < 0)
+		return jobshm_fail(err, "setns back: %m");
 	snprintf(src, sizeof(src), "/proc/self/fd/%d", ns);
 	snprintf(at, sizeof(at), "/proc/self/fd/%d", hold);
-	if (mount(src, at, NULL, MS_BIND, NULL) < 0) {
-		jobshm_fail(err, "keep the namespace on %s.ns: %m", job->path);
-		rc = 1;
-	}
-	if (setns(ns, CLONE_NEWNS) < 0)
-		return jobshm_fail(err, "setns into the job's namespace: %m");
-	return rc;
+	if (mount(src, at, NULL, MS_BIND, NULL) < 0)
+		return jobshm_fail(err, "keep the namespace on %s.ns: %m",
+				   job->path);
+	return 0;
 }
 
-/*
- * In a child of the caller: make the job's namespace and keep it.
- * 0 kept; 1 made but not kept (err says why); -1 error.
- */
+/* In the helper: make the job's namespace and keep it; 0 or -1. */
 static int
 ns_create(const struct jobshm_job *job, int basefd, const char *target,
 	  jobshm_err_t *err)
 {
-	int dir, hold, from, ns = -1, rc = -1;
+	int dir, hold, from, ns, rc = -1;
 
 	if ((dir = ns_dir(basefd, job, err)) < 0)
 		return -1;
@@ -289,10 +284,11 @@ ns_create(const struct jobshm_job *job, int basefd, const char *target,
 		jobshm_fail(err, "/proc/self/ns/mnt: %m");
 	else if (jobshm_job_enter(job, target, err) == 0) {
 		ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-		rc = ns < 0 ? 1 : ns_keep(from, ns, hold, job, err);
+		rc = ns < 0 ? jobshm_fail(err, "the new namespace: %m") :
+		     ns_keep(from, ns, hold, job, err);
+		if (ns >= 0)
+			close(ns);
 	}
-	if (ns >= 0)
-		close(ns);
 	if (from >= 0)
 		close(from);
 	close(hold);
@@ -300,14 +296,14 @@ ns_create(const struct jobshm_job *job, int basefd, const char *target,
 }
 
 /*
- * Make the job's namespace in a child process (the caller may have
- * threads: slurmstepd): 0 made and kept, 1 not kept (err), -1 error.
+ * Make the job's namespace in a helper process, thrown away after (the
+ * caller may have threads: slurmstepd); 0 or -1 with the helper's reason.
  */
 static int
 ns_make(const struct jobshm_job *job, int base, const char *target,
 	jobshm_err_t *err)
 {
-	int pfd[2], status, rc;
+	int pfd[2], status;
 	pid_t pid;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -317,10 +313,9 @@ ns_make(const struct jobshm_job *job, int base, const char *target,
 		jobshm_err_t e = { 0, "" };
 
 		close(pfd[0]);
-		rc = ns_create(job, base, target, &e);
-		if (rc && write(pfd[1], &e, sizeof(e)) != sizeof(e))
-			rc = -1;
-		_exit(rc < 0 ? 2 : rc);
+		if (ns_create(job, base, target, &e) == 0)
+			_exit(0);
+		_exit(write(pfd[1], &e, sizeof(e)) == sizeof(e) ? 1 : 2);
 	}
 	close(pfd[1]);
 	if (pid < 0) {
@@ -328,27 +323,24 @@ ns_make(const struct jobshm_job *job, int base, const char *target,
 		return jobshm_fail(err, "fork: %m");
 	}
 	if (read(pfd[0], err, sizeof(*err)) != sizeof(*err))
-		jobshm_fail(err, "making the job's namespace failed");
+		jobshm_fail(err, "the job's namespace could not be made");
 	close(pfd[0]);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return jobshm_fail(err, "the process making the job's "
 				   "namespace died");
-	rc = WEXITSTATUS(status);
-	return rc == 0 || rc == 1 ? rc : -1;
+	return WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-/*
- * The job's kept namespace, open; made (under the base lock) if it is not
- * there yet.  -1 with *kept = 0 when it could not be kept (err says why;
- * the caller may make a namespace of its own), with *kept = -1 on error.
- */
-static int
-ns_get(const struct jobshm_job *job, const char *target, int *kept,
-       jobshm_err_t *err)
-{
-	int base = jobshm_open_base_nolock(job, err), fd, rc = 0;
+/* No kept namespace could be made: the caller may make its own. */
+#define NS_UNKEPT (-2)
 
-	*kept = -1;
+/* The job's kept namespace, open; made under the base lock if it is not
+ * there yet.  -1 error, NS_UNKEPT (err says why). */
+static int
+ns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
+{
+	int base = jobshm_open_base_nolock(job, err), fd;
+
 	if (base < 0)
 		return -1;
 	fd = ns_open_at(base, job);
@@ -358,13 +350,12 @@ ns_get(const struct jobshm_job *job, const char *target, int *kept,
 	if ((base = jobshm_open_base(job, 0, err)) < 0)
 		return -1;
 	fd = ns_open_at(base, job);	/* another task may have made it */
-	if (fd < 0 && (rc = ns_make(job, base, target, err)) == 0)
-		fd = ns_open_at(base, job);
+	if (fd < 0)
+		fd = ns_make(job, base, target, err) < 0 ? NS_UNKEPT :
+		     ns_open_at(base, job);
 	close(base);
-	if (fd < 0 && rc == 0)
-		jobshm_fail(err, "the job's namespace is not where it was made");
-	*kept = rc == 1 ? 0 : -1;
-	return fd;
+	return fd == -1 ? jobshm_fail(err, "the job's namespace is not where "
+				      "it was made") : fd;
 }
 
 int
@@ -372,46 +363,17 @@ jobshm_job_join(const struct jobshm_job *job, const char *target,
 		jobshm_err_t *err)
 {
 	char cwd[PATH_MAX];
-	int fd, kept, rc = 0;
+	int fd, rc = 0;
 
 	if (!getcwd(cwd, sizeof(cwd)))
 		snprintf(cwd, sizeof(cwd), "/");
-	if ((fd = ns_get(job, target, &kept, err)) < 0)
-		return kept == 0 ? 1 : -1;
+	if ((fd = ns_get(job, target, err)) < 0)
+		return fd == NS_UNKEPT ? 1 : -1;
 	/* a thread of its own fs (cwd, root) may change namespace */
 	if (unshare(CLONE_FS) < 0 || setns(fd, CLONE_NEWNS) < 0)
 		rc = jobshm_fail(err, "join the job's namespace: %m");
 	close(fd);
-	/* setns moved it to the namespace's root */
-	if (rc == 0 && chdir(cwd) < 0 && chdir("/") < 0)
-		rc = jobshm_fail(err, "chdir /: %m");
-	return rc;
-}
-
-/* Unmount what is mounted on name under dir, however many times. */
-static int
-unmount_name(int dir, const char *name, jobshm_err_t *err)
-{
-	char at[32];
-	int i, fd, rc;
-
-	for (i = 0; i < 16; i++) {
-		fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return errno == ENOENT ? 0 : jobshm_fail(err, "%s: %m",
-								 name);
-		if (!jobshm_is_mount_root(fd)) {
-			close(fd);
-			return 0;
-		}
-		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
-		rc = umount2(at, MNT_DETACH);
-		close(fd);
-		if (rc < 0)
-			return jobshm_fail(err, "umount %s: %m", name);
-	}
-	return jobshm_fail(err, "%s is still mounted after 16 unmounts",
-			   name);
+	return rc < 0 ? -1 : back_to(cwd, err);
 }
 
 int
@@ -425,12 +387,12 @@ jobshm_ns_release(const struct jobshm_job *job, int basefd,
 	if ((dir = ns_dir_open(basefd, job)) < 0)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
 							 job->path);
-	rc = unmount_name(dir, NS_FILE, err);
+	rc = jobshm_unmount_at(dir, NS_FILE, err);
 	if (rc == 0 && unlinkat(dir, NS_FILE, 0) < 0 && errno != ENOENT)
 		rc = jobshm_fail(err, "remove %s.ns/%s: %m", job->path, NS_FILE);
 	close(dir);
 	if (rc == 0)
-		rc = unmount_name(basefd, name, err);
+		rc = jobshm_unmount_at(basefd, name, err);
 	if (rc == 0 && unlinkat(basefd, name, AT_REMOVEDIR) < 0 &&
 	    errno != ENOENT)
 		rc = jobshm_fail(err, "rmdir %s.ns: %m", job->path);

@@ -4,9 +4,11 @@
  *
  *   allocator/local (sbatch, salloc, srun): register --shm, check syntax.
  *   remote (slurmstepd): admit and create/grow the job's tmpfs, once per
- *     step; each task joins the job's mount namespace on the node (the
- *     first one makes it), where the tmpfs is on /dev/shm.
- *   job script (epilog): unmount and remove the job's tmpfs.
+ *     step, and join the job's mount namespace on the node (the first
+ *     step makes it), where the tmpfs is on /dev/shm, before the tasks
+ *     are forked; beside a job container each task attaches it itself.
+ *   job script (epilog): release the namespace, unmount and remove the
+ *     job's tmpfs.
  *   slurmd: sweep leftovers of jobs whose epilog never ran.
  *
  * A user's mistake never fails a slurmstepd callback (that drains the
@@ -519,21 +521,13 @@ static int
 moved_from(void)
 {
 	char parent[64];
-	struct stat a, b;
-	int fd;
+	ino_t here = namespace_of("/proc/self/ns/mnt");
 
 	if (state.job_ns)	/* forked in the job's namespace */
-		return namespace_of("/proc/self/ns/mnt") == state.job_ns ?
-		       -1 : dup(state.host_ns);
+		return here == state.job_ns ? -1 : dup(state.host_ns);
 	snprintf(parent, sizeof(parent), "/proc/%d/ns/mnt", (int)getppid());
-	fd = open(parent, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || stat("/proc/self/ns/mnt", &a) < 0 || fstat(fd, &b) < 0 ||
-	    (a.st_ino == b.st_ino && a.st_dev == b.st_dev)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	return here == namespace_of(parent) ? -1 :
+	       open(parent, O_RDONLY | O_CLOEXEC);
 }
 
 /* This task: in the job's namespace, or with the job's mount on /dev/shm

@@ -316,6 +316,7 @@ class _RroCache:
         self._hits = 0          # this process's, not yet added to the node's
         self._warned = False
         self._mine = set()
+        self._node_evictions = 0    # the node's count at our last miss
         self._evictions_seen = 0
 
     def _ns(self):
@@ -374,10 +375,8 @@ class _RroCache:
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
-            return False
         finally:
             os.close(fd)
-        return True
 
     def _update(self, fn):
         """Read, change with fn(st, idx) and write back, in one hold of the
@@ -488,11 +487,9 @@ class _RroCache:
     def evicted_elsewhere(self):
         """True once after another process evicted: time to drop our
         references to names that are gone."""
-        n = getattr(self, "_node_evictions", 0)
-        if n != self._evictions_seen:
-            self._evictions_seen = n
-            return True
-        return False
+        seen = self._evictions_seen
+        self._evictions_seen = self._node_evictions
+        return seen != self._node_evictions
 
     def load(self, name, loader, mpol):
         src = loader() if callable(loader) else loader

@@ -120,8 +120,8 @@ def _delete(key):
 def release(client, shared):
     """Remove a shared array from every node before the job ends (tasks
     that still hold it keep their pages until they let go)."""
-    for where, addr in _one_worker_per_node(client).items():
-        client.run(_delete, shared.key, workers=[addr])
+    client.run(_delete, shared.key,
+               workers=list(_one_worker_per_node(client).values()))
     _delete(shared.key)
 
 
