@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -236,6 +238,64 @@ test_join_keeps_one_namespace_per_job(void **state)
 	assert_int_equal(mounts_under(top), 0);
 }
 
+/* A holder that is a link to another namespace is never followed; a plain
+ * file left where the holder goes is replaced by a kept namespace. */
+static void
+test_join_never_follows_a_planted_holder(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char target[96], ns[512], link[600], other[64];
+	struct stat st;
+	int pfd[2], status;
+	pid_t sleeper, pid;
+	ino_t joined;
+
+	(void)state;
+	job_for(&job, "n7", 30);
+	assert_int_equal(jobshm_job_setup(&job, 2 << 20, NULL, &err), 0);
+	snprintf(target, sizeof(target), "%s/target", top);
+	mkdir(target, 0755);
+	assert_int_equal(pipe(pfd), 0);
+	sleeper = fork();
+	if (sleeper == 0) {	/* a namespace of someone else's */
+		char c = unshare(CLONE_NEWNS) == 0;
+
+		if (write(pfd[1], &c, 1) < 0)
+			_exit(1);
+		alarm(60);	/* gone even if the test fails */
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], ns, 1), 1);
+	assert_int_equal(ns[0], 1);
+	close(pfd[0]);
+	snprintf(other, sizeof(other), "/proc/%d/ns/mnt", (int)sleeper);
+	snprintf(ns, sizeof(ns), "%s.ns", job.path);
+	assert_int_equal(mkdir(ns, 0700), 0);
+	snprintf(link, sizeof(link), "%s/mnt", ns);
+	assert_int_equal(symlink(other, link), 0);
+	pid = fork();
+	if (pid == 0)		/* must not end up in the sleeper's */
+		_exit(jobshm_job_join(&job, target, &err) == 0 ? 3 : 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	/* a plain file there: made into the job's kept namespace */
+	assert_int_equal(unlink(link), 0);
+	close(open(link, O_CREAT | O_WRONLY, 0600));
+	close(open(strcat(strcpy(ns, job.path), "/marker"),
+		   O_CREAT | O_WRONLY, 0600));
+	joined = join_in_child(&job, target, "/");
+	assert_int_equal(stat(other, &st), 0);
+	assert_true(joined != st.st_ino);
+	kill(sleeper, SIGKILL);
+	waitpid(sleeper, NULL, 0);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
 static int
 count(const struct jobshm_entry *e, void *arg)
 {
@@ -270,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_refuses_unsafe_base),
 		cmocka_unit_test(test_enter_binds_over_target),
 		cmocka_unit_test(test_join_keeps_one_namespace_per_job),
+		cmocka_unit_test(test_join_never_follows_a_planted_holder),
 		cmocka_unit_test(test_list),
 	};
 
