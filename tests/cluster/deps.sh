@@ -10,7 +10,9 @@ libcmocka-dev python3-dev python3-numpy python3-pytest python3-matplotlib
 libxml2-utils xfsprogs clang libclang-rt-14-dev valgrind util-linux
 procps libopenblas0-pthread debhelper dh-python dpkg-dev fakeroot lintian rpm
 python3-joblib python3-distributed openmpi-bin python3-mpi4py libpmix2 libpmix-dev
-fuse3 libfuse3-dev python3-scipy"
+fuse3 libfuse3-dev python3-scipy libmunge-dev"
+# libmunge-dev: make check-slurm-src configures Slurm 26.05 from source,
+# which needs munge's headers (auth/munge).
 # libopenblas0-pthread: an optimized BLAS for numpy, as on any HPC node;
 # with Debian's reference BLAS the example tasks are compute-bound and the
 # worker-runtime bench measures the BLAS, not the data path.
