@@ -13,6 +13,7 @@ at it, as shell `export` lines:  eval "$(jobshm stage env.tar.gz)".
 Runs as the user; staged bytes count against the job's --shm.
 """
 import argparse
+import errno
 import os
 import shutil
 import stat
@@ -92,35 +93,116 @@ def _need(src):
     return _blocks(os.path.getsize(src))
 
 
-def _extract(src, dest):
-    """Extract member by member, never through a link: a directory made
-    by us, files created O_EXCL|O_NOFOLLOW, links made last."""
-    os.mkdir(dest, 0o700)
-    with tarfile.open(src) as t:
-        links = []
-        for m in _checked_members(t, src):
-            path = os.path.join(dest, m.name)
-            if not _inside(dest, path):
-                raise StageError(f"'{src}': member '{m.name}' leaves the stage")
-            if m.isdir():
-                os.makedirs(path, 0o700, exist_ok=True)
-            elif m.isfile():
-                os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                             os.O_NOFOLLOW, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(t.extractfile(m), out, 1 << 20)
-                os.chmod(path, m.mode & 0o755 | 0o400)
-            else:
-                links.append(m)
-        for m in links:
-            path = os.path.join(dest, m.name)
-            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-            if m.issym():
-                os.symlink(m.linkname, path)
-            else:
-                os.link(os.path.join(dest, m.linkname), path,
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class _Refused(Exception):
+    """A member whose path goes through a link or a non-directory."""
+
+
+def _parts(name):
+    return [p for p in name.split("/") if p not in ("", ".")]
+
+
+def _walk(top, parts, create):
+    """The directory top/parts[0]/... opened component by component with
+    O_NOFOLLOW, relative to the descriptor top, so no link (an earlier
+    member's, or anything else's) is ever followed; create makes missing
+    directories (0700).  A descriptor the caller closes."""
+    fd = os.dup(top)
+    try:
+        for i, p in enumerate(parts):
+            if create:
+                try:
+                    os.mkdir(p, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            try:
+                nfd = os.open(p, _DIR, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                    raise _Refused("/".join(parts[:i + 1])) from None
+                raise
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _member(t, m, top):
+    """Create one member inside the directory open as top; its parent
+    directories are walked, never through a link."""
+    parts = _parts(m.name)
+    if not parts:
+        return
+    if m.isdir():
+        os.close(_walk(top, parts, True))
+        return
+    parent = _walk(top, parts[:-1], True)
+    last = parts[-1]
+    try:
+        if m.isfile():
+            fd = os.open(last, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                         os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(t.extractfile(m), out, 1 << 20)
+                os.fchmod(out.fileno(), m.mode & 0o755 | 0o400)
+        elif m.issym():
+            os.symlink(m.linkname, last, dir_fd=parent)
+        else:                               # a hard link: to a member
+            src = _parts(m.linkname)
+            sdir = _walk(top, src[:-1], False)
+            try:
+                os.link(src[-1], last, src_dir_fd=sdir, dst_dir_fd=parent,
                         follow_symlinks=False)
+            finally:
+                os.close(sdir)
+    finally:
+        os.close(parent)
+
+
+def _links_stay_inside(dest, src):
+    """StageError naming the first link of the staged tree whose target,
+    followed through the tree's other links, leaves it (a target that is
+    textually inside can leave through an earlier link: a -> ., b ->
+    a/a/../..)."""
+    root = os.path.realpath(dest)
+    for d, dirs, files in os.walk(dest):
+        for x in dirs + files:
+            p = os.path.join(d, x)
+            if os.path.islink(p) and not _inside(root, os.path.realpath(p)):
+                raise StageError(f"'{src}': link "
+                                 f"'{os.path.relpath(p, dest)}' -> "
+                                 f"'{os.readlink(p)}' leads outside the "
+                                 "stage: refused")
+
+
+def _extract(src, dest):
+    """Extract member by member in archive order, each resolved against
+    the tree as it is made: every parent component is opened with
+    O_NOFOLLOW relative to its parent's descriptor, files are created
+    O_EXCL|O_NOFOLLOW, so nothing is ever created outside dest; a member
+    whose path goes through a link is refused.  Last, every link must
+    lead inside dest."""
+    os.mkdir(dest, 0o700)
+    top = os.open(dest, _DIR)
+    try:
+        with tarfile.open(src) as t:
+            for m in _checked_members(t, src):
+                try:
+                    _member(t, m, top)
+                except _Refused as e:
+                    raise StageError(f"'{src}': member '{m.name}' goes "
+                                     f"through '{e}', a link or not a "
+                                     "directory: refused") from None
+                except FileExistsError:
+                    raise StageError(f"'{src}': member '{m.name}' is in "
+                                     "the archive twice: refused") from None
+    finally:
+        os.close(top)
+    _links_stay_inside(dest, src)
 
 
 def _copy(src, dest):

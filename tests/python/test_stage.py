@@ -122,3 +122,102 @@ def test_missing_source_and_bad_name_are_named(job_ns, tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 1
     assert out.stderr.startswith("jobshm stage: '/nope': no such")
+
+
+def make_tar_links(path, members):
+    """As make_tar, with hard links: (name, "hard", target)."""
+    with tarfile.open(path, "w") as t:
+        for name, kind, val in members:
+            ti = tarfile.TarInfo(name)
+            if kind == "file":
+                ti.size = len(val)
+                t.addfile(ti, io.BytesIO(val))
+                continue
+            if kind == "sym":
+                ti.type, ti.linkname = tarfile.SYMTYPE, val
+            elif kind == "hard":
+                ti.type, ti.linkname = tarfile.LNKTYPE, val
+            else:
+                ti.type = tarfile.DIRTYPE
+            t.addfile(ti)
+
+
+def _tree(top, skip):
+    """Every path under top (not under skip), with its type and target."""
+    out = {}
+    for d, dirs, files in os.walk(top):
+        dirs[:] = [x for x in dirs if os.path.join(d, x) != skip]
+        for x in dirs + files:
+            p = os.path.join(d, x)
+            out[p] = os.readlink(p) if os.path.islink(p) else \
+                os.lstat(p).st_mode
+    return out
+
+
+# q -> . makes q/q/q the stage itself, so up -> ../../.. passes the textual
+# check (q/q/q/../../.. is the stage) but really is three levels above the
+# stage's temporary directory: tmp_path, where the victim's home is.
+_UP = [("mod.py", "file", b"evil\n"), ("q", "sym", "."),
+       ("q/q/q/up", "sym", "../../..")]
+
+
+@pytest.mark.parametrize("members", [
+    _UP + [("up/home/.ssh/authorized_keys", "sym", "mod.py")],
+    _UP + [("up/home/.ssh/authorized_keys", "file", b"ssh-rsa AAAA evil")],
+    _UP + [("up/home/.ssh/hard", "hard", "mod.py")],
+    _UP + [("up/home/.ssh/newdir", "dir", None)],
+    _UP + [("up/home/.ssh/newdir/f", "file", b"x")],
+    [("q", "sym", "."), ("q/q/esc", "sym", "../home/.ssh/x")],
+    [("a", "sym", "."), ("b", "sym", "a/a/a/../../../home")],
+    [("d", "dir", None), ("d/l", "sym", "."), ("d/l/l/h", "sym", "../..")],
+    [("abs", "sym", "/etc")],
+    [("x", "sym", "y/../../home")],
+])
+def test_links_through_links_create_nothing_outside(tmp_path, monkeypatch,
+                                                     members):
+    """Issue 20 item 6: members resolve against the real tree as it is
+    made; nothing is ever created (or pointed at) outside the stage."""
+    job = tmp_path / "job"
+    job.mkdir()
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("JOBSHM_DIR", str(job))
+    tb = tmp_path / "hostile.tar"
+    make_tar_links(tb, members)
+    before = _tree(str(tmp_path), str(job))
+    with pytest.raises(st.StageError, match="refused") as e:
+        st.stage(str(tb))
+    assert "hostile.tar" in str(e.value)
+    assert _tree(str(tmp_path), str(job)) == before
+    assert os.listdir(job / "stage") == []
+
+
+def test_link_through_link_fails_the_command(tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    tb = tmp_path / "env.tar"
+    make_tar_links(tb, _UP + [("up/home/.ssh/authorized_keys", "sym",
+                               "mod.py")])
+    out = subprocess.run([sys.executable, "-m", "jobshm.stage", str(tb)],
+                         capture_output=True, text=True,
+                         env={**os.environ, "JOBSHM_DIR": str(job)})
+    assert out.returncode == 1, out
+    assert out.stderr.startswith(f"jobshm stage: '{tb}': member "), out.stderr
+    assert "refused" in out.stderr
+    assert not os.path.lexists(tmp_path / "home" / ".ssh" / "authorized_keys")
+    assert os.listdir(job / "stage") == []
+
+
+def test_links_inside_the_stage_still_work(tmp_path, job_ns):
+    tb = tmp_path / "ok.tar"
+    make_tar_links(tb, [("pkg/m.py", "file", b"Z = 3\n"),
+                        ("pkg/sub", "dir", None),
+                        ("pkg/sub/up", "sym", ".."),
+                        ("alias", "sym", "pkg"),
+                        ("pkg/hard.py", "hard", "pkg/m.py"),
+                        ("./top.py", "file", b"T = 1\n")])
+    p = st.stage(str(tb))
+    assert open(f"{p}/alias/m.py").read() == "Z = 3\n"
+    assert open(f"{p}/pkg/sub/up/hard.py").read() == "Z = 3\n"
+    assert os.stat(f"{p}/pkg/hard.py").st_ino == os.stat(f"{p}/pkg/m.py").st_ino
+    assert open(f"{p}/top.py").read() == "T = 1\n"
