@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,31 +74,97 @@ env_prefix(jobshm_ns_t *ns, jobshm_err_t *err)
 }
 
 /*
- * Outside a jobshm job: the user's own directory in the node's /dev/shm
- * (jobshm-<uid>, 0700), so no other user can plant a segment or a lock
- * in this namespace.  Returns an open descriptor or -1.
+ * Outside a jobshm job: the user's own directory in the node's /dev/shm,
+ * so no other user can plant a segment or a lock in this namespace.  It is
+ * the first of /dev/shm/jobshm-<uid>, jobshm-<uid>.1, ... .7 that is a
+ * directory of the user's with mode 0700, else the first of them that
+ * does not exist, made now.  One that another user made first (or a link,
+ * or a file) is never written into; every process of the user on the node
+ * skips it alike, so they all find the same directory.
  */
+#define FALLBACKS 8
+
+static void
+fallback_path(char *buf, size_t len, int i)
+{
+	if (i == 0)
+		snprintf(buf, len, "/dev/shm/jobshm-%u", (unsigned)geteuid());
+	else
+		snprintf(buf, len, "/dev/shm/jobshm-%u.%d", (unsigned)geteuid(),
+			 i);
+}
+
+/* path opened if it is a directory of ours, 0700; -1 (errno) if not. */
+static int
+own_dir(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+	    (st.st_mode & 0777) != 0700) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+/* Why path is not ours, for the note and the error. */
+static void
+squatted(const char *path, char *buf, size_t len)
+{
+	struct passwd pw, *p = NULL;
+	char pwbuf[1024];
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		snprintf(buf, len, "%s: %m", path);
+	else if (!S_ISDIR(st.st_mode))
+		snprintf(buf, len, "%s is a %s of uid %u, not a directory",
+			 path, S_ISLNK(st.st_mode) ? "link" : "file",
+			 (unsigned)st.st_uid);
+	else if (st.st_uid != geteuid()) {
+		getpwuid_r(st.st_uid, &pw, pwbuf, sizeof(pwbuf), &p);
+		snprintf(buf, len, "%s belongs to uid %u (%.32s), not to you",
+			 path, (unsigned)st.st_uid, p ? p->pw_name : "no name");
+	} else
+		snprintf(buf, len, "%s has mode %04o, not 0700", path,
+			 (unsigned)(st.st_mode & 0777));
+}
+
 static int
 user_fallback(jobshm_ns_t *ns, jobshm_err_t *err)
 {
-	struct stat st;
-	int fd;
+	char path[48], first[160] = "";
+	int i, create, fd = -1;
 
-	snprintf(ns->dir, sizeof(ns->dir), "/dev/shm/jobshm-%u",
-		 (unsigned)geteuid());
-	snprintf(ns->note, sizeof(ns->note), "not in a jobshm job (no "
-		 "JOBSHM_DIR): using %s in the node's /dev/shm", ns->dir);
-	if (mkdir(ns->dir, 0700) < 0 && errno != EEXIST)
-		return jobshm_fail(err, "mkdir %s: %m", ns->dir);
-	fd = open(ns->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	for (create = 0; create < 2 && fd < 0; create++)
+		for (i = 0; i < FALLBACKS && fd < 0; i++) {
+			fallback_path(path, sizeof(path), i);
+			if (create && mkdir(path, 0700) == 0)
+				chmod(path, 0700);	/* whatever the umask */
+			else if (create && errno != EEXIST)
+				return jobshm_fail(err, "mkdir %s: %m", path);
+			fd = own_dir(path);
+			if (fd < 0 && errno != ENOENT && !first[0])
+				squatted(path, first, sizeof(first));
+		}
 	if (fd < 0)
-		return jobshm_fail(err, "open %s: %m", ns->dir);
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
-	    (st.st_mode & 077)) {
-		close(fd);
-		return jobshm_fail(err, "%s is not a directory of yours that "
-				   "only you can use (mode 0700)", ns->dir);
-	}
+		return jobshm_fail_code(err, EPERM, "not in a jobshm job (no "
+					"JOBSHM_DIR) and no directory of "
+					"yours in /dev/shm: %s, and "
+					"jobshm-%u.1 to .%d are taken too; "
+					"set JOBSHM_DIR to a 0700 directory "
+					"of yours on a tmpfs (or ask an admin "
+					"to remove them)", first,
+					(unsigned)geteuid(), FALLBACKS - 1);
+	snprintf(ns->dir, sizeof(ns->dir), "%s", path);
+	snprintf(ns->note, sizeof(ns->note), "not in a jobshm job (no "
+		 "JOBSHM_DIR): using %s in the node's /dev/shm%s%s%s", path,
+		 first[0] ? " (" : "", first, first[0] ? ")" : "");
 	return fd;
 }
 

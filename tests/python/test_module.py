@@ -2,6 +2,8 @@
 """The jobshm Python module: SharedArray calls, load, publish, rro."""
 import multiprocessing as mp
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -240,3 +242,34 @@ def test_planted_segment_and_lock_of_another_user_refused(job_ns):
     os.chown(lock, 65534, 65534)
     with pytest.raises(PermissionError, match="not yours"):
         jobshm.rro("squat", lambda: a)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as two "
+                    "users")
+def test_squatted_user_directory_is_never_used(monkeypatch):
+    """Issue 20 item 8, as a real attack: user nobody makes the victim's
+    /dev/shm/jobshm-<uid> first; the victim's runtime (another uid) works
+    in a directory of its own and never writes into the squatted one."""
+    victim, squat = 64998, "/dev/shm/jobshm-64998"
+    subprocess.run(f"rm -rf {squat} {squat}.*", shell=True, check=True)
+    os.mkdir(squat, 0o700)
+    os.chown(squat, 65534, 65534)
+    code = ("import jobshm; a = jobshm.from_array('x', [1, 2, 3]); "
+            "print(jobshm.info()['dir']); print(jobshm.info()['note']); "
+            "print(jobshm.attach('x', ro=True).sum())")
+    env = {k: v for k, v in os.environ.items() if k != "JOBSHM_DIR"}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(jobshm.__file__))
+    try:
+        out = subprocess.run(["setpriv", f"--reuid={victim}",
+                              f"--regid={victim}", "--clear-groups",
+                              sys.executable, "-c", code], env=env,
+                             capture_output=True, text=True, cwd="/")
+        assert out.returncode == 0, out.stderr
+        d, note, total = out.stdout.splitlines()
+        assert d == f"{squat}.1" and total == "6"
+        assert f"{squat} belongs to uid 65534 (nobody)" in note
+        assert os.listdir(squat) == []
+        st = os.stat(d)
+        assert st.st_uid == victim and st.st_mode & 0o777 == 0o700
+    finally:
+        subprocess.run(f"rm -rf {squat} {squat}.*", shell=True)

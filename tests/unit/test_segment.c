@@ -2,7 +2,9 @@
 /* Unit tests: the segment API in a temporary namespace. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -180,6 +184,141 @@ test_outside_job(void **state)
 	setenv("JOBSHM_PREFIX", "jobshm.7.", 1);
 }
 
+/*
+ * Issue 20 item 8, as a real attack: another user (nobody) makes the
+ * victim's /dev/shm/jobshm-<uid> first.  The victim's runtime never
+ * writes into it and uses a directory of its own, which all its
+ * processes find alike; when every fallback is taken it says whose.
+ */
+#define VICTIM 64999
+#define SQUAT "/dev/shm/jobshm-64999"
+
+static const char *why;	/* what the victim's note must say, if anything */
+
+static void
+clean_victim(void)
+{
+	assert_int_not_equal(system("rm -rf " SQUAT " " SQUAT ".* "
+				    "/tmp/jobshm-unit-victim"), -1);
+}
+
+/* Run fn as the victim in a child; its exit status. */
+static int
+as_victim(int (*fn)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(VICTIM, VICTIM, VICTIM)
+		    < 0 || setresuid(VICTIM, VICTIM, VICTIM) < 0)
+			_exit(90);
+		unsetenv("JOBSHM_DIR");
+		_exit(fn());
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+}
+
+/* Publish segment "s" outside a job; 0 if it lands in SQUAT.1. */
+static int
+victim_publishes(void)
+{
+	jobshm_err_t err;
+	jobshm_ns_t *ns = jobshm_ns_open(&err);
+	jobshm_seg_t *s;
+
+	if (!ns) {
+		fprintf(stderr, "victim: %s\n", err.msg);
+		return 1;
+	}
+	fprintf(stderr, "victim: %s\n", jobshm_ns_note(ns));
+	if (strcmp(jobshm_ns_dir(ns), SQUAT ".1") != 0)
+		return 2;
+	if (why && !strstr(jobshm_ns_note(ns), why))
+		return 3;
+	if (!(s = jobshm_seg_create(ns, "s", 4096, &err)) ||
+	    jobshm_seg_publish(s, &err) != 1)
+		return 4;
+	jobshm_seg_close(s);
+	jobshm_ns_close(ns);
+	return 0;
+}
+
+/* 0 if opening the namespace fails and names the squatter and the way out. */
+static int
+victim_refused(void)
+{
+	jobshm_err_t err;
+	jobshm_ns_t *ns = jobshm_ns_open(&err);
+
+	if (ns)
+		return 1;
+	fprintf(stderr, "victim: %s\n", err.msg);
+	return !(strstr(err.msg, SQUAT " belongs to uid 65534") &&
+		 strstr(err.msg, "JOBSHM_DIR") && err.code == EPERM);
+}
+
+static int
+entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static void
+test_squatted_user_dir(void **state)
+{
+	struct stat st;
+	char path[64];
+	int i;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	clean_victim();
+	assert_int_equal(mkdir(SQUAT, 0700), 0);	/* the squat */
+	assert_int_equal(chown(SQUAT, 65534, 65534), 0);
+	why = SQUAT " belongs to uid 65534 (nobody), not to you";
+	assert_int_equal(as_victim(victim_publishes), 0);
+	assert_int_equal(entries(SQUAT), 0);		/* never written */
+	assert_int_equal(stat(SQUAT ".1/jobshm.7.s", &st), 0);
+	assert_int_equal(st.st_uid, VICTIM);
+	assert_int_equal(stat(SQUAT ".1", &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(unlink(SQUAT ".1/jobshm.7.s"), 0);
+	/* the squatter leaves: the victim's processes keep to .1 */
+	assert_int_equal(rmdir(SQUAT), 0);
+	why = NULL;
+	assert_int_equal(as_victim(victim_publishes), 0);
+	assert_int_equal(access(SQUAT, F_OK), -1);
+	/* a link to a directory of the victim's is not followed either */
+	assert_int_equal(system("rm -rf " SQUAT ".1; mkdir -m 700 "
+				"/tmp/jobshm-unit-victim && chown 64999 "
+				"/tmp/jobshm-unit-victim"), 0);
+	assert_int_equal(symlink("/tmp/jobshm-unit-victim", SQUAT), 0);
+	why = SQUAT " is a link of uid 0, not a directory";
+	assert_int_equal(as_victim(victim_publishes), 0);
+	assert_int_equal(entries("/tmp/jobshm-unit-victim"), 0);
+	/* every fallback taken: an error naming the squatter */
+	assert_int_equal(system("rm -rf " SQUAT " " SQUAT ".1"), 0);
+	for (i = 0; i < 8; i++) {
+		snprintf(path, sizeof(path), i ? SQUAT ".%d" : SQUAT, i);
+		assert_int_equal(mkdir(path, 0700), 0);
+		assert_int_equal(chown(path, 65534, 65534), 0);
+	}
+	assert_int_equal(as_victim(victim_refused), 0);
+	clean_victim();
+}
+
 int
 main(void)
 {
@@ -189,6 +328,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_error_codes),
 		cmocka_unit_test(test_outside_job),
+		cmocka_unit_test(test_squatted_user_dir),
 	};
 
 	return cmocka_run_group_tests_name("segment", tests, setup, teardown);
