@@ -80,7 +80,7 @@ PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_i
 # on Debian's sys.path for PREFIX=/usr/local (and /usr)
 pythondir ?= $(libdir)/$(PY_VER)/dist-packages
 
-MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5
+MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
@@ -300,6 +300,7 @@ install: all
 	install -d $(DESTDIR)$(plugindir) $(DESTDIR)$(bindir) \
 		$(DESTDIR)$(libdir) $(DESTDIR)$(includedir) \
 		$(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(mandir)/man1 \
+		$(DESTDIR)$(mandir)/man3 \
 		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
 	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
 	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
@@ -314,6 +315,7 @@ install: all
 	install -m 644 man/jobshm.1 $(DESTDIR)$(mandir)/man1/jobshm.1
 	install -m 644 man/jobshm.8 $(DESTDIR)$(mandir)/man8/jobshm.8
 	install -m 644 man/jobshm.conf.5 $(DESTDIR)$(mandir)/man5/jobshm.conf.5
+	install -m 644 man/libjobshm.3 $(DESTDIR)$(mandir)/man3/libjobshm.3
 	install -d $(DESTDIR)$(pythondir)/jobshm
 	install -m 644 python/jobshm/__init__.py python/jobshm/stage.py \
 		$(DESTDIR)$(pythondir)/jobshm/
@@ -328,7 +330,8 @@ uninstall:
 	      $(DESTDIR)$(includedir)/jobshm_build.h \
 	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
 	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8 \
-	      $(DESTDIR)$(mandir)/man5/jobshm.conf.5
+	      $(DESTDIR)$(mandir)/man5/jobshm.conf.5 \
+	      $(DESTDIR)$(mandir)/man3/libjobshm.3
 	rm -rf $(DESTDIR)$(pythondir)/jobshm
 
 clean:

@@ -36,6 +36,7 @@ want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/lib/slurm/jobshm.so
 /opt/jobshm/share/man/man1/enqueue_jobshm.1
 /opt/jobshm/share/man/man1/jobshm.1
+/opt/jobshm/share/man/man3/libjobshm.3
 /opt/jobshm/share/man/man5/jobshm.conf.5
 /opt/jobshm/share/man/man8/jobshm.8"
 got=$(cd "$root" && find . -type f -o -type l | sed 's|^\.||' | sort)
