@@ -133,12 +133,12 @@ man/jobshm.conf.5: man/jobshm.conf.5.in cli/jobshm Makefile NEWS
 	    -e '/@KEYS@/{r $@.keys' -e 'd}' $< > $@
 	rm -f $@.keys
 
-# the README's configuration table, rewritten from the same table
+# the admin guide's configuration table, rewritten from the same table
 docs: cli/jobshm
-	cli/jobshm check-config --keys=md > README.keys
-	sed -i -e '/^<!-- keys: begin/,/^<!-- keys: end/{/^<!-- keys: begin/{p;r README.keys' \
-	    -e '};/^<!-- keys: end/p;d}' README.md
-	rm -f README.keys
+	cli/jobshm check-config --keys=md > doc/keys.tmp
+	sed -i -e '/^<!-- keys: begin/,/^<!-- keys: end/{/^<!-- keys: begin/{p;r doc/keys.tmp' \
+	    -e '};/^<!-- keys: end/p;d}' doc/admin-guide.md
+	rm -f doc/keys.tmp
 
 docs-test: all
 	tests/install/test_docs.sh
