@@ -161,7 +161,8 @@ compat-check: $(GEN_H)
 # ---- tests -----------------------------------------------------------------
 UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
 	    tests/unit/test_segment.c tests/unit/test_place.c \
-	    tests/unit/test_fsdax.c tests/unit/test_attacks.c
+	    tests/unit/test_fsdax.c tests/unit/test_attacks.c \
+	    tests/unit/test_audit2.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
 tests/unit/%: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h

@@ -66,6 +66,23 @@ user_name(uid_t uid, char *buf, size_t len)
 	return buf;
 }
 
+/* An ended job whose memory processes outside it still hold. */
+static int
+print_held(const struct jobshm_entry *e, const char *user)
+{
+	if (app.json)
+		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
+		       "\"user\": \"%s\", \"ended\": true, \"held_by\": "
+		       "\"%s\"}", app.count ? "," : "", e->job.jobid, e->node,
+		       user, e->holders);
+	else
+		printf("%-10" PRIu32 " %-12s %-10s ended; its memory is still "
+		       "held by %s\n", e->job.jobid, e->node[0] ? e->node : "-",
+		       user, e->holders);
+	app.count++;
+	return 0;
+}
+
 static int
 print_entry(const struct jobshm_entry *e, void *arg)
 {
@@ -73,6 +90,8 @@ print_entry(const struct jobshm_entry *e, void *arg)
 
 	(void)arg;
 	user_name(e->job.uid, user, sizeof(user));
+	if (e->held)
+		return print_held(e, user);
 	if (app.json) {
 		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
 		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
@@ -132,6 +151,12 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 					   sizeof(why));
 
 	(void)arg;
+	if (e->held) {	/* nothing to remove: a process holds it */
+		fprintf(stderr, "%s: sweep: job %" PRIu32 " ended, but its "
+			"memory is still held by %s\n", prog, e->job.jobid,
+			e->holders);
+		return 0;
+	}
 	if (e->unmarked) {	/* not known to be ours: never removed */
 		if (app.conf.debug)
 			fprintf(stderr, "%s: debug: sweep: %s left alone: its "

@@ -504,7 +504,7 @@ empty_tree(int parent, const char *name, struct level **stack, size_t *cap)
 }
 
 int
-jobshm_rmtree_at(int parent, const char *name)
+jobshm_empty_at(int parent, const char *name)
 {
 	struct level *stack = NULL;
 	size_t cap = 0;
@@ -517,6 +517,14 @@ jobshm_rmtree_at(int parent, const char *name)
 		errno = rc == 1 ? EBUSY : errno;
 		return -1;
 	}
+	return 0;
+}
+
+int
+jobshm_rmtree_at(int parent, const char *name)
+{
+	if (jobshm_empty_at(parent, name) < 0)
+		return -1;
 	return unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT ?
 	       -1 : 0;
 }

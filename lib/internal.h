@@ -3,6 +3,8 @@
 #ifndef JOBSHM_INTERNAL_H
 #define JOBSHM_INTERNAL_H
 
+#include <sys/stat.h>
+
 #include "jobshm.h"
 
 /* Keep a message (and its code: errno when fmt has %m, else EINVAL). */
@@ -56,9 +58,13 @@ int jobshm_ns_dirfd(const jobshm_ns_t *ns);
 /* In each node directory jobshm made: the Slurm node name. */
 #define JOBSHM_NODE_MARK ".jobshm-node"
 
-/* job.c: the job's base directory, opened root-checked and locked. */
-int jobshm_open_base(const struct jobshm_job *job, int create,
+/* job.c: the job's base directory, opened root-checked, and its lock
+ * (*lock: a root-only file in it; the caller closes both). */
+int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 		     jobshm_err_t *err);
+#define JOBSHM_BASE_LOCK ".jobshm-lock"
+/* <base>/<jobid>.held: an ended job whose memory a process still holds */
+#define JOBSHM_HELD ".held"
 
 /* job.c: the job's base directory unlocked (-1, errno ENOENT: none), and
  * the job's directory as an O_PATH descriptor named by proc for mount(2). */
@@ -76,5 +82,29 @@ int jobshm_unmount_at(int dir, const char *name, jobshm_err_t *err);
 /* jobns.c: release the job's kept mount namespace, if any (base locked). */
 int jobshm_ns_release(const struct jobshm_job *job, int basefd,
 		      jobshm_err_t *err);
+
+/* jobns.c: the job's kept mount namespace's nsfs file; -1 if none. */
+int jobshm_mntns_stat(const struct jobshm_job *job, struct stat *st);
+
+/* jobns.c: the working directory across a change of mount namespace,
+ * entered again with the user's filesystem ids, "/" if it moved. */
+struct jobshm_cwd {
+	char path[4096];
+	dev_t dev;
+	ino_t ino;
+};
+void jobshm_cwd_save(struct jobshm_cwd *c);
+int jobshm_cwd_restore(const struct jobshm_cwd *c, uid_t uid, gid_t gid,
+		       jobshm_err_t *err);
+
+/* reap.c: the processes holding the filesystem dev (open files, working
+ * or root directory, mappings, or a mount namespace other than ours
+ * with it mounted); fn for each; their count, -1 if /proc is unreadable. */
+typedef void (*jobshm_holder_f)(int pid, const char *comm, void *arg);
+int jobshm_dev_holders(dev_t dev, jobshm_holder_f fn, void *arg);
+
+/* fsdax.c: empty parent/name, never following a link nor leaving its
+ * filesystem; the directory itself stays. */
+int jobshm_empty_at(int parent, const char *name);
 
 #endif

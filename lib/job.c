@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -61,14 +62,26 @@ safe_component(int fd, const char *name, int last, jobshm_err_t *err)
 	return 0;
 }
 
-/* The next component of path, opened under at; -1 (errno) if not there. */
+/*
+ * The next component of path, opened under at; -1 (errno) if not there.
+ * Nothing is made in a directory others can write to (a sticky /tmp):
+ * a user could make the name first there, and hold every job's setup
+ * on the node (EEXIST... or a directory of theirs, refused after).
+ */
 static int
 open_component(int at, const char *comp, int create, int last)
 {
+	struct stat st;
 	int fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 			O_CLOEXEC);
 
 	if (fd < 0 && errno == ENOENT && create) {
+		if (fstat(at, &st) < 0)
+			return -1;
+		if (st.st_mode & 022) {
+			errno = ENOTUNIQ;	/* see jobshm_open_dir */
+			return -1;
+		}
 		if (mkdirat(at, comp, last ? 0700 : 0755) < 0 && errno != EEXIST)
 			return -1;
 		fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -93,6 +106,12 @@ jobshm_open_dir(const char *path, int create, jobshm_err_t *err)
 			*next++ = '\0';
 		fd = open_component(at, comp, create, !next || !*next);
 		close(at);
+		if (fd < 0 && errno == ENOTUNIQ && (errno = EPERM))
+			return jobshm_fail_code(err, EPERM, "%s: will not make "
+					   "'%s' in a directory others can "
+					   "write to; make it as root, or use "
+					   "a root-only base_path such as "
+					   "/run/jobshm/%%n", path, comp);
 		if (fd < 0)
 			return jobshm_fail(err, "open %s: %m", path);
 		if (safe_component(fd, path, !next || !*next, err) < 0) {
@@ -128,12 +147,41 @@ mark_node(int basefd, const char *node)
 }
 
 /*
- * Open the job's base directory, locked, refusing links and anything a
- * user could have written to on the whole path.  A base of root's that
- * others can read is made 0700 (its lock must be root's alone).
+ * The base's lock: a root-only file in the root-only base.  Not the base
+ * directory itself: a user who opened it before it was made root-only
+ * keeps that descriptor, and could take its lock for ever.
+ */
+static int
+lock_base(int basefd, const char *base, jobshm_err_t *err)
+{
+	struct stat st;
+	int fd = openat(basefd, JOBSHM_BASE_LOCK, O_RDWR | O_CREAT |
+			O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return jobshm_fail(err, "%s/%s: %m", base, JOBSHM_BASE_LOCK);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 077)) {
+		close(fd);
+		return jobshm_fail_code(err, EPERM, "%s/%s must be a file of "
+					"root's, 0600", base, JOBSHM_BASE_LOCK);
+	}
+	if (flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		return jobshm_fail(err, "lock %s: %m", base);
+	}
+	return fd;
+}
+
+/*
+ * Open the job's base directory and its lock (*lock, closed by the
+ * caller after the base), refusing links and anything a user could
+ * have written to on the whole path.  A base of root's that others can
+ * read is made 0700.
  */
 int
-jobshm_open_base(const struct jobshm_job *job, int create, jobshm_err_t *err)
+jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
+		 jobshm_err_t *err)
 {
 	char base[sizeof(job->path)];
 	struct stat st;
@@ -148,9 +196,9 @@ jobshm_open_base(const struct jobshm_job *job, int create, jobshm_err_t *err)
 		close(fd);
 		return jobshm_fail(err, "make %s root-only: %m", base);
 	}
-	if (flock(fd, LOCK_EX) < 0) {
+	if ((*lock = lock_base(fd, base, err)) < 0) {
 		close(fd);
-		return jobshm_fail(err, "lock %s: %m", base);
+		return -1;
 	}
 	mark_node(fd, job->node[0] ? job->node : NULL);
 	return fd;
@@ -318,11 +366,11 @@ static int
 setup(const struct jobshm_job *job, uint64_t bytes, const char *opts,
       const char *fsdax_node, jobshm_err_t *err)
 {
-	int fd, m, rc;
+	int fd, lock, m, rc;
 
 	if (bytes == 0)
 		return jobshm_fail(err, "size 0: nothing to set up");
-	fd = jobshm_open_base(job, 1, err);
+	fd = jobshm_open_base(job, 1, &lock, err);
 	if (fd < 0)
 		return -1;
 	m = mounted_at(fd, leaf(job), err);
@@ -335,6 +383,7 @@ setup(const struct jobshm_job *job, uint64_t bytes, const char *opts,
 	else
 		rc = mount_new(job, fd, bytes, opts, err);
 	close(fd);
+	close(lock);
 	return rc;
 }
 
@@ -420,25 +469,80 @@ remove_fsdax(const struct jobshm_job *job, jobshm_err_t *err)
 	return jobshm_fsdax_remove(job->conf, job->jobid, err) < 0 ? 1 : 0;
 }
 
+/* The device of the job's tmpfs, 0 if none (not mounted, or fsdax). */
+static dev_t
+tmpfs_dev(const struct jobshm_job *job, int basefd)
+{
+	jobshm_err_t ignore;
+	struct stat st;
+	uint64_t r;
+
+	if (mounted_at(basefd, leaf(job), &ignore) != 1 ||
+	    jobshm_fsdax_reserved(job, &r) == 0 ||
+	    fstatat(basefd, leaf(job), &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return st.st_dev;
+}
+
+/*
+ * After the unmount: if a process (one the reaper could not kill: not
+ * the job's user's) still holds the job's tmpfs, say so in a record,
+ * <base>/<jobid>.held, that status lists with the holders.
+ */
+static void
+note_held(const struct jobshm_job *job, int basefd, dev_t dev)
+{
+	char name[32], line[64];
+	int fd, n;
+
+	snprintf(name, sizeof(name), "%" PRIu32 JOBSHM_HELD, job->jobid);
+	if (!dev || jobshm_dev_holders(dev, NULL, NULL) <= 0) {
+		unlinkat(basefd, name, 0);
+		return;
+	}
+	fd = openat(basefd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%u:%u %u\n", major(dev), minor(dev),
+		     (unsigned)job->uid);
+	if (write(fd, line, (size_t)n) != n)
+		unlinkat(basefd, name, 0);
+	close(fd);
+}
+
+/* Empty, unmount and remove the job's directory in its open base. */
+static int
+remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
+{
+	dev_t dev = tmpfs_dev(job, fd);
+
+	if (jobshm_ns_release(job, fd, err) < 0)
+		return -1;
+	if (dev)	/* what a surviving reference holds is then nothing */
+		jobshm_empty_at(fd, leaf(job));
+	if (jobshm_unmount_at(fd, leaf(job), err) < 0)
+		return -1;
+	if (unlinkat(fd, leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return jobshm_fail(err, "rmdir %s: %m", job->path);
+	note_held(job, fd, dev);
+	return 0;
+}
+
 int
 jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 {
-	int fd, killed, rc = -1;
+	int fd, lock, killed, rc;
 
 	if (jobshm_job_reap(job, &killed, err) < 0)
 		return -1;
-	fd = jobshm_open_base(job, 0, err);
+	fd = jobshm_open_base(job, 0, &lock, err);
 	if (fd < 0)
 		return errno == ENOENT ? remove_fsdax(job, err) : -1;
-	if (jobshm_ns_release(job, fd, err) < 0 ||
-	    jobshm_unmount_at(fd, leaf(job), err) < 0)
-		goto out;
-	if (unlinkat(fd, leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT) {
-		jobshm_fail(err, "rmdir %s: %m", job->path);
-		goto out;
-	}
-	rc = remove_fsdax(job, err);
-out:
+	rc = remove_job_dir(job, fd, err);
+	if (rc == 0)
+		rc = remove_fsdax(job, err);
 	close(fd);
+	close(lock);
 	return rc;
 }

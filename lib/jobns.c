@@ -21,10 +21,13 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/nsfs.h>
@@ -98,11 +101,44 @@ jobshm_job_enter(const struct jobshm_job *job, const char *target,
 	return rc < 0 ? -1 : detach_job_mounts(job, target, err);
 }
 
-/* Back in the working directory path after setns moved us to its root. */
-static int
-back_to(const char *cwd, jobshm_err_t *err)
+/*
+ * The working directory across a change of namespace, which moves us to
+ * its root: kept by path, device and inode before, and entered again
+ * after with the job user's filesystem ids (root never follows a path
+ * the user may have changed in between into a place the user cannot
+ * reach), then compared; anything else is "/".
+ */
+void
+jobshm_cwd_save(struct jobshm_cwd *c)
 {
-	if (chdir(cwd) < 0 && chdir("/") < 0)
+	struct stat st;
+
+	if (!getcwd(c->path, sizeof(c->path)) || stat(".", &st) < 0) {
+		snprintf(c->path, sizeof(c->path), "/");
+		c->dev = 0;
+		c->ino = 0;
+		return;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+}
+
+int
+jobshm_cwd_restore(const struct jobshm_cwd *c, uid_t uid, gid_t gid,
+		   jobshm_err_t *err)
+{
+	struct stat st;
+	int ok;
+
+	setfsgid(gid);
+	setfsuid(uid);
+	ok = chdir(c->path) == 0;
+	setfsuid(0);
+	setfsgid(0);
+	if (ok && stat(".", &st) == 0 && st.st_dev == c->dev &&
+	    st.st_ino == c->ino)
+		return 0;
+	if (chdir("/") < 0)
 		return jobshm_fail(err, "chdir /: %m");
 	return 0;
 }
@@ -143,11 +179,10 @@ int
 jobshm_job_enter_from(const struct jobshm_job *job, int host,
 		      const char *target, jobshm_err_t *err)
 {
-	char cwd[PATH_MAX];
+	struct jobshm_cwd cwd;
 	int here, tree, rc = 0;
 
-	if (!getcwd(cwd, sizeof(cwd)))
-		snprintf(cwd, sizeof(cwd), "/");
+	jobshm_cwd_save(&cwd);
 	here = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (here < 0)
 		return jobshm_fail(err, "/proc/self/ns/mnt: %m");
@@ -164,7 +199,7 @@ jobshm_job_enter_from(const struct jobshm_job *job, int host,
 	close(tree);
 	if (rc == 0)
 		rc = detach_job_mounts(job, target, err);
-	return rc < 0 ? -1 : back_to(cwd, err);
+	return rc < 0 ? -1 : jobshm_cwd_restore(&cwd, job->uid, job->gid, err);
 }
 
 static void
@@ -339,7 +374,7 @@ ns_make(const struct jobshm_job *job, int base, const char *target,
 static int
 ns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 {
-	int base = jobshm_open_base_nolock(job, err), fd;
+	int base = jobshm_open_base_nolock(job, err), fd, lock;
 
 	if (base < 0)
 		return -1;
@@ -347,13 +382,14 @@ ns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 	close(base);
 	if (fd >= 0)
 		return fd;
-	if ((base = jobshm_open_base(job, 0, err)) < 0)
+	if ((base = jobshm_open_base(job, 0, &lock, err)) < 0)
 		return -1;
 	fd = ns_open_at(base, job);	/* another task may have made it */
 	if (fd < 0)
 		fd = ns_make(job, base, target, err) < 0 ? NS_UNKEPT :
 		     ns_open_at(base, job);
 	close(base);
+	close(lock);
 	return fd == -1 ? jobshm_fail(err, "the job's namespace is not where "
 				      "it was made") : fd;
 }
@@ -362,18 +398,109 @@ int
 jobshm_job_join(const struct jobshm_job *job, const char *target,
 		jobshm_err_t *err)
 {
-	char cwd[PATH_MAX];
+	struct jobshm_cwd cwd;
 	int fd, rc = 0;
 
-	if (!getcwd(cwd, sizeof(cwd)))
-		snprintf(cwd, sizeof(cwd), "/");
+	jobshm_cwd_save(&cwd);
 	if ((fd = ns_get(job, target, err)) < 0)
 		return fd == NS_UNKEPT ? 1 : -1;
 	/* a thread of its own fs (cwd, root) may change namespace */
 	if (unshare(CLONE_FS) < 0 || setns(fd, CLONE_NEWNS) < 0)
 		rc = jobshm_fail(err, "join the job's namespace: %m");
 	close(fd);
-	return rc < 0 ? -1 : back_to(cwd, err);
+	return rc < 0 ? -1 : jobshm_cwd_restore(&cwd, job->uid, job->gid, err);
+}
+
+/* The job's kept namespace's nsfs file (device and inode); -1 if none. */
+int
+jobshm_mntns_stat(const struct jobshm_job *job, struct stat *st)
+{
+	jobshm_err_t ignore;
+	int base = jobshm_open_base_nolock(job, &ignore), fd, rc;
+
+	if (base < 0)
+		return -1;
+	fd = ns_open_at(base, job);
+	close(base);
+	if (fd < 0)
+		return -1;
+	rc = fstat(fd, st);
+	close(fd);
+	return rc;
+}
+
+struct job_dev {
+	char dev[32];
+	char pts[64][320];
+	int n;
+};
+
+static int
+mount_of_dev(const struct jobshm_mountinfo *mi, void *arg)
+{
+	struct job_dev *d = arg;
+
+	if (!strcmp(mi->dev, d->dev))
+		snprintf(d->pts[d->n++], sizeof(d->pts[0]), "%s", mi->mp);
+	return d->n == 64;
+}
+
+/* In the helper, inside the namespace: detach every mount of dev. */
+static int
+detach_dev(struct job_dev *d)
+{
+	int pass, detached;
+
+	for (pass = 0; pass < 64; pass++) {
+		d->n = 0;
+		if (jobshm_mountinfo_each("/proc/self/mountinfo",
+					  mount_of_dev, d) < 0)
+			return -1;
+		if (d->n == 0)
+			return 0;
+		for (detached = 0; d->n-- > 0; )
+			detached += umount2(d->pts[d->n], MNT_DETACH |
+					    UMOUNT_NOFOLLOW) == 0;
+		if (!detached)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * Empty the job's kept namespace before it is let go: whoever still
+ * holds a reference to it (an nsfs descriptor taken through
+ * /proc/<task>/ns/mnt, a process that joined it) then holds a namespace
+ * without the job's memory in it.
+ */
+static int
+ns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+{
+	struct job_dev *d;
+	struct stat st;
+	int ns, status;
+	pid_t pid;
+
+	if (fstatat(basefd, strrchr(job->path, '/') + 1, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || (ns = ns_open_at(basefd, job)) < 0)
+		return 0;	/* nothing mounted, or no namespace kept */
+	pid = fork();
+	if (pid == 0) {
+		d = calloc(1, sizeof(*d));
+		if (!d || setns(ns, CLONE_NEWNS) < 0)
+			_exit(1);
+		snprintf(d->dev, sizeof(d->dev), "%u:%u", major(st.st_dev),
+			 minor(st.st_dev));
+		_exit(detach_dev(d) < 0 ? 2 : 0);
+	}
+	close(ns);
+	if (pid < 0)
+		return jobshm_fail(err, "fork: %m");
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return jobshm_fail(err, "could not empty the namespace of job %"
+				   PRIu32, job->jobid);
+	return 0;
 }
 
 int
@@ -384,6 +511,8 @@ jobshm_ns_release(const struct jobshm_job *job, int basefd,
 	int dir, rc;
 
 	ns_dir_name(job, name, sizeof(name));
+	if (ns_empty(basefd, job, err) < 0)
+		return -1;
 	if ((dir = ns_dir_open(basefd, job)) < 0)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
 							 job->path);

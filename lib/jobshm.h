@@ -287,6 +287,10 @@ struct jobshm_entry {
 	int unmarked;      /* a root-only node directory without jobshm's
 			      marker (made by 0.2 or older): listed, never
 			      swept, until a step or epilog marks it        */
+	int held;          /* > 0: an ended job whose memory these many
+			      processes still hold (not of the job's user:
+			      the reaper killed those); size etc. unset    */
+	char holders[256]; /* "pid (comm), ..." of those processes           */
 };
 
 typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);
@@ -407,6 +411,17 @@ typedef struct jobshm_lock jobshm_lock_t;
 jobshm_lock_t *jobshm_lock_acquire(jobshm_ns_t *ns, const char *name,
 				   int *recovered, jobshm_err_t *err);
 void jobshm_lock_release(jobshm_lock_t *lock);
+
+/*
+ * The rro cache's own locks (python/jobshm/rro.py), never a file of a
+ * user's lock of the same name: one per name, and with name NULL the
+ * cache's index.  Released with jobshm_lock_release.  _remove removes a
+ * name's lock file (once its segment is deleted) unless it is held.
+ */
+jobshm_lock_t *jobshm_rro_lock(jobshm_ns_t *ns, const char *name,
+			       jobshm_err_t *err);
+int jobshm_rro_lock_remove(jobshm_ns_t *ns, const char *name,
+			   jobshm_err_t *err);
 
 /*
  * Wait until `parties` processes of the job on this node have called it

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -54,6 +55,53 @@ mount_mpol(const char *path, char *out, size_t len)
 	jobshm_mountinfo_each("/proc/self/mountinfo", mpol_of, &m);
 }
 
+static void
+add_holder(int pid, const char *comm, void *arg)
+{
+	struct jobshm_entry *e = arg;
+	size_t n = strlen(e->holders);
+
+	snprintf(e->holders + n, sizeof(e->holders) - n, "%s%d (%s)",
+		 n ? ", " : "", pid, comm);
+}
+
+/*
+ * <jobid>.held: the job ended, a process it could not kill still held
+ * its tmpfs.  Listed with who holds it now; forgotten once no one does.
+ */
+static int
+visit_held(const struct jobshm_conf *conf, const char *node, uint32_t id,
+	   const char *name, jobshm_entry_f fn, void *arg, jobshm_err_t *err)
+{
+	struct jobshm_entry e;
+	unsigned maj, mnr, uid;
+	char base[256], path[512];
+	FILE *f;
+	int n;
+
+	if (jobshm_conf_base(conf, node, base, sizeof(base), err) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", base, name);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	n = fscanf(f, "%u:%u %u", &maj, &mnr, &uid);
+	fclose(f);
+	if (n != 3)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.node, sizeof(e.node), "%s", node);
+	if (jobshm_job_init(&e.job, conf, node, id, err) < 0)
+		return -1;
+	e.job.uid = uid;
+	e.held = jobshm_dev_holders(makedev(maj, mnr), add_holder, &e);
+	if (e.held <= 0) {
+		if (e.held == 0)
+			unlink(path);
+		return 0;
+	}
+	return fn(&e, arg);
+}
+
 static int
 visit(const struct jobshm_conf *conf, const char *node, int unmarked,
       const char *name, jobshm_entry_f fn, void *arg, jobshm_err_t *err)
@@ -61,8 +109,15 @@ visit(const struct jobshm_conf *conf, const char *node, int unmarked,
 	struct jobshm_entry e;
 	struct stat st;
 	jobshm_err_t ignore;
+	char num[16];
 	uint32_t id;
+	size_t n = strlen(name), h = strlen(JOBSHM_HELD);
 
+	if (n > h && n - h < sizeof(num) && !strcmp(name + n - h, JOBSHM_HELD)) {
+		snprintf(num, sizeof(num), "%.*s", (int)(n - h), name);
+		return is_jobid(num, &id) ? visit_held(conf, node, id, name,
+							fn, arg, err) : 0;
+	}
 	if (!is_jobid(name, &id))
 		return 0;
 	memset(&e, 0, sizeof(e));

@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Processes of an ended job that still hold its shm (their slurmstepd
- * died, so Slurm could not kill them) keep its memory alive after the
- * unmount.  A process holds the job's shm when one of its open files,
- * its working or root directory, or a mapping is on a mount of the job's
- * filesystem whose root is within the job's (fsdax jobs share a device,
- * so the mount's root tells them apart), whatever its mount table shows
- * on /dev/shm.  Such processes of the job's user are killed through a
- * pidfd, so a recycled pid never gets the signal.
+ * died, so Slurm could not kill them, or they took a reference from
+ * outside the job) keep its memory alive after the unmount.
+ *
+ * A job's tmpfs is known by its superblock (the device number every
+ * mount, bind and namespace copy of it shares), never by mount ids,
+ * which differ between namespaces: a process holds the job when an
+ * open file, its working or root directory, or a mapping is on that
+ * device, when an open file is the job's kept mount namespace (nsfs),
+ * when it lives in that namespace, or when a mount namespace of its own
+ * has the filesystem mounted.  fsdax jobs share a device with each
+ * other, so for them the mount's root tells them apart, as seen in the
+ * process's own mount table.  Holders of the job's user are killed
+ * through a pidfd, so a recycled pid never gets the signal; holders of
+ * anyone else are reported (jobshm_job_holders).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -25,11 +32,15 @@
 #include "internal.h"
 
 struct target {
-	char dev[32];         /* the job filesystem's "maj:min"            */
-	char root[320];       /* the job mount's root in that filesystem   */
-	int ids[256];         /* a process's mounts of it                  */
+	int fsdax;            /* match by mount root, not by device        */
+	dev_t dev;            /* the job filesystem's device               */
+	struct stat ns;       /* the job's kept namespace (st_ino 0: none) */
+	struct stat self;     /* our own mount namespace                   */
+	char devs[32];        /* dev as "maj:min", as mountinfo writes it  */
+	char root[320];       /* fsdax: the job mount's root               */
+	int ids[256];         /* fsdax: a process's mounts of it           */
 	int n;
-	int on_shm;           /* one of them is its /dev/shm               */
+	int on_shm;           /* fsdax: one of them is its /dev/shm        */
 };
 
 static int
@@ -42,11 +53,87 @@ within(const char *root, const char *top)
 }
 
 static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino && a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* ---- tmpfs: by device ------------------------------------------------ */
+
+/* 1 if what /proc/PID/<link> leads to is on the job, or is its namespace. */
+static int
+link_holds(int pdir, const char *link, const struct target *t)
+{
+	struct stat st;
+
+	if (fstatat(pdir, link, &st, 0) < 0)
+		return 0;
+	return st.st_dev == t->dev || same_file(&t->ns, &st);
+}
+
+/* 1 if an entry of /proc/PID/<sub> (fd or map_files) holds the job. */
+static int
+any_holds(int pdir, const char *sub, const struct target *t)
+{
+	char link[300];
+	struct dirent *d;
+	int fd = openat(pdir, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC), hit = 0;
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!hit && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", sub, d->d_name);
+		hit = link_holds(pdir, link, t);
+	}
+	closedir(dir);
+	return hit;
+}
+
+static int
+dev_mounted(const struct jobshm_mountinfo *mi, void *arg)
+{
+	return !strcmp(mi->dev, ((const struct target *)arg)->devs);
+}
+
+/* 1 if the process's mount namespace (not ours) has the job mounted. */
+static int
+ns_mounts_job(int pdir, const char *pid, const struct target *t)
+{
+	char path[64];
+	struct stat st;
+
+	if (fstatat(pdir, "ns/mnt", &st, 0) < 0)
+		return 0;
+	if (same_file(&t->ns, &st))
+		return 1;	/* a process inside the job's namespace */
+	if (same_file(&t->self, &st))
+		return 0;	/* ours: the job's mount is the host's */
+	snprintf(path, sizeof(path), "/proc/%s/mountinfo", pid);
+	return jobshm_mountinfo_each(path, dev_mounted, (void *)t) == 1;
+}
+
+static int
+holds_dev(int pdir, const char *pid, const struct target *t)
+{
+	return link_holds(pdir, "cwd", t) || link_holds(pdir, "root", t) ||
+	       any_holds(pdir, "fd", t) || any_holds(pdir, "map_files", t) ||
+	       ns_mounts_job(pdir, pid, t);
+}
+
+/* ---- fsdax: by mount root in the process's own table ------------------- */
+
+static int
 job_mount_of(const struct jobshm_mountinfo *mi, void *arg)
 {
 	struct target *t = arg;
 
-	if (!strcmp(mi->dev, t->dev) && within(mi->root, t->root)) {
+	if (!strcmp(mi->dev, t->devs) && within(mi->root, t->root)) {
 		if (!strcmp(mi->mp, "/dev/shm"))
 			t->on_shm = 1;	/* a task's namespace pins it */
 		if (t->n < (int)(sizeof(t->ids) / sizeof(t->ids[0])))
@@ -76,7 +163,6 @@ link_mount(int pdir, const char *link)
 	return (int)sx.stx_mnt_id;
 }
 
-/* 1 if an entry of /proc/PID/<sub> (fd or map_files) is on a job mount. */
 static int
 any_in(int pdir, const char *sub, const struct target *t)
 {
@@ -100,9 +186,8 @@ any_in(int pdir, const char *sub, const struct target *t)
 	return hit;
 }
 
-/* 1 if the process (its /proc directory open as pdir) holds the job. */
 static int
-holds(int pdir, const char *pid, struct target *t)
+holds_fsdax(int pdir, const char *pid, struct target *t)
 {
 	char path[300];
 
@@ -116,6 +201,15 @@ holds(int pdir, const char *pid, struct target *t)
 	       any_in(pdir, "fd", t) || any_in(pdir, "map_files", t);
 }
 
+/* 1 if the process (its /proc directory open as pdir) holds the job. */
+static int
+holds(int pdir, const char *pid, struct target *t)
+{
+	return t->fsdax ? holds_fsdax(pdir, pid, t) : holds_dev(pdir, pid, t);
+}
+
+/* ---- the target ------------------------------------------------------ */
+
 static int
 the_job_mount(const struct jobshm_mountinfo *mi, void *arg)
 {
@@ -123,27 +217,36 @@ the_job_mount(const struct jobshm_mountinfo *mi, void *arg)
 
 	if (mi->id != t->ids[0])
 		return 0;
-	snprintf(t->dev, sizeof(t->dev), "%s", mi->dev);
 	snprintf(t->root, sizeof(t->root), "%s", mi->root);
 	return 1;
 }
 
-/* The device and root of the mount on the job's directory. */
+/* The device (and, for fsdax, the root) of the mount on the job's
+ * directory; the job's kept namespace, if there is one. */
 static int
 find_target(const struct jobshm_job *job, struct target *t, uid_t *uid,
 	    jobshm_err_t *err)
 {
 	struct statx sx;
+	uint64_t r;
 
 	if (statx(AT_FDCWD, job->path, AT_SYMLINK_NOFOLLOW,
 		  STATX_MNT_ID | STATX_UID, &sx) < 0)
 		return jobshm_fail(err, "stat %s: %m", job->path);
 	*uid = sx.stx_uid;
+	t->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	snprintf(t->devs, sizeof(t->devs), "%u:%u", sx.stx_dev_major,
+		 sx.stx_dev_minor);
+	t->fsdax = jobshm_fsdax_reserved(job, &r) == 0;
 	t->ids[0] = (int)sx.stx_mnt_id;
-	if (jobshm_mountinfo_each("/proc/self/mountinfo", the_job_mount,
-				  t) != 1)
+	if (t->fsdax && jobshm_mountinfo_each("/proc/self/mountinfo",
+					      the_job_mount, t) != 1)
 		return jobshm_fail(err, "%s: not in /proc/self/mountinfo",
 				   job->path);
+	if (jobshm_mntns_stat(job, &t->ns) < 0)
+		t->ns.st_ino = 0;
+	if (stat("/proc/self/ns/mnt", &t->self) < 0)
+		t->self.st_ino = 0;
 	return 0;
 }
 
@@ -176,6 +279,8 @@ kill_if_holder(int procfd, const char *pid, uid_t uid, struct target *t)
 {
 	int pidfd, pdir, hit = 0;
 
+	if (atoi(pid) == getpid())
+		return 0;
 	pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
 	if (pidfd < 0)
 		return 0;
@@ -204,7 +309,7 @@ jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
 		return jobshm_fail(err, "out of memory");
 	if (find_target(job, t, &uid, err) < 0 ||
 	    !(proc = opendir("/proc"))) {
-		rc = t->dev[0] ? jobshm_fail(err, "/proc: %m") : -1;
+		rc = t->devs[0] ? jobshm_fail(err, "/proc: %m") : -1;
 		free(t);
 		return rc;
 	}
@@ -214,4 +319,42 @@ jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
 	closedir(proc);
 	free(t);
 	return rc;
+}
+
+/* ---- what still holds a job's memory after its end ------------------- */
+
+int
+jobshm_dev_holders(dev_t dev, jobshm_holder_f fn, void *arg)
+{
+	struct target t = { .dev = dev };
+	struct dirent *d;
+	char comm[64];
+	DIR *proc = opendir("/proc");
+	int pdir, n = 0, fd;
+	ssize_t len;
+
+	if (!proc)
+		return -1;
+	snprintf(t.devs, sizeof(t.devs), "%u:%u", major(dev), minor(dev));
+	if (stat("/proc/self/ns/mnt", &t.self) < 0)
+		t.self.st_ino = 0;
+	while ((d = readdir(proc))) {
+		if (!isdigit((unsigned char)d->d_name[0]) ||
+		    (pdir = openat(dirfd(proc), d->d_name, O_RDONLY |
+				   O_DIRECTORY | O_CLOEXEC)) < 0)
+			continue;
+		if (holds_dev(pdir, d->d_name, &t)) {
+			fd = openat(pdir, "comm", O_RDONLY | O_CLOEXEC);
+			len = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
+			comm[len > 0 ? len - 1 : 0] = '\0';
+			if (fd >= 0)
+				close(fd);
+			n++;
+			if (fn)
+				fn(atoi(d->d_name), comm, arg);
+		}
+		close(pdir);
+	}
+	closedir(proc);
+	return n;
 }
