@@ -103,39 +103,95 @@ exec_body(FILE *f, const struct request *r, const char *pydir)
 }
 
 /*
+ * Dask's credentials: a CA of the job's own and one certificate and key
+ * it signs, made in the batch step and sent by srun (one task per node)
+ * into a new 0700 directory on every node, files 0600: in the job's shm
+ * (private to the job's namespace, gone with the job), else in the
+ * user's own /dev/shm/jobshm-UID.  Every Dask process of the job (and a
+ * plain distributed.Client in APP, from DASK_* in the environment) speaks
+ * TLS with them and nothing else; their HTTP endpoints are off.
+ */
+static void
+dask_tls(FILE *f)
+{
+	fprintf(f, "export JOBSHM_DASK_TLS=\"${JOBSHM_DIR:-/dev/shm/jobshm-"
+		"$(id -u)}/.jobshm-dask-$SLURM_JOB_ID\"\n"
+		"export JOBSHM_DASK_SCHEDULER_FILE=\"$JOBSHM_DASK_TLS/"
+		"scheduler.json\"\n"
+		"export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True\n"
+		"export DASK_DISTRIBUTED__COMM__TLS__CA_FILE=\"$JOBSHM_DASK_TLS/"
+		"ca.pem\"\n"
+		"export DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=\""
+		"$JOBSHM_DASK_TLS/cert.pem\"\n"
+		"export DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=\""
+		"$JOBSHM_DASK_TLS/key.pem\"\n"
+		"export DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES='[]' "
+		"DASK_DISTRIBUTED__WORKER__HTTP__ROUTES='[]'\n"
+		"log=\"${SLURM_SUBMIT_DIR:-$PWD}/dask-$SLURM_JOB_ID.log\"\n"
+		"trap 'kill $(jobs -p) 2>/dev/null; rm -rf \"$JOBSHM_DASK_TLS\"' "
+		"EXIT\n"
+		"/usr/bin/python3 -m jobshm.dask credentials | srun "
+		"--nodes=\"$SLURM_NNODES\" --ntasks-per-node=1 --input=all "
+		"/usr/bin/python3 -m jobshm.dask install \"$JOBSHM_DASK_TLS\"\n"
+		"tls=(--protocol tls --tls-ca-file \"$JOBSHM_DASK_TLS/ca.pem\" "
+		"--tls-cert \"$JOBSHM_DASK_TLS/cert.pem\" --tls-key "
+		"\"$JOBSHM_DASK_TLS/key.pem\")\n");
+}
+
+/*
+ * The scheduler in the batch step, listening on this node's address in
+ * Slurm (NodeAddr) only, its file 0600 in the credentials' directory.
+ */
+static void
+dask_scheduler(FILE *f)
+{
+	fprintf(f, "a=$(/usr/bin/python3 -m jobshm.dask address)\n"
+		"(umask 077; exec /usr/bin/python3 -m distributed.cli."
+		"dask_scheduler --scheduler-file \"$JOBSHM_DASK_SCHEDULER_FILE\" "
+		"\"${tls[@]}\" --host \"$a\" --port 0 --no-dashboard "
+		"--dashboard-address \"$a:0\") >>\"$log\" 2>&1 &\n"
+		"for i in $(seq 600); do [ -s \"$JOBSHM_DASK_SCHEDULER_FILE\" ] "
+		"&& break; sleep 0.1; done\n"
+		"DASK_SCHEDULER_ADDRESS=$(/usr/bin/python3 -c 'import json, sys; "
+		"print(json.load(open(sys.argv[1]))[\"address\"])' "
+		"\"$JOBSHM_DASK_SCHEDULER_FILE\")\n"
+		"export DASK_SCHEDULER_ADDRESS\n");
+}
+
+/* n worker processes of one thread on every node (one srun task per
+ * node, so each is in the job's shm), each on its node's NodeAddr. */
+static void
+dask_workers(FILE *f, unsigned n)
+{
+	fprintf(f, "srun --overlap --ntasks-per-node=1 bash -ec 'a=$(/usr/bin/"
+		"python3 -m jobshm.dask address); exec /usr/bin/python3 -m "
+		"distributed.cli.dask_worker --host \"$a\" --dashboard-address "
+		"\"$a:0\" \"$@\"' dask-worker \"$DASK_SCHEDULER_ADDRESS\" "
+		"\"${tls[@]}\" --nworkers %u --nthreads 1 --memory-limit 0 "
+		"--no-dashboard --death-timeout 120 --local-directory "
+		"\"${TMPDIR:-/tmp}\" >>\"$log\" 2>&1 &\n", n);
+}
+
+/*
  * Dask: the scheduler in the batch step (node 0), --cpus_per_node worker
- * processes of one thread on every node (one srun task per node, so each
- * is in the job's shm), then APP here with the scheduler's address in
- * its environment.  Everything is stopped when APP ends, and at the
- * job's end in any case.
+ * processes on every node, then APP here with the scheduler's address
+ * and the job's TLS settings in its environment.  Everything is stopped
+ * when APP ends, and at the job's end in any case.
  */
 static void
 dask_body(FILE *f, const struct request *r, const char *pydir)
 {
-	const char *py = "/usr/bin/python3 -m distributed.cli.dask_";
-
 	if (!r->nstage)
 		python_path(f, pydir);
 	fprintf(f, "# Dask: scheduler here, %u worker(s) on every node, then "
-		"APP here\nd=\"${SLURM_SUBMIT_DIR:-$PWD}\"\n"
-		"export JOBSHM_DASK_SCHEDULER_FILE=\"$d/.jobshm-dask-"
-		"$SLURM_JOB_ID.json\"\n"
-		"export JOBSHM_DASK_WORKERS=$((SLURM_JOB_NUM_NODES * %u))\n"
-		"log=\"$d/dask-$SLURM_JOB_ID.log\"\n"
-		"trap 'kill $(jobs -p) 2>/dev/null; rm -f "
-		"\"$JOBSHM_DASK_SCHEDULER_FILE\"' EXIT\n"
-		"%sscheduler --scheduler-file \"$JOBSHM_DASK_SCHEDULER_FILE\" "
-		"--port 0 --no-dashboard >>\"$log\" 2>&1 &\n"
-		"srun --overlap --ntasks-per-node=1 %sworker --scheduler-file "
-		"\"$JOBSHM_DASK_SCHEDULER_FILE\" --nworkers %u --nthreads 1 "
-		"--memory-limit 0 --no-dashboard --death-timeout 120 "
-		"--local-directory \"${TMPDIR:-/tmp}\" >>\"$log\" 2>&1 &\n"
-		"for i in $(seq 600); do [ -s \"$JOBSHM_DASK_SCHEDULER_FILE\" ] "
-		"&& break; sleep 0.1; done\n"
-		"export DASK_SCHEDULER_ADDRESS=$(/usr/bin/python3 -c 'import "
-		"json, sys; print(json.load(open(sys.argv[1]))[\"address\"])' "
-		"\"$JOBSHM_DASK_SCHEDULER_FILE\")\n", r->cpus_per_node,
-		r->cpus_per_node, py, py, r->cpus_per_node);
+		"APP here;\n# TLS only, with the job's own CA, certificate and "
+		"key (only processes\n# holding them can connect), listening on "
+		"each node's NodeAddr only\n"
+		"export JOBSHM_DASK_WORKERS=$((SLURM_JOB_NUM_NODES * %u))\n",
+		r->cpus_per_node, r->cpus_per_node);
+	dask_tls(f);
+	dask_scheduler(f);
+	dask_workers(f, r->cpus_per_node);
 	for (char **a = r->app; *a; a++) {
 		sh_quote(f, *a);
 		fputc(*(a + 1) ? ' ' : '\n', f);

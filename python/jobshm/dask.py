@@ -16,11 +16,23 @@ removed with the job's shm, or earlier by `release`.
 
 Dask's own way, `client.scatter(X, broadcast=True)`, keeps one copy in
 every worker process: a node with 16 workers holds 16.
+
+The job's Dask speaks TLS only, with a CA of its own: enqueue_jobshm's
+batch script runs `python3 -m jobshm.dask credentials` (a new CA, and one
+certificate and key it signs, as JSON on stdout; the CA's key is never
+kept) into `python3 -m jobshm.dask install DIR` on every node (files 0600
+in a new 0700 directory, JOBSHM_DASK_TLS), and binds every listener to
+`python3 -m jobshm.dask address` (the node's address from Slurm).  Only a
+process holding the certificate and key can connect: `client()` does.
 """
 import hashlib
 import json
 import os
+import re
+import shutil
 import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -125,23 +137,189 @@ def release(client, shared):
     _delete(shared.key)
 
 
+def _job_env(name):
+    v = os.environ.get(name)
+    if not v:
+        raise RuntimeError(f"jobshm.dask: {name} is not set (start the job "
+                           "with enqueue_jobshm --runtime=dask)")
+    return v
+
+
+def security():
+    """The job's distributed.Security: TLS with the job's CA, certificate
+    and key (JOBSHM_DASK_TLS), nothing unencrypted."""
+    from distributed import Security
+
+    d = _job_env("JOBSHM_DASK_TLS")
+    return Security(tls_ca_file=os.path.join(d, "ca.pem"),
+                    tls_client_cert=os.path.join(d, "cert.pem"),
+                    tls_client_key=os.path.join(d, "key.pem"),
+                    require_encryption=True)
+
+
 def client(timeout=300):
     """A Client of the job's Dask scheduler (enqueue_jobshm --runtime=dask
-    starts it), once every expected worker has joined."""
+    starts it), over TLS with the job's credentials, once every expected
+    worker has joined."""
     from distributed import Client
 
-    f = os.environ.get("JOBSHM_DASK_SCHEDULER_FILE")
-    if not f:
-        raise RuntimeError("jobshm.dask: JOBSHM_DASK_SCHEDULER_FILE is not "
-                           "set (start the job with enqueue_jobshm "
-                           "--runtime=dask)")
+    f = _job_env("JOBSHM_DASK_SCHEDULER_FILE")
+    sec = security()
     end = time.monotonic() + timeout
     while not os.path.exists(f) and time.monotonic() < end:
         time.sleep(0.2)
     with open(f) as fh:
         json.load(fh)           # complete before Client reads it
-    c = Client(scheduler_file=f, timeout=timeout)
+    c = Client(scheduler_file=f, security=sec, timeout=timeout)
     n = int(os.environ.get("JOBSHM_DASK_WORKERS", "0"))
     if n:
         c.wait_for_workers(n, timeout=max(1, end - time.monotonic()))
     return c
+
+
+# --- the job's credentials and address (python3 -m jobshm.dask ...) ---
+
+def _cert(subject, issuer, key, signer, ca, days):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID as Eku
+
+    now = time.time()
+    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+         .public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(_utc(now - 3600))     # nodes' clocks differ
+         .not_valid_after(_utc(now + days * 86400))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                        critical=True))
+    if not ca:
+        b = b.add_extension(x509.ExtendedKeyUsage(
+            [Eku.SERVER_AUTH, Eku.CLIENT_AUTH]), critical=False)
+    return b.sign(signer, hashes.SHA256())
+
+
+def _utc(t):
+    import datetime
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+
+
+def credentials(days=400):
+    """{"ca.pem", "cert.pem", "key.pem": PEM text}: a new CA and one
+    certificate and key it signs, for every process of the job (scheduler,
+    workers, clients).  The CA's key is dropped: nothing else is signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    job = os.environ.get("SLURM_JOB_ID", "?")
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), \
+        ec.generate_private_key(ec.SECP256R1())
+    ca_name = name(f"jobshm dask CA, job {job}")
+    ca = _cert(ca_name, ca_name, ca_key, ca_key, True, days)
+    cert = _cert(name(f"jobshm dask, job {job}"), ca_name, key, ca_key,
+                 False, days)
+    pem = ser.Encoding.PEM
+    return {"ca.pem": ca.public_bytes(pem).decode(),
+            "cert.pem": cert.public_bytes(pem).decode(),
+            "key.pem": key.private_bytes(pem, ser.PrivateFormat.PKCS8,
+                                         ser.NoEncryption()).decode()}
+
+
+TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+
+
+def _private_dir(path, dir_fd=None):
+    """An open descriptor of path: a directory of ours that only we can
+    use (0700), never a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                 os.O_CLOEXEC, dir_fd=dir_fd)
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        os.close(fd)
+        raise RuntimeError(f"{path} is not a directory of yours that only "
+                           "you can use (mode 0700)")
+    return fd
+
+
+def install(path, files):
+    """Write files ({name: text}, the names of TLS_FILES) 0600 into a new
+    0700 directory path, whose parent must be ours and 0700 (the job's
+    shm, or our own /dev/shm/jobshm-UID, made if missing).  One left by an
+    earlier run of the same job id is replaced; no link is followed."""
+    if sorted(files) != sorted(TLS_FILES):
+        raise ValueError(f"expected {', '.join(TLS_FILES)} on stdin")
+    os.umask(0o077)
+    parent, name = os.path.split(os.path.abspath(path))
+    try:
+        os.mkdir(parent, 0o700)
+    except FileExistsError:
+        pass
+    pfd = _private_dir(parent)
+    try:
+        shutil.rmtree(name, dir_fd=pfd)     # a requeued job's, never a link
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkdir(name, 0o700, dir_fd=pfd)
+        fd = _private_dir(name, dir_fd=pfd)
+    finally:
+        os.close(pfd)
+    try:
+        for f in TLS_FILES:
+            _write_new(fd, f, files[f])
+    finally:
+        os.close(fd)
+
+
+def _write_new(dirfd, name, text):
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                 os.O_CLOEXEC, 0o600, dir_fd=dirfd)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def address():
+    """This node's address in the cluster: Slurm's NodeAddr for it (the
+    address slurmctld and srun reach it at), as an IP address (IPv4 where
+    it has one)."""
+    node = _node()
+    p = subprocess.run(["scontrol", "-o", "show", "node", node],
+                       capture_output=True, text=True)
+    m = re.search(r"(?:^|\s)NodeAddr=(\S+)", p.stdout)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"jobshm.dask: no NodeAddr for node '{node}' "
+                           f"from scontrol: {p.stderr.strip()}")
+    ai = socket.getaddrinfo(m.group(1), None, type=socket.SOCK_STREAM)
+    return sorted(ai, key=lambda a: a[0] != socket.AF_INET)[0][4][0]
+
+
+def _read_json(f):
+    try:
+        return json.load(f)
+    except ValueError:
+        raise ValueError("stdin is not what 'credentials' writes") from None
+
+
+def main(argv):
+    """credentials | install DIR | address (for enqueue_jobshm's script)."""
+    cmd = argv[1] if len(argv) > 1 else ""
+    try:
+        if cmd == "credentials" and len(argv) == 2:
+            json.dump(credentials(), sys.stdout)
+        elif cmd == "install" and len(argv) == 3:
+            install(argv[2], _read_json(sys.stdin))
+        elif cmd == "address" and len(argv) == 2:
+            print(address())
+        else:
+            sys.exit("jobshm.dask: expected 'credentials', 'install DIR' "
+                     f"or 'address', not {' '.join(argv[1:])!r}")
+    except (OSError, RuntimeError, ValueError) as e:
+        sys.exit(f"jobshm.dask: {cmd}: {e}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
