@@ -231,6 +231,28 @@ cmd_sweep(void)
 	return app.failed || app.unknown ? 1 : 0;
 }
 
+/* What caps a 1LM job on path: 1 if its jobs would be refused. */
+static int
+check_quota(const char *p)
+{
+	jobshm_err_t err;
+	int q = jobshm_fsdax_quota(p, &err);
+
+	if (q == (JOBSHM_QUOTA_PROJECT | JOBSHM_QUOTA_USER))
+		printf("nvram path %s: project and user quotas: each job "
+		       "capped at its size\n", p);
+	else if (q & JOBSHM_QUOTA_PROJECT)
+		fprintf(stderr, "%s: nvram_paths: '%s' keeps project quotas "
+			"but not user quotas: 1LM jobs are refused there "
+			"(their owner could chproj past the cap); mount it "
+			"with uquota,prjquota\n", prog, p);
+	else if (q >= 0)
+		fprintf(stderr, "%s: nvram_paths: '%s' keeps no quotas: a 1LM "
+			"job is admitted by its size but not capped; mount it "
+			"with uquota,prjquota to cap it\n", prog, p);
+	return (q & JOBSHM_QUOTA_PROJECT) && !(q & JOBSHM_QUOTA_USER);
+}
+
 /* Each nvram path's free space; 1 if one cannot be read. */
 static int
 check_nvram_paths(void)
@@ -252,6 +274,7 @@ check_nvram_paths(void)
 		printf("nvram path %s: %s free\n", p,
 		       jobshm_size_format((uint64_t)sv.f_bavail * sv.f_frsize,
 					  a, sizeof(a)));
+		bad |= check_quota(p);
 	}
 	return bad;
 }

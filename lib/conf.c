@@ -245,9 +245,10 @@ static const struct key {
 	    "--nvram-options=1LM on nodes whose PMem is not NUMA memory; each "
 	    "must be a mounted filesystem. jobshm keeps its per-job "
 	    "directories and reservations in <path>/.jobshm (root-only) and, "
-	    "where the filesystem enforces quotas, caps each job with a "
-	    "project quota and each user with a user quota of the sum of "
-	    "their reservations." }, get_nvram_paths },
+	    "where the filesystem enforces quotas (XFS uquota,prjquota), caps "
+	    "each job with a project quota and each user with a user quota "
+	    "of the sum of their reservations; with project quotas only, 1LM "
+	    "jobs are refused." }, get_nvram_paths },
 	{ { "topology_xml", "path", "unset",
 	    "An hwloc XML file (lstopo --of xml) read instead of probing the "
 	    "node." }, set_topology_xml },

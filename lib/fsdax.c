@@ -186,6 +186,36 @@ set_limit(int store, int type, uint32_t id, uint64_t bytes, uint64_t inodes)
 #endif
 }
 
+/* 1 if the filesystem open at fd keeps quotas of type, else 0. */
+static int
+quota_on(int fd, int type)
+{
+#ifdef SYS_quotactl_fd
+	struct dqblk q;
+	int cmd = (int)(((unsigned)Q_GETQUOTA << SUBCMDSHIFT) |
+			((unsigned)type & SUBCMDMASK));
+
+	return syscall(SYS_quotactl_fd, fd, cmd, 0, &q) == 0;
+#else
+	(void)fd; (void)type;
+	return 0;
+#endif
+}
+
+int
+jobshm_fsdax_quota(const char *path, jobshm_err_t *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int q;
+
+	if (fd < 0)
+		return jobshm_fail(err, "nvram path %s: %m", path);
+	q = (quota_on(fd, PRJQUOTA) ? JOBSHM_QUOTA_PROJECT : 0) |
+	    (quota_on(fd, USRQUOTA) ? JOBSHM_QUOTA_USER : 0);
+	close(fd);
+	return q;
+}
+
 /* Files a job may make: one per 4 KiB of its reservation, 64 Ki at least. */
 static uint64_t
 file_limit(uint64_t bytes)
@@ -245,7 +275,7 @@ reserve(int store, const struct jobshm_job *job, const char *node,
 	uint64_t bytes, jobshm_err_t *err)
 {
 	char rec[32], dir[16], line[192];
-	int fd, dfd, n;
+	int fd, dfd, n, q, u;
 
 	snprintf(dir, sizeof(dir), "%" PRIu32, job->jobid);
 	snprintf(rec, sizeof(rec), "%s.reserve", dir);
@@ -268,11 +298,16 @@ reserve(int store, const struct jobshm_job *job, const char *node,
 	}
 	if (fchown(dfd, job->uid, job->gid) < 0)
 		jobshm_fail(err, "chown job directory %s: %m", dir);
-	else if (set_quota(store, dfd, job->jobid, bytes, err) < 0)
+	else if ((q = set_quota(store, dfd, job->jobid, bytes, err)) < 0)
 		;	/* err says why */
-	else if (user_limit(store, job->uid) < 0)
+	else if ((u = user_limit(store, job->uid)) < 0)
 		jobshm_fail(err, "user quota for uid %u: %m",
 			    (unsigned)job->uid);
+	else if (q && !u)	/* the owner could leave the project */
+		jobshm_fail_code(err, EPERM, "the fsdax filesystem keeps "
+				 "project quotas but not user quotas, so a "
+				 "job could write past its size (chproj); "
+				 "mount it with uquota,prjquota");
 	else {
 		close(dfd);
 		return 0;

@@ -271,6 +271,16 @@ typedef int (*jobshm_fsdax_f)(const char *path, uint32_t jobid,
 int jobshm_fsdax_each(const struct jobshm_conf *conf, jobshm_fsdax_f fn,
 		      void *arg, jobshm_err_t *err);
 
+/*
+ * The quotas an fsdax path keeps: JOBSHM_QUOTA_PROJECT and/or
+ * JOBSHM_QUOTA_USER (0: none, jobs are not capped), -1 if unreadable.
+ * A job is capped only with both; with project quotas alone it is
+ * refused (its owner could move files out of the job's project).
+ */
+#define JOBSHM_QUOTA_PROJECT 1
+#define JOBSHM_QUOTA_USER    2
+int jobshm_fsdax_quota(const char *path, jobshm_err_t *err);
+
 /* Remove a job's fsdax directory (links never followed) and reservation. */
 int jobshm_fsdax_remove(const struct jobshm_conf *conf, uint32_t jobid,
 			jobshm_err_t *err);

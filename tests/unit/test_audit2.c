@@ -416,6 +416,42 @@ test_cwd_is_entered_as_the_user(void **state)
 	unlink(work);
 }
 
+/*
+ * Item 5: an XFS mounted prjquota only, as the documentation once said:
+ * the project cap is escapable by its owner (chproj), so a 1LM job is
+ * refused there, saying which mount options would do.  Needs a kernel
+ * with XFS quotas (skipped without: this suite's VM has no CONFIG_QUOTA).
+ */
+static void
+test_fsdax_needs_user_quota(void **state)
+{
+	struct jobshm_conf c = conf;
+	struct jobshm_job job;
+	jobshm_err_t err;
+	char cmd[512], mnt[96];
+	int rc;
+
+	(void)state;
+	snprintf(mnt, sizeof(mnt), "%s/pmemp", top);
+	snprintf(cmd, sizeof(cmd), "truncate -s 512M %s/p.img && mkfs.xfs -q "
+		 "-f %s/p.img && mkdir %s && mount -o loop,prjquota %s/p.img "
+		 "%s 2>/dev/null", top, top, mnt, top, mnt);
+	if (system(cmd) != 0)
+		skip();	/* no XFS with quotas here */
+	snprintf(c.nvram_paths[0], sizeof(c.nvram_paths[0]), "%s", mnt);
+	c.n_nvram_paths = 1;
+	assert_int_equal(jobshm_fsdax_quota(mnt, &err), JOBSHM_QUOTA_PROJECT);
+	assert_int_equal(jobshm_job_init(&job, &c, "n5", 2007, &err), 0);
+	job.uid = job.gid = NOBODY;
+	rc = jobshm_job_setup_fsdax(&job, "n5", 16 << 20, &err);
+	snprintf(cmd, sizeof(cmd), "%s", err.msg);
+	jobshm_job_cleanup(&job, &err);
+	assert_non_null(strstr(cmd, "uquota,prjquota"));
+	snprintf(cmd, sizeof(cmd), "umount %s", mnt);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(rc, -1);
+}
+
 int
 main(void)
 {
@@ -427,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_user_cannot_hold_the_base_lock),
 		cmocka_unit_test(test_no_base_made_where_users_write),
 		cmocka_unit_test(test_cwd_is_entered_as_the_user),
+		cmocka_unit_test(test_fsdax_needs_user_quota),
 	};
 
 	if (geteuid() != 0) {
