@@ -2,11 +2,23 @@
 /*
  * Node-wide locks and barriers between the processes of a job on a node,
  * whatever started them (srun tasks, pool workers): small files of the
- * user's in the job's shm directory, named .jobshm-sync.<prefix><name>.
+ * user's in the job's shm directory.  sync_file() alone names them, one
+ * kind per user:
+ *
+ *   .jobshm-lock.<prefix><name>      jobshm_lock_acquire (jobshm.Lock)
+ *   .jobshm-barrier.<prefix><name>   jobshm_barrier_wait (jobshm.Barrier)
+ *   .jobshm-rrolock.<prefix><name>   jobshm_rro_lock: one load per name
+ *   .jobshm-rrocache.<prefix>        jobshm_rro_lock(NULL): the rro index
+ *
+ * so a user's Lock("x") and the rro cache's lock of "x" never share a
+ * file (holding one and taking the other cannot block on itself), and
+ * removing the rro lock of a deleted name leaves the user's alone.
  *
  * A lock is an flock(2) on its file, so the kernel releases it when its
  * holder dies; the holder writes its pid into the file and clears it on
  * release, so the next owner learns that the last one died holding it.
+ * A lock file is removed only by its holder (jobshm_rro_lock_remove); an
+ * acquirer that then finds its file no longer named so starts again.
  *
  * A barrier is a record ("generation arrived") in its file, changed under
  * the file's flock.  The last of `parties` to arrive starts a new
@@ -31,32 +43,93 @@ struct jobshm_lock {
 	int fd;
 };
 
+/* The file of a lock or barrier: .jobshm-<kind>.<prefix><name>. */
+static int
+sync_name(jobshm_ns_t *ns, const char *kind, const char *name, char *file,
+	  size_t len, jobshm_err_t *err)
+{
+	if (name && jobshm_name_check(name, err) < 0)
+		return -1;
+	snprintf(file, len, ".jobshm-%s.%s%s", kind, jobshm_ns_prefix(ns),
+		 name ? name : "");
+	return 0;
+}
+
 /* The sync file of name, the user's own, opened read-write. */
 static int
-sync_file(jobshm_ns_t *ns, const char *kind, const char *name,
+sync_file(jobshm_ns_t *ns, const char *kind, const char *name, int create,
 	  jobshm_err_t *err)
 {
 	char file[JOBSHM_NAME_MAX + 96];
+	const char *what = name ? name : "index";
 	struct stat st;
 	int fd;
 
-	if (jobshm_name_check(name, err) < 0)
+	if (sync_name(ns, kind, name, file, sizeof(file), err) < 0)
 		return -1;
-	snprintf(file, sizeof(file), ".jobshm-%s.%s%s", kind,
-		 jobshm_ns_prefix(ns), name);
-	fd = openat(jobshm_ns_dirfd(ns), file, O_RDWR | O_CREAT | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+	fd = openat(jobshm_ns_dirfd(ns), file, O_RDWR | O_NOFOLLOW |
+		    O_CLOEXEC | (create ? O_CREAT : 0), 0600);
 	if (fd < 0)
-		return jobshm_fail(err, "%s '%s' in %s: %m", kind, name,
+		return jobshm_fail(err, "%s '%s' in %s: %m", kind, what,
 				   jobshm_ns_dir(ns));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_uid != geteuid()) {
 		close(fd);
 		return jobshm_fail_code(err, EPERM, "%s '%s' in %s is not a "
-					"file of yours", kind, name,
+					"file of yours", kind, what,
 					jobshm_ns_dir(ns));
 	}
 	return fd;
+}
+
+/* 1 if fd is still the file named file in the namespace. */
+static int
+still_named(jobshm_ns_t *ns, int fd, const char *file)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(jobshm_ns_dirfd(ns), file, &b,
+					     AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* flock the sync file of name; again if it was removed meanwhile. */
+static int
+take(jobshm_ns_t *ns, const char *kind, const char *name, jobshm_err_t *err)
+{
+	char file[JOBSHM_NAME_MAX + 96];
+	int fd;
+
+	if (sync_name(ns, kind, name, file, sizeof(file), err) < 0)
+		return -1;
+	for (;;) {
+		if ((fd = sync_file(ns, kind, name, 1, err)) < 0)
+			return -1;
+		while (flock(fd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				jobshm_fail(err, "%s '%s': %m", kind,
+					    name ? name : "index");
+				close(fd);
+				return -1;
+			}
+		if (still_named(ns, fd, file))
+			return fd;
+		close(fd);	/* its holder removed it: take the new one */
+	}
+}
+
+static jobshm_lock_t *
+lock_new(int fd, const char *name, jobshm_err_t *err)
+{
+	jobshm_lock_t *l = malloc(sizeof(*l));
+
+	if (!l) {
+		jobshm_fail(err, "lock '%s': %m", name ? name : "index");
+		close(fd);	/* releases the flock */
+		return NULL;
+	}
+	l->fd = fd;
+	return l;
 }
 
 jobshm_lock_t *
@@ -64,19 +137,11 @@ jobshm_lock_acquire(jobshm_ns_t *ns, const char *name, int *recovered,
 		    jobshm_err_t *err)
 {
 	char buf[32] = "";
-	jobshm_lock_t *l;
 	ssize_t n;
-	int fd = sync_file(ns, "lock", name, err);
+	int fd = take(ns, "lock", name, err);
 
 	if (fd < 0)
 		return NULL;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			jobshm_fail(err, "lock '%s': %m", name);
-			close(fd);
-			return NULL;
-		}
-	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (recovered)	/* a pid left in the file: its holder died */
 		*recovered = n > 0 && buf[strspn(buf, " ")] >= '1' &&
@@ -89,13 +154,39 @@ jobshm_lock_acquire(jobshm_ns_t *ns, const char *name, int *recovered,
 	n = snprintf(buf, sizeof(buf), "%15ld\n", (long)getpid());
 	if (pwrite(fd, buf, (size_t)n, 0) != n)
 		(void)0;
-	if (!(l = malloc(sizeof(*l)))) {
-		jobshm_fail(err, "lock '%s': %m", name);
-		close(fd);	/* releases the flock */
-		return NULL;
+	return lock_new(fd, name, err);
+}
+
+jobshm_lock_t *
+jobshm_rro_lock(jobshm_ns_t *ns, const char *name, jobshm_err_t *err)
+{
+	int fd = take(ns, name ? "rrolock" : "rrocache", name, err);
+
+	return fd < 0 ? NULL : lock_new(fd, name, err);
+}
+
+int
+jobshm_rro_lock_remove(jobshm_ns_t *ns, const char *name, jobshm_err_t *err)
+{
+	char file[JOBSHM_NAME_MAX + 96];
+	jobshm_err_t e;
+	int rc = 0, fd;
+
+	if (!name)
+		return jobshm_fail(err, "the rro index lock is never removed");
+	if (sync_name(ns, "rrolock", name, file, sizeof(file), err) < 0)
+		return -1;
+	if ((fd = sync_file(ns, "rrolock", name, 0, &e)) < 0) {
+		if (e.code == ENOENT)
+			return 0;
+		return jobshm_fail_code(err, e.code, "%s", e.msg);
 	}
-	l->fd = fd;
-	return l;
+	/* held (a load in progress): it stays, for that loader's waiters */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && still_named(ns, fd, file) &&
+	    unlinkat(jobshm_ns_dirfd(ns), file, 0) < 0 && errno != ENOENT)
+		rc = jobshm_fail(err, "remove rro lock '%s': %m", name);
+	close(fd);
+	return rc;
 }
 
 void
@@ -191,7 +282,7 @@ jobshm_barrier_wait(jobshm_ns_t *ns, const char *name, unsigned parties,
 	if (parties < 1)
 		return jobshm_fail(err, "barrier '%s': parties must be 1 or "
 				   "more", name);
-	if ((fd = sync_file(ns, "barrier", name, err)) < 0)
+	if ((fd = sync_file(ns, "barrier", name, 1, err)) < 0)
 		return -1;
 	if (arrive(fd, parties, &gen, &last) < 0)
 		rc = jobshm_fail(err, "barrier '%s': %m", name);

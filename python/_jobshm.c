@@ -370,6 +370,45 @@ m_lock(PyObject *mod, PyObject *args)
 			     recovered ? Py_True : Py_False);
 }
 
+/* The rro cache's own lock of name (None: of its index): a capsule. */
+static PyObject *
+m_rro_lock(PyObject *mod, PyObject *args)
+{
+	const char *name = NULL;
+	jobshm_lock_t *l;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "z", &name) || !(ns = ns_open()))
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	l = jobshm_rro_lock(ns, name, &err);
+	Py_END_ALLOW_THREADS
+	jobshm_ns_close(ns);
+	if (!l)
+		return fail(&err);
+	return PyCapsule_New(l, "jobshm.lock", lock_capsule_free);
+}
+
+static PyObject *
+m_rro_lock_remove(PyObject *mod, PyObject *args)
+{
+	const char *name;
+	jobshm_ns_t *ns;
+	jobshm_err_t err;
+	int rc;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "s", &name) || !(ns = ns_open()))
+		return NULL;
+	rc = jobshm_rro_lock_remove(ns, name, &err);
+	jobshm_ns_close(ns);
+	if (rc < 0)
+		return fail(&err);
+	Py_RETURN_NONE;
+}
+
 static PyObject *
 m_unlock(PyObject *mod, PyObject *cap)
 {
@@ -433,6 +472,10 @@ static PyMethodDef module_methods[] = {
 	{ "name_check", m_name_check, METH_VARARGS, "ValueError if bad" },
 	{ "lock", m_lock, METH_VARARGS, "lock(name) -> (handle, recovered)" },
 	{ "unlock", m_unlock, METH_O, "unlock(handle)" },
+	{ "rro_lock", m_rro_lock, METH_VARARGS,
+	  "rro_lock(name or None) -> handle: the rro cache's own lock" },
+	{ "rro_lock_remove", m_rro_lock_remove, METH_VARARGS,
+	  "rro_lock_remove(name): unless held" },
 	{ "barrier", m_barrier, METH_VARARGS,
 	  "barrier(name, parties, timeout): timeout < 0 waits forever" },
 	{ NULL, NULL, 0, NULL },

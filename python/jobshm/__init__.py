@@ -23,7 +23,6 @@ half of it, and two publishers never overwrite each other.
 import atexit
 import collections
 import errno
-import fcntl
 import json
 import os
 import re
@@ -135,21 +134,13 @@ def attach(name, ro=False, populate=False):
     return _array(_c.attach(name, not ro, populate), name)
 
 
-def _lock_path(name):
-    i = _c.info()
-    return os.path.join(i["dir"], f".jobshm-lock.{i['prefix']}{name}")
-
-
 def delete(name):
     """Remove the name (and its rro lock); attached arrays stay valid."""
     name = _name(name)
     _c.unlink(name)
     _cache.pop(name, None)
     _rro.forget(name)
-    try:
-        os.unlink(_lock_path(name))
-    except FileNotFoundError:
-        pass
+    _c.rro_lock_remove(name)    # the cache's, never a user's Lock(name)
 
 
 def list():  # noqa: A001 - SharedArray's name
@@ -233,19 +224,6 @@ def publish(name, loader, mpol=None):
     return from_array(name, src, ro=True, mpol=mpol)
 
 
-def _lock(name):
-    """The rro lock of a name: a file of this user's, never another's
-    (whoever could plant it could hold it forever)."""
-    path = _lock_path(name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 0o600)
-    if os.fstat(fd).st_uid != os.geteuid():
-        os.close(fd)
-        raise PermissionError(errno.EPERM, f"rro lock {path} is not yours")
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
-
-
 def rro(name, loader, mpol=None):
     """Recurrent-read-only cache: this process's dict, then the node's
     shm, then loader() -- once per node -- published for everyone.
@@ -277,7 +255,7 @@ def _rro_miss(name, loader, mpol):
     if _rro.evicted_elsewhere():
         for n in [n for n in _cache if not _rro.present(n)]:
             del _cache[n]   # evicted: its pages can go once tasks drop it
-    fd = _lock(name)
+    held = _c.rro_lock(name)    # the cache's own, apart from Lock(name)
     try:
         try:            # another process loaded it while we waited
             a = attach(name, ro=True, populate=POPULATE)
@@ -290,7 +268,7 @@ def _rro_miss(name, loader, mpol):
             if _rro.cached(name):       # not a private copy
                 _cache[name] = a
     finally:
-        os.close(fd)
+        _c.unlock(held)
     return a
 
 
@@ -381,11 +359,14 @@ class _RroCache:
     def _update(self, fn):
         """Read, change with fn(st, idx) and write back, in one hold of the
         cache lock; fn's result."""
-        with Lock("jobshm-rro-cache"):
+        held = _c.rro_lock(None)    # the index's lock: no user Lock's
+        try:
             st, idx = self._read()
             res = fn(st, idx)
             self._write(st, idx)
             return res
+        finally:
+            _c.unlock(held)
 
     def hit(self, name):
         """Count a hit and make name the most recent; False if it was

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The jobshm Python module: SharedArray calls, load, publish, rro."""
+import errno
 import multiprocessing as mp
 import os
 import subprocess
@@ -236,12 +237,16 @@ def test_planted_segment_and_lock_of_another_user_refused(job_ns):
     os.chown(path, 65534, 65534)
     with pytest.raises(jobshm.Error, match="of yours"):
         jobshm.attach("planted")
-    lock = os.path.join(job_ns, ".jobshm-lock.jobshm.4242.squat")
-    fd = os.open(lock, os.O_CREAT | os.O_WRONLY, 0o600)
-    os.close(fd)
-    os.chown(lock, 65534, 65534)
-    with pytest.raises(PermissionError, match="not yours"):
+    for kind in ("rrolock", "lock"):      # the rro cache's, a user's
+        lock = os.path.join(job_ns, f".jobshm-{kind}.jobshm.4242.squat")
+        fd = os.open(lock, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.chown(lock, 65534, 65534)
+    with pytest.raises(jobshm.Error, match="not a file of yours") as e:
         jobshm.rro("squat", lambda: a)
+    assert e.value.errno == errno.EPERM
+    with pytest.raises(jobshm.Error, match="not a file of yours"):
+        jobshm.Lock("squat").acquire()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as two "

@@ -3,6 +3,8 @@
 cluster test uses separate srun tasks)."""
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -83,3 +85,60 @@ def test_lock_and_barrier_names_are_checked():
         jobshm.Lock("../x").acquire()
     with pytest.raises(ValueError):
         jobshm.Barrier("a/b", 2).wait()
+
+
+def _within(seconds, fn):
+    """fn() in a forked child; its exit status, or 'hung' (child killed)
+    when it takes longer than seconds: a deadlock fails, never hangs."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fn()
+            os._exit(0)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            os._exit(1)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return "hung"
+
+
+@pytest.mark.parametrize("held", ["x", "jobshm-rro-cache"])
+def test_rro_under_a_user_lock_of_the_same_name_does_not_deadlock(held):
+    """Issue 21 item 4: a user's Lock and the rro cache's own locks are
+    different files, whatever the names: holding Lock("x") and calling
+    rro("x") (or holding any Lock and calling rro) does not block on
+    itself."""
+    def work():
+        with jobshm.Lock(held):
+            a = jobshm.rro("x", lambda: np.arange(5))
+            assert a.sum() == 10
+            assert jobshm.stats()["loads"] == 1
+    assert _within(10, work) == 0
+
+
+def test_delete_leaves_a_held_user_lock_alone():
+    """Issue 21 item 4: delete("x") removes the rro cache's lock of x,
+    never the file of a user's Lock("x"): another process still waits
+    for the holder.  (A new process, not a fork: a forked child would
+    hold our lock through its copy of the descriptor.)"""
+    jobshm.rro("x", lambda: np.arange(3))
+    code = ("import jobshm\nwith jobshm.Lock('x'):\n print('got', "
+            "flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(
+        os.path.dirname(jobshm.__file__))}
+    with jobshm.Lock("x"):
+        jobshm.delete("x")
+        p = subprocess.Popen([sys.executable, "-c", code], env=env,
+                             stdout=subprocess.PIPE, text=True)
+        with pytest.raises(subprocess.TimeoutExpired):
+            p.wait(1.0)                     # still held by us
+    assert p.communicate(timeout=20)[0] == "got\n"   # released: theirs
+    assert p.returncode == 0
