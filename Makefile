@@ -319,6 +319,7 @@ install: all
 	install -m 644 man/libjobshm.3 $(DESTDIR)$(mandir)/man3/libjobshm.3
 	install -d $(DESTDIR)$(pythondir)/jobshm
 	install -m 644 python/jobshm/__init__.py python/jobshm/stage.py \
+		python/jobshm/rrocache.py \
 		$(DESTDIR)$(pythondir)/jobshm/
 	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
 

@@ -88,3 +88,33 @@ def test_bad_budget_is_refused(monkeypatch):
     monkeypatch.setenv("JOBSHM_RRO_MAX", "lots")
     with pytest.raises(ValueError, match="JOBSHM_RRO_MAX='lots'"):
         jobshm.rro("y", lambda: arr(1))
+
+
+def _index():
+    return jobshm._rro._update(lambda st, idx: dict(idx))
+
+
+def test_a_failed_eviction_is_counted_and_keeps_its_bytes(job_ns):
+    """Issue 21 item 4: an eviction whose segment cannot be removed is
+    counted (stats()["eviction_failures"]) and its name stays in the
+    index, so the budget does not drift; the next victim goes instead."""
+    for i in "abc":
+        jobshm.rro(i, lambda i=i: arr(ord(i)))
+    seg = os.path.join(job_ns, "jobshm.4242.a")     # the least recent
+    os.unlink(seg)
+    os.mkdir(seg)                                    # unlink() fails on it
+    open(os.path.join(seg, "f"), "w").close()
+    os.utime(seg, ns=(1, 1))
+    assert jobshm.rro("d", lambda: arr(4))[0] == 4
+    st = jobshm.stats()
+    assert st["eviction_failures"] == 1 and st["evictions"] == 1, st
+    assert sorted(_index()) == ["a", "c", "d"]       # a still counts
+    assert sorted(cached()) == ["c", "d"]            # b went instead
+    assert sum(b for b, _ in _index().values()) <= 3 * ONE
+
+
+def test_the_cache_is_its_own_module():
+    from jobshm import rrocache
+    assert jobshm.rro is rrocache.rro and jobshm.stats is rrocache.stats
+    assert jobshm._cache is rrocache._rro.arrays
+    assert set(jobshm.stats()) == set(rrocache.RroCache.FIELDS)
