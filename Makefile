@@ -318,8 +318,7 @@ install: all
 	install -m 644 man/jobshm.conf.5 $(DESTDIR)$(mandir)/man5/jobshm.conf.5
 	install -m 644 man/libjobshm.3 $(DESTDIR)$(mandir)/man3/libjobshm.3
 	install -d $(DESTDIR)$(pythondir)/jobshm
-	install -m 644 python/jobshm/__init__.py python/jobshm/stage.py \
-		python/jobshm/rrocache.py \
+	install -m 644 python/jobshm/*.py \
 		$(DESTDIR)$(pythondir)/jobshm/
 	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
 

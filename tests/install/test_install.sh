@@ -32,7 +32,9 @@ want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/lib/pkgconfig/jobshm.pc
 /opt/jobshm/lib/$pyver/dist-packages/jobshm/__init__.py
 /opt/jobshm/lib/$pyver/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+/opt/jobshm/lib/$pyver/dist-packages/jobshm/dask.py
 /opt/jobshm/lib/$pyver/dist-packages/jobshm/rrocache.py
+/opt/jobshm/lib/$pyver/dist-packages/jobshm/sharedarray.py
 /opt/jobshm/lib/$pyver/dist-packages/jobshm/stage.py
 /opt/jobshm/lib/slurm/jobshm.so
 /opt/jobshm/share/man/man1/enqueue_jobshm.1
