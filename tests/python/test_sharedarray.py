@@ -187,10 +187,19 @@ def test_base_object_and_memory_calls(tmp_path):
         base.msync(flags)
         base.msync(flags=flags)
         SharedArray.msync(a, flags)             # 2.x's module function
+    def locked_kb():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmLck:"):
+                return int(line.split()[1])
+    before = locked_kb()
     base.mlock()
+    assert locked_kb() - before >= base.size // 1024
     base.munlock()
+    assert locked_kb() == before
     SharedArray.mlock(a)
+    assert locked_kb() - before >= base.size // 1024
     SharedArray.munlock(a)
+    assert locked_kb() == before
     with pytest.raises(OSError) as e:           # msync(2) refuses both
         base.msync(SharedArray.MS_SYNC | SharedArray.MS_ASYNC)
     assert e.value.errno == errno.EINVAL
@@ -327,27 +336,32 @@ def test_create_is_atomic_for_readers_and_racing_creators(job_ns):
     whole array, never a file without its metadata; of racing creators,
     one wins and the others get FileExistsError."""
     reader = subprocess.Popen([sys.executable, "-c", """
-import sys, jobshm.sharedarray as SharedArray
+import os, sys, jobshm.sharedarray as SharedArray
+print("ready", flush=True)
 seen = 0
-while seen < 20:
+while not os.path.exists(os.path.join(os.environ["JOBSHM_DIR"], "done")):
     try:
-        a = SharedArray.attach("big"); seen += 1
-        if a.shape != (4 << 20,): sys.exit("wrong shape")
+        a = SharedArray.attach("big")
+        seen += 1
+        if a.shape != (32 << 20,):
+            sys.exit("wrong shape")
     except FileNotFoundError:
         pass
     except OSError as e:
         sys.exit(f"half an array: {e}")
-"""], env=os.environ)
+print(seen)
+"""], env=os.environ, stdout=subprocess.PIPE, text=True)
     try:
-        for _ in range(20):
-            SharedArray.create("big", 4 << 20, np.uint8)
-            time.sleep(0.005)
+        assert reader.stdout.readline() == "ready\n"
+        for _ in range(30):
+            SharedArray.create("big", 32 << 20, np.uint8)
+            time.sleep(0.002)
             SharedArray.delete("big")
-        SharedArray.create("big", 4 << 20, np.uint8)
+        SharedArray.create("done", 1)
         assert reader.wait(timeout=60) == 0
+        assert int(reader.stdout.read()) > 0
     finally:
         reader.kill()
-    SharedArray.delete("big")
 
     def creator(q):
         try:
