@@ -423,7 +423,7 @@ jobshm_lock_t *jobshm_lock_acquire(jobshm_ns_t *ns, const char *name,
 void jobshm_lock_release(jobshm_lock_t *lock);
 
 /*
- * The rro cache's own locks (python/jobshm/rro.py), never a file of a
+ * The rro cache's own locks (python/jobshm/rrocache.py), never a file of a
  * user's lock of the same name: one per name, and with name NULL the
  * cache's index.  Released with jobshm_lock_release.  _remove removes a
  * name's lock file (once its segment is deleted) unless it is held.
