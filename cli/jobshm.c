@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "alive.h"
@@ -99,7 +98,8 @@ print_entry(const struct jobshm_entry *e, void *arg)
 		       "\"kind\": \"%s\", \"mpol\": \"%s\", \"path\": \"%s\"}",
 		       app.count ? "," : "", e->job.jobid, e->node, user,
 		       e->size, e->used, e->mounted ? "true" : "false",
-		       e->kind, e->mpol[0] ? e->mpol : "default", e->job.path);
+		       jobshm_kind_name(e->kind), e->mpol[0] ? e->mpol :
+		       "default", e->job.path);
 	} else {
 		if (!app.count)
 			printf("%-10s %-12s %-10s %8s %8s %-16s %s\n",
@@ -109,7 +109,7 @@ print_entry(const struct jobshm_entry *e, void *arg)
 		       e->job.jobid, e->node[0] ? e->node : "-", user,
 		       jobshm_size_format(e->size, sz, sizeof(sz)),
 		       jobshm_size_format(e->used, used, sizeof(used)),
-		       !strcmp(e->kind, "fsdax") ? "fsdax (1LM)" :
+		       e->kind == JOBSHM_FSDAX ? "fsdax (1LM)" :
 		       e->mpol[0] ? e->mpol : "default", e->job.path,
 		       e->mounted ? "" : " (not mounted)");
 		if (e->unmarked)
@@ -257,23 +257,23 @@ check_quota(const char *p)
 static int
 check_nvram_paths(void)
 {
-	struct statvfs sv;
-	char a[32];
+	jobshm_err_t err;
+	uint64_t avail, reserved;
+	char a[32], b[32];
 	int i, bad = 0;
 
 	for (i = 0; i < app.conf.n_nvram_paths; i++) {
 		const char *p = app.conf.nvram_paths[i];
 
-		if (statvfs(p, &sv) < 0) {
+		if (jobshm_fsdax_space(p, &avail, &reserved, &err) < 0) {
 			fprintf(stderr, "%s: nvram_paths: '%s': %s (1LM jobs "
-				"would fail on this node)\n", prog, p,
-				strerror(errno));
+				"would fail on this node)\n", prog, p, err.msg);
 			bad = 1;
 			continue;
 		}
-		printf("nvram path %s: %s free\n", p,
-		       jobshm_size_format((uint64_t)sv.f_bavail * sv.f_frsize,
-					  a, sizeof(a)));
+		printf("nvram path %s: %s free, %s reserved by jobs\n", p,
+		       jobshm_size_format(avail, a, sizeof(a)),
+		       jobshm_size_format(reserved, b, sizeof(b)));
 		bad |= check_quota(p);
 	}
 	return bad;

@@ -32,18 +32,6 @@
 
 #define STORE ".jobshm"
 
-/* 1 if fd is the root of a mount (a filesystem or a bind of its own). */
-int
-jobshm_is_mount_root(int fd)
-{
-	struct statx sx;
-
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) < 0)
-		return 0;
-	return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	       (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
-}
-
 /*
  * <path>/.jobshm, checked and locked; created root-only if missing when
  * create, else -1 with errno ENOENT.
@@ -318,16 +306,40 @@ reserve(int store, const struct jobshm_job *job, const char *node,
 	return -1;
 }
 
+/* Free space on the filesystem fd is on (what a user may still write). */
+static uint64_t
+avail(int fd)
+{
+	struct statvfs sv;
+
+	return fstatvfs(fd, &sv) < 0 ? 0 : (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
 /* Room left on one nvram path, for messages and admission. */
 static uint64_t
 room(int store, uint64_t *free_b, uint64_t *res)
 {
-	struct statvfs sv;
-
-	*free_b = fstatvfs(store, &sv) < 0 ? 0 :
-		  (uint64_t)sv.f_bavail * sv.f_frsize;
+	*free_b = avail(store);
 	*res = reserved_total(store);
 	return *free_b > *res ? *free_b - *res : 0;
+}
+
+int
+jobshm_fsdax_space(const char *path, uint64_t *free_b, uint64_t *res,
+		   jobshm_err_t *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), store;
+
+	if (fd < 0)
+		return jobshm_fail(err, "%m");
+	*free_b = avail(fd);
+	store = openat(fd, STORE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		       O_CLOEXEC);
+	*res = store < 0 ? 0 : reserved_total(store);
+	if (store >= 0)
+		close(store);
+	close(fd);
+	return 0;
 }
 
 /* The first nvram path with room for bytes, reserved; its store fd. */
@@ -623,6 +635,17 @@ jobshm_fsdax_reserved(const struct jobshm_job *job, uint64_t *bytes)
 		close(fd);
 	}
 	return *bytes ? 0 : -1;
+}
+
+enum jobshm_kind
+jobshm_job_kind(const struct jobshm_job *job)
+{
+	jobshm_err_t ignore;
+	uint64_t r;
+
+	if (jobshm_job_mounted(job, &ignore) != 1)
+		return JOBSHM_NONE;
+	return jobshm_fsdax_reserved(job, &r) == 0 ? JOBSHM_FSDAX : JOBSHM_TMPFS;
 }
 
 int

@@ -41,53 +41,99 @@ int jobshm_fsdax_create(const struct jobshm_job *job, int basefd,
 int jobshm_fsdax_reserved(const struct jobshm_job *job, uint64_t *bytes);
 int jobshm_fsdax_remove_at(int store, uint32_t jobid);
 
+/* fsdax.c: what the job's mount on this node is (JOBSHM_NONE: none);
+ * the one place that tells a tmpfs from an fsdax directory. */
+enum jobshm_kind jobshm_job_kind(const struct jobshm_job *job);
+
 /* Remove parent/name and all below it; never follows a link. */
 int jobshm_rmtree_at(int parent, const char *name);
 
-/* job.c: a root path opened component by component, never following a
- * link, each component root's and writable by root only (a sticky one
- * on the way excepted); create makes what is missing. */
+/* ---- jobdir.c: the job directories; it calls no other file of these */
+
+/* A root path opened component by component, never following a link,
+ * each component root's and writable by root only (a sticky one on the
+ * way excepted); create makes what is missing. */
 int jobshm_open_dir(const char *path, int create, jobshm_err_t *err);
 
-/* Size and use of the filesystem fd is on; -1 (errno) on failure. */
-int jobshm_fd_usage(int fd, uint64_t *size, uint64_t *used);
-
-/* segment.c: the open directory of a namespace. */
-int jobshm_ns_dirfd(const jobshm_ns_t *ns);
+/* Size and use of the filesystem fd is on, held to cap (0: none);
+ * -1 (errno) on failure. */
+int jobshm_fd_usage(int fd, uint64_t cap, uint64_t *size, uint64_t *used);
 
 /* In each node directory jobshm made: the Slurm node name. */
 #define JOBSHM_NODE_MARK ".jobshm-node"
 
-/* job.c: the job's base directory, opened root-checked, and its lock
- * (*lock: a root-only file in it; the caller closes both). */
+/* The job's base directory, opened root-checked, and its lock (*lock: a
+ * root-only file in it; the caller closes both). */
 int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 		     jobshm_err_t *err);
 #define JOBSHM_BASE_LOCK ".jobshm-lock"
 /* <base>/<jobid>.held: an ended job whose memory a process still holds */
 #define JOBSHM_HELD ".held"
 
-/* job.c: the job's base directory unlocked (-1, errno ENOENT: none), and
- * the job's directory as an O_PATH descriptor named by proc for mount(2). */
+/* The job's base directory unlocked (-1, errno ENOENT: none), and the
+ * job's directory as an O_PATH descriptor named by proc for mount(2);
+ * jobshm_dir_fd does the same for name in an open base. */
 int jobshm_open_base_nolock(const struct jobshm_job *job, jobshm_err_t *err);
 int jobshm_open_job_dir(const struct jobshm_job *job, char *proc, size_t len,
 			jobshm_err_t *err);
+int jobshm_dir_fd(int basefd, const char *name, char *proc, size_t len,
+		  jobshm_err_t *err);
 
-/* fsdax.c: 1 if fd is the root of a mount (a filesystem or a bind). */
+/* The job directory's name in its base ("<jobid>"). */
+const char *jobshm_job_leaf(const struct jobshm_job *job);
+
+/* 1 if something is mounted on name in the open base, 0 if not (or
+ * absent), -1 on error. */
+int jobshm_mounted_at(int basefd, const char *name, jobshm_err_t *err);
+
+/* 1 if fd is the root of a mount (a filesystem or a bind). */
 int jobshm_is_mount_root(int fd);
 
-/* job.c: unmount (lazily) whatever is mounted on dir/name, as many times
- * as it is; never through a link. */
+/* Unmount (lazily) whatever is mounted on dir/name, as many times as it
+ * is; never through a link. */
 int jobshm_unmount_at(int dir, const char *name, jobshm_err_t *err);
 
-/* jobns.c: release the job's kept mount namespace, if any (base locked). */
-int jobshm_ns_release(const struct jobshm_job *job, int basefd,
+/* ---- job.c: making the job's mount ------------------------------------ */
+
+/* Room for a job's tmpfs options (jobshm_tmpfs_opts). */
+#define JOBSHM_TMPFS_OPTS (JOBSHM_NODELIST + 256)
+
+/* The options of the job's tmpfs of bytes: size, mode, owner, the NUMA
+ * policy mpol ("mpol=...", or NULL) and the configured huge=. */
+int jobshm_tmpfs_opts(const struct jobshm_job *job, uint64_t bytes,
+		      const char *mpol, char *buf, size_t len,
 		      jobshm_err_t *err);
 
-/* jobns.c: the job's kept mount namespace's nsfs file; -1 if none. */
+/* Create the job's mount of kind, or grow or check the one there. */
+int jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
+		     uint64_t bytes, const char *mpol, jobshm_err_t *err);
+
+/* ---- jobns.c: the job's mount namespace (mntns) ----------------------- */
+
+/* The calling process: a private mount namespace (slave to the host's)
+ * with the job's mount bound over target. */
+int jobshm_mntns_enter(const struct jobshm_job *job, const char *target,
+		       jobshm_err_t *err);
+
+/* As jobshm_mntns_enter, for a process a job container moved out of the
+ * namespace open at host, where the job's mount is. */
+int jobshm_mntns_enter_from(const struct jobshm_job *job, int host,
+			    const char *target, jobshm_err_t *err);
+
+/* The calling thread joins the job's kept namespace, made if it is not
+ * there yet: 0 joined; 1 none could be kept (err says why); -1 error. */
+int jobshm_mntns_join(const struct jobshm_job *job, const char *target,
+		      jobshm_err_t *err);
+
+/* Release the job's kept mount namespace, if any (base locked). */
+int jobshm_mntns_release(const struct jobshm_job *job, int basefd,
+			 jobshm_err_t *err);
+
+/* The job's kept mount namespace's nsfs file; -1 if none. */
 int jobshm_mntns_stat(const struct jobshm_job *job, struct stat *st);
 
-/* jobns.c: the working directory across a change of mount namespace,
- * entered again with the user's filesystem ids, "/" if it moved. */
+/* The working directory across a change of mount namespace, entered
+ * again with the user's filesystem ids, "/" if it moved. */
 struct jobshm_cwd {
 	char path[4096];
 	dev_t dev;
@@ -102,6 +148,9 @@ int jobshm_cwd_restore(const struct jobshm_cwd *c, uid_t uid, gid_t gid,
  * with it mounted); fn for each; their count, -1 if /proc is unreadable. */
 typedef void (*jobshm_holder_f)(int pid, const char *comm, void *arg);
 int jobshm_dev_holders(dev_t dev, jobshm_holder_f fn, void *arg);
+
+/* segment.c: the open directory of a namespace. */
+int jobshm_ns_dirfd(const jobshm_ns_t *ns);
 
 /* fsdax.c: empty parent/name, never following a link nor leaving its
  * filesystem; the directory itself stays. */

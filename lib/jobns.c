@@ -34,7 +34,7 @@
 
 #include "internal.h"
 
-#define NS_FILE "mnt"
+#define MNTNS_FILE "mnt"
 
 /*
  * The new namespace got a copy of every job's tmpfs under the base path;
@@ -83,7 +83,7 @@ detach_job_mounts(const struct jobshm_job *job, const char *keep,
 }
 
 int
-jobshm_job_enter(const struct jobshm_job *job, const char *target,
+jobshm_mntns_enter(const struct jobshm_job *job, const char *target,
 		 jobshm_err_t *err)
 {
 	char at[32];
@@ -176,7 +176,7 @@ clone_job_mount(const struct jobshm_job *job, int host, int here,
 }
 
 int
-jobshm_job_enter_from(const struct jobshm_job *job, int host,
+jobshm_mntns_enter_from(const struct jobshm_job *job, int host,
 		      const char *target, jobshm_err_t *err)
 {
 	struct jobshm_cwd cwd;
@@ -203,31 +203,31 @@ jobshm_job_enter_from(const struct jobshm_job *job, int host,
 }
 
 static void
-ns_dir_name(const struct jobshm_job *job, char *buf, size_t len)
+mntns_dir_name(const struct jobshm_job *job, char *buf, size_t len)
 {
 	snprintf(buf, len, "%" PRIu32 ".ns", job->jobid);
 }
 
 /* <base>/<jobid>.ns, open, if it is there (never through a link). */
 static int
-ns_dir_open(int basefd, const struct jobshm_job *job)
+mntns_dir_open(int basefd, const struct jobshm_job *job)
 {
 	char name[32];
 
-	ns_dir_name(job, name, sizeof(name));
+	mntns_dir_name(job, name, sizeof(name));
 	return openat(basefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		      O_CLOEXEC);
 }
 
 /* The job's kept namespace, open; -1 (errno ENOENT) when there is none. */
 static int
-ns_open_at(int basefd, const struct jobshm_job *job)
+mntns_open_at(int basefd, const struct jobshm_job *job)
 {
-	int dir = ns_dir_open(basefd, job), fd;
+	int dir = mntns_dir_open(basefd, job), fd;
 
 	if (dir < 0)
 		return -1;
-	fd = openat(dir, NS_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dir, MNTNS_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	close(dir);
 	if (fd >= 0 && ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNS) {
 		close(fd);	/* a file never bound, or a leftover */
@@ -239,12 +239,12 @@ ns_open_at(int basefd, const struct jobshm_job *job)
 
 /* <base>/<jobid>.ns, root-only, a private mount of its own; open. */
 static int
-ns_dir(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+mntns_dir(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 {
 	char name[32], at[32];
 	int fd, i;
 
-	ns_dir_name(job, name, sizeof(name));
+	mntns_dir_name(job, name, sizeof(name));
 	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
 		return jobshm_fail(err, "mkdir %s.ns: %m", job->path);
 	for (i = 0; i < 2; i++) {	/* the directory, then its bind */
@@ -270,23 +270,23 @@ ns_dir(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 
 /* The holder file in the open ns directory, as an O_PATH descriptor. */
 static int
-ns_holder(int dir, const struct jobshm_job *job, jobshm_err_t *err)
+mntns_holder(int dir, const struct jobshm_job *job, jobshm_err_t *err)
 {
-	int fd = openat(dir, NS_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	int fd = openat(dir, MNTNS_FILE, O_WRONLY | O_CREAT | O_NOFOLLOW |
 			O_CLOEXEC, 0600);
 
 	if (fd >= 0) {
 		close(fd);
-		fd = openat(dir, NS_FILE, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(dir, MNTNS_FILE, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	}
-	return fd < 0 ? jobshm_fail(err, "%s.ns/%s: %m", job->path, NS_FILE)
+	return fd < 0 ? jobshm_fail(err, "%s.ns/%s: %m", job->path, MNTNS_FILE)
 		      : fd;
 }
 
 /* In the helper, in the job's new namespace (open at `ns`): bind it on
  * the holder from the namespace open at `from`, where the holder is. */
 static int
-ns_keep(int from, int ns, int hold, const struct jobshm_job *job,
+mntns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 	jobshm_err_t *err)
 {
 	char src[32], at[32];
@@ -303,24 +303,24 @@ ns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 
 /* In the helper: make the job's namespace and keep it; 0 or -1. */
 static int
-ns_create(const struct jobshm_job *job, int basefd, const char *target,
+mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	  jobshm_err_t *err)
 {
 	int dir, hold, from, ns, rc = -1;
 
-	if ((dir = ns_dir(basefd, job, err)) < 0)
+	if ((dir = mntns_dir(basefd, job, err)) < 0)
 		return -1;
-	hold = ns_holder(dir, job, err);
+	hold = mntns_holder(dir, job, err);
 	close(dir);
 	if (hold < 0)
 		return -1;
 	from = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (from < 0)
 		jobshm_fail(err, "/proc/self/ns/mnt: %m");
-	else if (jobshm_job_enter(job, target, err) == 0) {
+	else if (jobshm_mntns_enter(job, target, err) == 0) {
 		ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 		rc = ns < 0 ? jobshm_fail(err, "the new namespace: %m") :
-		     ns_keep(from, ns, hold, job, err);
+		     mntns_keep(from, ns, hold, job, err);
 		if (ns >= 0)
 			close(ns);
 	}
@@ -335,7 +335,7 @@ ns_create(const struct jobshm_job *job, int basefd, const char *target,
  * caller may have threads: slurmstepd); 0 or -1 with the helper's reason.
  */
 static int
-ns_make(const struct jobshm_job *job, int base, const char *target,
+mntns_make(const struct jobshm_job *job, int base, const char *target,
 	jobshm_err_t *err)
 {
 	int pfd[2], status;
@@ -348,7 +348,7 @@ ns_make(const struct jobshm_job *job, int base, const char *target,
 		jobshm_err_t e = { 0, "" };
 
 		close(pfd[0]);
-		if (ns_create(job, base, target, &e) == 0)
+		if (mntns_create(job, base, target, &e) == 0)
 			_exit(0);
 		_exit(write(pfd[1], &e, sizeof(e)) == sizeof(e) ? 1 : 2);
 	}
@@ -367,27 +367,27 @@ ns_make(const struct jobshm_job *job, int base, const char *target,
 }
 
 /* No kept namespace could be made: the caller may make its own. */
-#define NS_UNKEPT (-2)
+#define MNTNS_UNKEPT (-2)
 
 /* The job's kept namespace, open; made under the base lock if it is not
- * there yet.  -1 error, NS_UNKEPT (err says why). */
+ * there yet.  -1 error, MNTNS_UNKEPT (err says why). */
 static int
-ns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
+mntns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 {
 	int base = jobshm_open_base_nolock(job, err), fd, lock;
 
 	if (base < 0)
 		return -1;
-	fd = ns_open_at(base, job);
+	fd = mntns_open_at(base, job);
 	close(base);
 	if (fd >= 0)
 		return fd;
 	if ((base = jobshm_open_base(job, 0, &lock, err)) < 0)
 		return -1;
-	fd = ns_open_at(base, job);	/* another task may have made it */
+	fd = mntns_open_at(base, job);	/* another task may have made it */
 	if (fd < 0)
-		fd = ns_make(job, base, target, err) < 0 ? NS_UNKEPT :
-		     ns_open_at(base, job);
+		fd = mntns_make(job, base, target, err) < 0 ? MNTNS_UNKEPT :
+		     mntns_open_at(base, job);
 	close(base);
 	close(lock);
 	return fd == -1 ? jobshm_fail(err, "the job's namespace is not where "
@@ -395,15 +395,15 @@ ns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 }
 
 int
-jobshm_job_join(const struct jobshm_job *job, const char *target,
+jobshm_mntns_join(const struct jobshm_job *job, const char *target,
 		jobshm_err_t *err)
 {
 	struct jobshm_cwd cwd;
 	int fd, rc = 0;
 
 	jobshm_cwd_save(&cwd);
-	if ((fd = ns_get(job, target, err)) < 0)
-		return fd == NS_UNKEPT ? 1 : -1;
+	if ((fd = mntns_get(job, target, err)) < 0)
+		return fd == MNTNS_UNKEPT ? 1 : -1;
 	/* a thread of its own fs (cwd, root) may change namespace */
 	if (unshare(CLONE_FS) < 0 || setns(fd, CLONE_NEWNS) < 0)
 		rc = jobshm_fail(err, "join the job's namespace: %m");
@@ -420,7 +420,7 @@ jobshm_mntns_stat(const struct jobshm_job *job, struct stat *st)
 
 	if (base < 0)
 		return -1;
-	fd = ns_open_at(base, job);
+	fd = mntns_open_at(base, job);
 	close(base);
 	if (fd < 0)
 		return -1;
@@ -474,15 +474,15 @@ detach_dev(struct job_dev *d)
  * without the job's memory in it.
  */
 static int
-ns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+mntns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 {
 	struct job_dev *d;
 	struct stat st;
 	int ns, status;
 	pid_t pid;
 
-	if (fstatat(basefd, strrchr(job->path, '/') + 1, &st,
-		    AT_SYMLINK_NOFOLLOW) < 0 || (ns = ns_open_at(basefd, job)) < 0)
+	if (fstatat(basefd, jobshm_job_leaf(job), &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || (ns = mntns_open_at(basefd, job)) < 0)
 		return 0;	/* nothing mounted, or no namespace kept */
 	pid = fork();
 	if (pid == 0) {
@@ -504,21 +504,21 @@ ns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 }
 
 int
-jobshm_ns_release(const struct jobshm_job *job, int basefd,
+jobshm_mntns_release(const struct jobshm_job *job, int basefd,
 		  jobshm_err_t *err)
 {
 	char name[32];
 	int dir, rc;
 
-	ns_dir_name(job, name, sizeof(name));
-	if (ns_empty(basefd, job, err) < 0)
+	mntns_dir_name(job, name, sizeof(name));
+	if (mntns_empty(basefd, job, err) < 0)
 		return -1;
-	if ((dir = ns_dir_open(basefd, job)) < 0)
+	if ((dir = mntns_dir_open(basefd, job)) < 0)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
 							 job->path);
-	rc = jobshm_unmount_at(dir, NS_FILE, err);
-	if (rc == 0 && unlinkat(dir, NS_FILE, 0) < 0 && errno != ENOENT)
-		rc = jobshm_fail(err, "remove %s.ns/%s: %m", job->path, NS_FILE);
+	rc = jobshm_unmount_at(dir, MNTNS_FILE, err);
+	if (rc == 0 && unlinkat(dir, MNTNS_FILE, 0) < 0 && errno != ENOENT)
+		rc = jobshm_fail(err, "remove %s.ns/%s: %m", job->path, MNTNS_FILE);
 	close(dir);
 	if (rc == 0)
 		rc = jobshm_unmount_at(basefd, name, err);

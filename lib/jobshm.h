@@ -78,12 +78,22 @@ struct jobshm_topo {          /* what hwloc says about this node             */
 	int fsdax;            /* fsdax paths configured (nvram_paths)        */
 };
 
-struct jobshm_placement {     /* what the job's tmpfs gets                   */
+/* What a job's shm is on a node. */
+enum jobshm_kind {
+	JOBSHM_NONE,          /* no private shm                              */
+	JOBSHM_TMPFS,         /* a tmpfs of its own (DRAM, 2LM, PMem NUMA)   */
+	JOBSHM_FSDAX,         /* 1LM: a directory on an fsdax path           */
+};
+
+/* "tmpfs", "fsdax", or "" for JOBSHM_NONE. */
+const char *jobshm_kind_name(enum jobshm_kind kind);
+
+struct jobshm_placement {     /* what the job's shm gets                     */
 	char mode[8];         /* tmpfs, 1LM or 2LM (JOBSHM_MODE)             */
 	char policy[16];      /* JOBSHM_MPOL                                 */
 	char nodes[JOBSHM_NODELIST];      /* JOBSHM_NUMA_NODES               */
-	char opts[JOBSHM_NODELIST + 64];  /* extra tmpfs options ("mpol=...") */
-	int fsdax;            /* 1LM on an fsdax path, not a tmpfs           */
+	char opts[JOBSHM_NODELIST + 64];  /* its tmpfs NUMA policy ("mpol=...") */
+	enum jobshm_kind kind;  /* a tmpfs, or (1LM) an fsdax directory      */
 };
 
 int jobshm_mpol_parse(const char *s, struct jobshm_mpol *m, jobshm_err_t *err);
@@ -99,11 +109,6 @@ const char *jobshm_topo_mode(const struct jobshm_topo *t);
 int jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		 const struct jobshm_topo *t, struct jobshm_placement *out,
 		 jobshm_err_t *err);
-
-/* Add the configured huge= to a tmpfs placement's mount options. */
-struct jobshm_conf;
-int jobshm_place_huge(struct jobshm_placement *p,
-		      const struct jobshm_conf *conf, jobshm_err_t *err);
 
 /* ---- configuration ---------------------------------------------------- */
 
@@ -193,45 +198,14 @@ struct jobshm_job {
 int jobshm_job_init(struct jobshm_job *job, const struct jobshm_conf *conf,
 		    const char *node, uint32_t jobid, jobshm_err_t *err);
 
-/* 1 if the job's tmpfs is mounted, 0 if not, -1 on error. */
+/* 1 if the job's shm is mounted, 0 if not, -1 on error. */
 int jobshm_job_mounted(const struct jobshm_job *job, jobshm_err_t *err);
 
-/*
- * Create the job's tmpfs of `bytes` (mode 0700, owned by uid:gid, with
- * extra mount options `opts` such as "mpol=interleave:0-1", or NULL), or,
- * if it is there already, grow it to `bytes` (never shrink).  Safe
- * against concurrent steps of the same job.
- */
-int jobshm_job_setup(const struct jobshm_job *job, uint64_t bytes,
-		     const char *opts, jobshm_err_t *err);
 
-/*
- * In the calling process: a private mount namespace (slave to the
- * host's) with the job's tmpfs bound over `target` (normally /dev/shm).
- */
-int jobshm_job_enter(const struct jobshm_job *job, const char *target,
-		     jobshm_err_t *err);
 
-/*
- * In the calling thread (and the processes it forks from then on): join
- * the job's mount namespace on this node, where the job's mount is on
- * `target`, making it (in a child process) if it is not there yet; see
- * jobns.c.  The working directory is kept.  0 joined; 1 nothing done,
- * because the job's namespace could not be kept (err says why; the
- * caller may use jobshm_job_enter instead); -1 error.
- */
-int jobshm_job_join(const struct jobshm_job *job, const char *target,
-		    jobshm_err_t *err);
 
-/*
- * As jobshm_job_enter, for a process that something else (a job
- * container) has moved out of the namespace where the job's mount is:
- * `host` is an open descriptor of that namespace (/proc/PID/ns/mnt).
- */
-int jobshm_job_enter_from(const struct jobshm_job *job, int host,
-			  const char *target, jobshm_err_t *err);
 
-/* Size and use of a mounted job tmpfs. */
+/* Size and use of a mounted job shm (an fsdax job's size: its share). */
 int jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
 		     uint64_t *used, jobshm_err_t *err);
 
@@ -242,16 +216,6 @@ int jobshm_job_usage(const struct jobshm_job *job, uint64_t *size,
  */
 int jobshm_job_reap(const struct jobshm_job *job, int *killed,
 		    jobshm_err_t *err);
-
-/*
- * --nvram-options=1LM on an fsdax path (nvram_paths): reserve `bytes` on
- * the first path with room (free space less the other live reservations),
- * make the job's directory there (project quota where the filesystem
- * enforces one) and bind it at the job path; or, if it is there already,
- * check `bytes` against the reservation.  `node` is recorded for sweep.
- */
-int jobshm_job_setup_fsdax(const struct jobshm_job *job, const char *node,
-			   uint64_t bytes, jobshm_err_t *err);
 
 /*
  * Reap, unmount (never following links), remove the job's directory,
@@ -281,9 +245,74 @@ int jobshm_fsdax_each(const struct jobshm_conf *conf, jobshm_fsdax_f fn,
 #define JOBSHM_QUOTA_USER    2
 int jobshm_fsdax_quota(const char *path, jobshm_err_t *err);
 
+/* Free space on an fsdax path, and what live jobs have reserved of it. */
+int jobshm_fsdax_space(const char *path, uint64_t *avail, uint64_t *reserved,
+		       jobshm_err_t *err);
+
 /* Remove a job's fsdax directory (links never followed) and reservation. */
 int jobshm_fsdax_remove(const struct jobshm_conf *conf, uint32_t jobid,
 			jobshm_err_t *err);
+
+/* ---- a job step on a node: the plugin's two calls ---------------------- */
+
+/*
+ * A step of a job on this node: what the user asked for and what Slurm
+ * says (the caller sets them), and what jobshm_step_setup decided.
+ */
+struct jobshm_step {
+	const char *shm;      /* --shm as typed; NULL: default_size          */
+	const char *mpol;     /* --shm-mpol; NULL: default_mpol              */
+	const char *nvram;    /* --nvram-options; NULL: not given            */
+	const char *cores;    /* the job's cores here (Slurm's list) or NULL */
+	uint64_t job_mem;     /* the job's memory here in bytes, 0: unknown  */
+	int before_fork;      /* called in the process that forks the tasks
+				 (slurmstepd), before it does              */
+	int container;        /* a job container moves the tasks out of the
+				 namespace they are forked in              */
+	/* set by jobshm_step_setup */
+	enum jobshm_kind kind;  /* JOBSHM_NONE: no private shm in this step  */
+	uint64_t bytes;       /* the job's shm on this node (JOBSHM_SIZE)    */
+	uint64_t before;      /* the same before this step, 0: none          */
+	struct jobshm_placement place;  /* JOBSHM_MODE, _MPOL, _NUMA_NODES  */
+	char decision[JOBSHM_ERRLEN];   /* what was decided and why         */
+	char note[JOBSHM_ERRLEN];  /* why the tasks enter one by one, or "" */
+	int host_ns;          /* the namespace it was set up in, open, or -1 */
+	ino_t job_ns;         /* the job's, when the caller's thread joined  */
+};
+
+/*
+ * Everything a step needs before its tasks start, as root, once per step
+ * and node: parse the options, place (asking hwloc only when the request
+ * needs it), admit, create the job's shm (a tmpfs or, for 1LM on an
+ * nvram path, an fsdax directory) or grow or check the one a step before
+ * made, and, with before_fork and stepd_namespace and no container, move
+ * the calling thread into the job's mount namespace, so that the tasks
+ * are forked inside it.  job comes from jobshm_job_init, with its uid
+ * and gid set.  A refusal (the user's mistake) is -1 with EINVAL or
+ * ENOSPC, and the reason.
+ */
+int jobshm_step_setup(const struct jobshm_job *job, struct jobshm_step *step,
+		      jobshm_err_t *err);
+
+/*
+ * The task environment of a set-up step: the name of its i-th variable
+ * (JOBSHM_DIR, JOBSHM_SIZE, JOBSHM_PREFIX, JOBSHM_MODE, JOBSHM_MPOL,
+ * JOBSHM_NUMA_NODES) with its value in buf ("": not set), NULL after the
+ * last, and from the first when the step has no private shm.
+ */
+const char *jobshm_step_env(const struct jobshm_job *job,
+			    const struct jobshm_step *step, size_t i,
+			    char *buf, size_t len);
+
+/*
+ * In a task, as root, before it becomes the user: give it the job's
+ * shm on /dev/shm.  It is in the job's namespace already (forked there),
+ * joins it, enters a namespace of its own where none can be kept, or,
+ * when a job container moved it, clones the job's mount beside the
+ * container's.  Nothing to do when step->kind is JOBSHM_NONE.
+ */
+int jobshm_task_enter(const struct jobshm_job *job,
+		      const struct jobshm_step *step, jobshm_err_t *err);
 
 /* ---- node-wide listing ------------------------------------------------ */
 
@@ -293,7 +322,7 @@ struct jobshm_entry {
 	int mounted;
 	uint64_t size, used;
 	char mpol[64];     /* the tmpfs mpol= option, "" when none           */
-	char kind[8];      /* "tmpfs" or "fsdax" when mounted, else ""      */
+	enum jobshm_kind kind;  /* JOBSHM_NONE when not mounted             */
 	int unmarked;      /* a root-only node directory without jobshm's
 			      marker (made by 0.2 or older): listed, never
 			      swept, until a step or epilog marks it        */
@@ -311,6 +340,14 @@ typedef int (*jobshm_entry_f)(const struct jobshm_entry *e, void *arg);
  */
 int jobshm_list(const struct jobshm_conf *conf, jobshm_entry_f fn, void *arg,
 		jobshm_err_t *err);
+
+/*
+ * Start `cli sweep --quiet [--conf conf_path]` detached (for slurmd's
+ * start: it never waits for it): the shm of jobs that ended while slurmd
+ * was down.  -1 if cli cannot be run or the fork fails.
+ */
+int jobshm_sweep_start(const char *cli, const char *conf_path,
+		       jobshm_err_t *err);
 
 /* ---- segments: the worker API inside a job ---------------------------- */
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Walk the job directories of every node name under base_path. */
+/* Walk the job directories of every node name under base_path; start
+ * the sweep that removes those of ended jobs. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -129,15 +131,11 @@ visit(const struct jobshm_conf *conf, const char *node, int unmarked,
 		return 0;
 	e.job.uid = st.st_uid;
 	e.job.gid = st.st_gid;
-	e.mounted = jobshm_job_mounted(&e.job, &ignore) == 1;
+	e.kind = jobshm_job_kind(&e.job);
+	e.mounted = e.kind != JOBSHM_NONE;
 	if (e.mounted) {
-		uint64_t r;
-
 		jobshm_job_usage(&e.job, &e.size, &e.used, &ignore);
 		mount_mpol(e.job.path, e.mpol, sizeof(e.mpol));
-		snprintf(e.kind, sizeof(e.kind), "%s",
-			 jobshm_fsdax_reserved(&e.job, &r) == 0 ? "fsdax" :
-			 "tmpfs");
 	}
 	return fn(&e, arg);
 }
@@ -236,4 +234,30 @@ jobshm_list(const struct jobshm_conf *conf, jobshm_entry_f fn, void *arg,
 	}
 	closedir(dir);
 	return rc;
+}
+
+int
+jobshm_sweep_start(const char *cli, const char *conf_path, jobshm_err_t *err)
+{
+	pid_t pid;
+
+	if (access(cli, X_OK) < 0)
+		return jobshm_fail(err, "sweep command %s: %m: the shm of jobs "
+				   "that ended while slurmd was down is not "
+				   "swept (install jobshm there or set cli=PATH "
+				   "in plugstack.conf)", cli);
+	if ((pid = fork()) == 0) {	/* detached: its parent exits now */
+		setsid();
+		if (fork() == 0) {
+			closefrom(3);
+			execl(cli, cli, "sweep", "--quiet", conf_path && *conf_path ?
+			      "--conf" : NULL, conf_path, (char *)NULL);
+			_exit(127);
+		}
+		_exit(0);
+	}
+	if (pid < 0)
+		return jobshm_fail(err, "fork for sweep: %m");
+	waitpid(pid, NULL, 0);
+	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Placement requests: --shm-mpol and --nvram-options, parsed here and
- * turned into tmpfs mount options against a node's topology. */
+ * checked against a node's topology: the kind of the job's shm, its NUMA
+ * nodes and the tmpfs policy option (the other options: job.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -73,6 +74,13 @@ all_in(uint64_t a, uint64_t b, void *have)
 	return 0;
 }
 
+const char *
+jobshm_kind_name(enum jobshm_kind kind)
+{
+	return kind == JOBSHM_TMPFS ? "tmpfs" : kind == JOBSHM_FSDAX ? "fsdax" :
+	       "";
+}
+
 int
 jobshm_mpol_parse(const char *s, struct jobshm_mpol *m, jobshm_err_t *err)
 {
@@ -128,10 +136,11 @@ jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 {
 	memset(out, 0, sizeof(*out));
 	snprintf(out->mode, sizeof(out->mode), "tmpfs");
+	out->kind = JOBSHM_TMPFS;
 	if (nv && nv->mode == 1 && !t->nvm[0] && t->fsdax) {
 		snprintf(out->mode, sizeof(out->mode), "1LM");
 		snprintf(out->policy, sizeof(out->policy), "fsdax");
-		out->fsdax = 1;
+		out->kind = JOBSHM_FSDAX;
 		return 0;
 	}
 	if (nv && nv->mode == 1) {
@@ -173,23 +182,5 @@ jobshm_place(const struct jobshm_mpol *m, const struct jobshm_nvram *nv,
 		 m->kind == JOBSHM_MPOL_INTERLEAVE ? "interleave" : "bind");
 	snprintf(out->opts, sizeof(out->opts), "mpol=%s:%s", out->policy,
 		 out->nodes);
-	return 0;
-}
-
-int
-jobshm_place_huge(struct jobshm_placement *p, const struct jobshm_conf *conf,
-		  jobshm_err_t *err)
-{
-	const char *huge = jobshm_conf_huge(conf);
-	size_t n = strlen(p->opts);
-	int w;
-
-	if (p->fsdax || !huge)
-		return 0;
-	w = snprintf(p->opts + n, sizeof(p->opts) - n, "%shuge=%s",
-		     n ? "," : "", huge);
-	if (w < 0 || (size_t)w >= sizeof(p->opts) - n)
-		return jobshm_fail(err, "tmpfs options '%s' too long to add "
-				   "huge=%s", p->opts, huge);
 	return 0;
 }

@@ -228,7 +228,6 @@ find_target(const struct jobshm_job *job, struct target *t, uid_t *uid,
 	    jobshm_err_t *err)
 {
 	struct statx sx;
-	uint64_t r;
 
 	if (statx(AT_FDCWD, job->path, AT_SYMLINK_NOFOLLOW,
 		  STATX_MNT_ID | STATX_UID, &sx) < 0)
@@ -237,7 +236,7 @@ find_target(const struct jobshm_job *job, struct target *t, uid_t *uid,
 	t->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
 	snprintf(t->devs, sizeof(t->devs), "%u:%u", sx.stx_dev_major,
 		 sx.stx_dev_minor);
-	t->fsdax = jobshm_fsdax_reserved(job, &r) == 0;
+	t->fsdax = jobshm_job_kind(job) == JOBSHM_FSDAX;
 	t->ids[0] = (int)sx.stx_mnt_id;
 	if (t->fsdax && jobshm_mountinfo_each("/proc/self/mountinfo",
 					      the_job_mount, t) != 1)

@@ -16,8 +16,10 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <numaif.h>
+#include <linux/magic.h>
 
 #include "internal.h"
 
@@ -215,7 +217,14 @@ int
 jobshm_ns_usage(const jobshm_ns_t *ns, uint64_t *size, uint64_t *used,
 		jobshm_err_t *err)
 {
-	if (jobshm_fd_usage(ns->dirfd, size, used) < 0)
+	const char *share = getenv("JOBSHM_SIZE");
+	struct statfs sf;
+	uint64_t cap = 0;
+
+	/* not a tmpfs of the job's own: an fsdax job's share of a filesystem */
+	if (share && fstatfs(ns->dirfd, &sf) == 0 && sf.f_type != TMPFS_MAGIC)
+		jobshm_parse_u64(share, 0, UINT64_MAX, &cap, NULL);
+	if (jobshm_fd_usage(ns->dirfd, cap, size, used) < 0)
 		return jobshm_fail(err, "statvfs %s: %m", ns->dir);
 	return 0;
 }

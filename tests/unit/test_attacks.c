@@ -189,7 +189,7 @@ test_reaper_finds_every_holder(void **state)
 
 	(void)state;
 	job_for(&job, "r1", 301);
-	assert_int_equal(jobshm_job_setup(&job, 4 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 4 << 20, NULL, &err), 0);
 	for (i = 0; i < 3; i++)
 		pid[i] = holder(&job, how[i]);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
@@ -240,7 +240,7 @@ test_base_path_never_follows_a_users_link(void **state)
 	snprintf(c.base_path, sizeof(c.base_path), "%s/%%n", link);
 	assert_int_equal(jobshm_job_init(&job, &c, "n1", 302, &err), 0);
 	job.uid = job.gid = 65534;
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), -1);
 	snprintf(p, sizeof(p), "%s/n1", elsewhere);
 	assert_int_equal(access(p, F_OK), -1);
 }
@@ -259,7 +259,7 @@ test_base_is_root_only(void **state)
 	snprintf(base, sizeof(base), "%s/n2", top);
 	assert_int_equal(mkdir(base, 0755), 0);
 	job_for(&job, "n2", 303);
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
 	assert_int_equal(stat(base, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
@@ -294,7 +294,7 @@ test_list_only_what_jobshm_made(void **state)
 	snprintf(p, sizeof(p), "%s/user/1000", top);
 	assert_int_equal(mkdir(p, 0700), 0);
 	job_for(&job, "n3", 304);
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_list(&conf, collect, seen, &err), 0);
 	assert_string_equal(seen, "304@n3 ");
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
@@ -303,7 +303,7 @@ test_list_only_what_jobshm_made(void **state)
 	snprintf(c.base_path, sizeof(c.base_path), "%s/single", top);
 	assert_int_equal(jobshm_job_init(&job, &c, "slurm-name-7", 305, &err), 0);
 	job.uid = job.gid = 65534;
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
 	seen[0] = '\0';
 	assert_int_equal(jobshm_list(&c, collect, seen, &err), 0);
 	assert_string_equal(seen, "305@slurm-name-7 ");
@@ -320,6 +320,8 @@ test_long_node_lists_are_whole(void **state)
 	struct jobshm_mpol m = { JOBSHM_MPOL_INTERLEAVE, "" };
 	struct jobshm_placement pl;
 	struct jobshm_conf c = conf;
+	struct jobshm_job job;
+	char opts[JOBSHM_TMPFS_OPTS];
 	jobshm_err_t err;
 	FILE *f;
 	int i;
@@ -370,10 +372,12 @@ test_long_node_lists_are_whole(void **state)
 	assert_string_equal(t.near, want);
 	snprintf(c.huge, sizeof(c.huge), "within_size");
 	assert_int_equal(jobshm_place(&m, NULL, &t, &pl, &err), 0);
-	assert_int_equal(jobshm_place_huge(&pl, &c, &err), 0);
-	assert_non_null(strstr(pl.opts, want));
-	assert_non_null(strstr(pl.opts, ",huge=within_size"));
-	assert_string_equal(strstr(pl.opts, "huge="), "huge=within_size");
+	assert_int_equal(jobshm_job_init(&job, &c, "n1", 308, &err), 0);
+	assert_int_equal(jobshm_tmpfs_opts(&job, 1 << 20, pl.opts, opts,
+					   sizeof(opts), &err), 0);
+	assert_non_null(strstr(opts, want));
+	assert_non_null(strstr(opts, ",huge=within_size"));
+	assert_string_equal(strstr(opts, "huge="), "huge=within_size");
 }
 
 /*
@@ -428,7 +432,7 @@ test_nvram_path_must_be_a_mount(void **state)
 	assert_int_equal(mkdir(c.nvram_paths[0], 0755), 0);
 	assert_int_equal(jobshm_job_init(&job, &c, "n4", 306, &err), 0);
 	job.uid = job.gid = 65534;
-	assert_int_equal(jobshm_job_setup_fsdax(&job, "n4", 4 << 20, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_FSDAX, 4 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "not a mounted filesystem"));
 	snprintf(p, sizeof(p), "%s/.jobshm", c.nvram_paths[0]);
 	assert_int_equal(access(p, F_OK), -1);
@@ -489,7 +493,7 @@ test_fsdax_quota_cannot_be_escaped(void **state)
 	c.n_nvram_paths = 1;
 	assert_int_equal(jobshm_job_init(&job, &c, "n5", 307, &err), 0);
 	job.uid = job.gid = 65534;
-	assert_int_equal(jobshm_job_setup_fsdax(&job, "n5", 16 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_FSDAX, 16 << 20, NULL, &err), 0);
 	dirfd = open(job.path, O_RDONLY | O_DIRECTORY);
 	assert_true(dirfd >= 0);
 	pid = fork();

@@ -80,7 +80,7 @@ task(const struct jobshm_job *job)
 		int fd;
 
 		close(ready[0]);
-		if (jobshm_job_join(job, target, &err) != 0 ||
+		if (jobshm_mntns_join(job, target, &err) != 0 ||
 		    setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 			_exit(1);
 		snprintf(p, sizeof(p), "%s/data", target);
@@ -140,7 +140,7 @@ job_with_target(struct jobshm_job *job, uint32_t id)
 	snprintf(target, sizeof(target), "%s/target", top);
 	mkdir(target, 0755);
 	job_for(job, "a2", id);
-	assert_int_equal(jobshm_job_setup(job, 16 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(job, JOBSHM_TMPFS, 16 << 20, NULL, &err), 0);
 }
 
 /*
@@ -226,7 +226,7 @@ test_fd_kept_across_pivot_root_is_found(void **state)
 		int fd;
 
 		close(ready[0]);
-		if (jobshm_job_join(&job, target, &err) != 0 ||
+		if (jobshm_mntns_join(&job, target, &err) != 0 ||
 		    setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 			_exit(1);
 		fd = open(target, O_RDONLY | O_DIRECTORY);
@@ -341,7 +341,7 @@ test_user_cannot_hold_the_base_lock(void **state)
 	setup = fork();
 	if (setup == 0) {
 		alarm(10);	/* a setup that waits on the user dies here */
-		_exit(jobshm_job_setup(&job, 1 << 20, NULL, &err) == 0 ? 0 : 1);
+		_exit(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err) == 0 ? 0 : 1);
 	}
 	assert_int_equal(waitpid(setup, &status, 0), setup);
 	end_task(user);
@@ -369,7 +369,7 @@ test_no_base_made_where_users_write(void **state)
 	snprintf(c.base_path, sizeof(c.base_path), "%s/base/%%n", sticky);
 	assert_int_equal(jobshm_job_init(&job, &c, "n1", 2006, &err), 0);
 	job.uid = job.gid = NOBODY;
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "others can write"));
 	snprintf(p, sizeof(p), "%s/base", sticky);
 	assert_int_equal(access(p, F_OK), -1);
@@ -443,7 +443,7 @@ test_fsdax_needs_user_quota(void **state)
 	assert_int_equal(jobshm_fsdax_quota(mnt, &err), JOBSHM_QUOTA_PROJECT);
 	assert_int_equal(jobshm_job_init(&job, &c, "n5", 2007, &err), 0);
 	job.uid = job.gid = NOBODY;
-	rc = jobshm_job_setup_fsdax(&job, "n5", 16 << 20, &err);
+	rc = jobshm_job_setup(&job, JOBSHM_FSDAX, 16 << 20, NULL, &err);
 	snprintf(cmd, sizeof(cmd), "%s", err.msg);
 	jobshm_job_cleanup(&job, &err);
 	assert_non_null(strstr(cmd, "uquota,prjquota"));

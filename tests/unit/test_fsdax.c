@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "jobshm.h"
+#include "internal.h"
 
 static char top[64], pmem[80];
 static struct jobshm_conf conf;
@@ -86,7 +87,7 @@ test_admit_bind_cleanup(void **state)
 	job_for(&a, 101);
 	job_for(&b, 102);
 	job_for(&c, 103);
-	assert_int_equal(jobshm_job_setup_fsdax(&a, "n1", 16 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&a, JOBSHM_FSDAX, 16 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_mounted(&a, &err), 1);
 	assert_int_equal(stat(a.path, &st), 0);
 	assert_int_equal(st.st_uid, 65534);
@@ -95,17 +96,17 @@ test_admit_bind_cleanup(void **state)
 	assert_int_equal(size, 16 << 20);
 
 	/* 32M free less 16M reserved: 20M does not fit, and leaves nothing */
-	assert_int_equal(jobshm_job_setup_fsdax(&b, "n1", 20 << 20, &err), -1);
+	assert_int_equal(jobshm_job_setup(&b, JOBSHM_FSDAX, 20 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "no room"));
 	assert_non_null(strstr(err.msg, "reserved"));
 	assert_false(exists(".reserve", 102));
 	assert_false(exists("", 102));
 	assert_int_equal(jobshm_job_mounted(&b, &err), 0);
-	assert_int_equal(jobshm_job_setup_fsdax(&c, "n1", 8 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&c, JOBSHM_FSDAX, 8 << 20, NULL, &err), 0);
 
 	/* a later step of a: within its reservation, never beyond */
-	assert_int_equal(jobshm_job_setup_fsdax(&a, "n1", 8 << 20, &err), 0);
-	assert_int_equal(jobshm_job_setup(&a, 32 << 20, NULL, &err), -1);
+	assert_int_equal(jobshm_job_setup(&a, JOBSHM_FSDAX, 8 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&a, JOBSHM_TMPFS, 32 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "cannot grow"));
 
 	assert_int_equal(jobshm_job_cleanup(&a, &err), 0);
@@ -142,7 +143,7 @@ test_cleanup_never_follows_links(void **state)
 	mkdir(outside, 0755);
 	snprintf(canary, sizeof(canary), "%s/canary", outside);
 	assert_int_equal(write_file(canary), 0);
-	assert_int_equal(jobshm_job_setup_fsdax(&j, "n1", 4 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&j, JOBSHM_FSDAX, 4 << 20, NULL, &err), 0);
 	snprintf(p, sizeof(p), "%s/to-dir", j.path);
 	assert_int_equal(symlink(outside, p), 0);
 	snprintf(p, sizeof(p), "%s/to-file", j.path);
@@ -189,7 +190,7 @@ test_records_outlive_base_path(void **state)
 
 	(void)state;
 	job_for(&j, 105);
-	assert_int_equal(jobshm_job_setup_fsdax(&j, "n1", 4 << 20, &err), 0);
+	assert_int_equal(jobshm_job_setup(&j, JOBSHM_FSDAX, 4 << 20, NULL, &err), 0);
 	assert_int_equal(umount2(j.path, MNT_DETACH), 0);
 	assert_int_equal(rmdir(j.path), 0);
 	assert_int_equal(jobshm_fsdax_each(&conf, count, &n, &err), 0);
@@ -212,7 +213,7 @@ test_no_paths_no_fsdax(void **state)
 	jobshm_conf_defaults(&none);
 	snprintf(none.base_path, sizeof(none.base_path), "%s/%%n", top);
 	assert_int_equal(jobshm_job_init(&j, &none, "n1", 106, &err), 0);
-	assert_int_equal(jobshm_job_setup_fsdax(&j, "n1", 4 << 20, &err), -1);
+	assert_int_equal(jobshm_job_setup(&j, JOBSHM_FSDAX, 4 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "nvram_paths"));
 }
 

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "jobshm.h"
+#include "internal.h"
 
 #include "scratch.h"
 
@@ -33,7 +34,7 @@ test_setup_grow_cleanup(void **state)
 	(void)state;
 	job_for(&job, "n1", 7);
 	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
-	assert_int_equal(jobshm_job_setup(&job, 8 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 8 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_mounted(&job, &err), 1);
 	assert_int_equal(stat(job.path, &st), 0);
 	assert_int_equal(st.st_uid, 65534);
@@ -41,10 +42,10 @@ test_setup_grow_cleanup(void **state)
 	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
 	assert_int_equal(size, 8 << 20);
 	/* a second step asking more grows it; asking less never shrinks */
-	assert_int_equal(jobshm_job_setup(&job, 16 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 16 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
 	assert_int_equal(size, 16 << 20);
-	assert_int_equal(jobshm_job_setup(&job, 4 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 4 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
 	assert_int_equal(size, 16 << 20);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
@@ -69,7 +70,7 @@ test_cleanup_never_follows_links(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	job_for(&job, "n1", 8);
-	assert_int_equal(jobshm_job_setup(&job, 8 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 8 << 20, NULL, &err), 0);
 	snprintf(p, sizeof(p), "%s/link", job.path);
 	assert_int_equal(symlink(victim, p), 0);
 	snprintf(p, sizeof(p), "%s/dirlink", job.path);
@@ -97,13 +98,13 @@ test_refuses_unsafe_base(void **state)
 	snprintf(base, sizeof(base), "%s/n2", top);
 	assert_int_equal(mkdir(base, 0777), 0);
 	chmod(base, 0777);
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "writable by root only"));
 	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
 	rmdir(base);
 	/* a base that is a symlink is refused too */
 	assert_int_equal(symlink("/tmp", base), 0);
-	assert_int_equal(jobshm_job_setup(&job, 1 << 20, NULL, &err), -1);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL, &err), -1);
 	unlink(base);
 }
 
@@ -118,7 +119,7 @@ test_enter_binds_over_target(void **state)
 
 	(void)state;
 	job_for(&job, "n3", 10);
-	assert_int_equal(jobshm_job_setup(&job, 2 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 2 << 20, NULL, &err), 0);
 	snprintf(marker, sizeof(marker), "%s/marker", job.path);
 	fd = open(marker, O_CREAT | O_WRONLY, 0600);
 	close(fd);
@@ -128,7 +129,7 @@ test_enter_binds_over_target(void **state)
 	if (pid == 0) {
 		struct statvfs sv;
 
-		if (jobshm_job_enter(&job, target, &err) < 0)
+		if (jobshm_mntns_enter(&job, target, &err) < 0)
 			_exit(1);
 		snprintf(marker, sizeof(marker), "%s/marker", target);
 		if (access(marker, F_OK) < 0 || statvfs(target, &sv) < 0 ||
@@ -160,7 +161,7 @@ join_in_child(const struct jobshm_job *job, const char *target,
 		char here[256], marker[512];
 		struct stat st;
 
-		if (chdir(cwd) < 0 || jobshm_job_join(job, target, &err) != 0)
+		if (chdir(cwd) < 0 || jobshm_mntns_join(job, target, &err) != 0)
 			_exit(1);
 		snprintf(marker, sizeof(marker), "%s/marker", target);
 		if (!getcwd(here, sizeof(here)) || strcmp(here, cwd) ||
@@ -207,8 +208,8 @@ test_join_keeps_one_namespace_per_job(void **state)
 	(void)state;
 	job_for(&job, "n6", 20);
 	job_for(&other, "n6", 21);
-	assert_int_equal(jobshm_job_setup(&job, 2 << 20, NULL, &err), 0);
-	assert_int_equal(jobshm_job_setup(&other, 2 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 2 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&other, JOBSHM_TMPFS, 2 << 20, NULL, &err), 0);
 	snprintf(marker, sizeof(marker), "%s/marker", job.path);
 	close(open(marker, O_CREAT | O_WRONLY, 0600));
 	snprintf(marker, sizeof(marker), "%s/marker", other.path);
@@ -253,7 +254,7 @@ test_join_never_follows_a_planted_holder(void **state)
 
 	(void)state;
 	job_for(&job, "n7", 30);
-	assert_int_equal(jobshm_job_setup(&job, 2 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 2 << 20, NULL, &err), 0);
 	snprintf(target, sizeof(target), "%s/target", top);
 	mkdir(target, 0755);
 	assert_int_equal(pipe(pfd), 0);
@@ -278,7 +279,7 @@ test_join_never_follows_a_planted_holder(void **state)
 	assert_int_equal(symlink(other, link), 0);
 	pid = fork();
 	if (pid == 0)		/* must not end up in the sleeper's */
-		_exit(jobshm_job_join(&job, target, &err) == 0 ? 3 : 0);
+		_exit(jobshm_mntns_join(&job, target, &err) == 0 ? 3 : 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(lstat(link, &st), 0);
@@ -313,12 +314,153 @@ test_list(void **state)
 	(void)state;
 	job_for(&a, "n4", 11);
 	job_for(&b, "n5", 12);
-	assert_int_equal(jobshm_job_setup(&a, 4 << 20, NULL, &err), 0);
-	assert_int_equal(jobshm_job_setup(&b, 4 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&a, JOBSHM_TMPFS, 4 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&b, JOBSHM_TMPFS, 4 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_list(&conf, count, &n, &err), 0);
 	assert_int_equal(n, 2);
 	jobshm_job_cleanup(&a, &err);
 	jobshm_job_cleanup(&b, &err);
+}
+
+/* The device of path's filesystem as seen by this process (0: none). */
+static dev_t
+dev_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_dev : 0;
+}
+
+/* In a task (forked from the process that set the step up): enter, then
+ * 0 if /dev/shm is the job's mount. */
+static int
+task(const struct jobshm_job *job, const struct jobshm_step *s, dev_t dev)
+{
+	jobshm_err_t err;
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0)
+		_exit(jobshm_task_enter(job, s, &err) < 0 ? 1 :
+		      dev_of("/dev/shm") != dev ? 2 : 0);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * One call per step: placed, admitted, made, then grown by a later step
+ * and never shrunk; a refused request changes nothing; the decision and
+ * the task environment come from the library, huge= from the
+ * configuration (not from the caller).
+ */
+static void
+test_step_setup_makes_grows_and_refuses(void **state)
+{
+	struct jobshm_conf c = conf;
+	struct jobshm_job job;
+	struct jobshm_step s = { .shm = "8M" };
+	jobshm_err_t err;
+	char buf[64];
+	const char *name;
+	uint64_t size, used;
+
+	(void)state;
+	snprintf(c.huge, sizeof(c.huge), "never");
+	assert_int_equal(jobshm_job_init(&job, &c, "n8", 20, &err), 0);
+	job.uid = job.gid = 65534;
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), 0);
+	assert_int_equal(s.kind, JOBSHM_TMPFS);
+	assert_int_equal(s.bytes, 8 << 20);
+	assert_int_equal(s.before, 0);
+	assert_non_null(strstr(s.decision, "admitted 8M (--shm=8M"));
+	assert_non_null(strstr(s.decision, ",huge=never'"));
+	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
+	assert_int_equal(size, 8 << 20);
+	name = jobshm_step_env(&job, &s, 1, buf, sizeof(buf));
+	assert_string_equal(name, "JOBSHM_SIZE");
+	assert_string_equal(buf, "8388608");
+	name = jobshm_step_env(&job, &s, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "jobshm.20.");
+	/* a later step: grows, never shrinks; without --shm keeps it */
+	s = (struct jobshm_step){ .shm = "16M" };
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), 0);
+	assert_int_equal(s.before, 8 << 20);
+	assert_int_equal(s.bytes, 16 << 20);
+	s = (struct jobshm_step){ .shm = "0" };
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), 0);
+	assert_int_equal(s.kind, JOBSHM_TMPFS);
+	assert_int_equal(s.bytes, 16 << 20);
+	/* the user's mistakes: refused with the reason, nothing changed */
+	s = (struct jobshm_step){ .shm = "16M", .job_mem = 8 << 20 };
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), -1);
+	assert_non_null(strstr(err.msg, "job's memory"));
+	assert_int_equal(s.kind, JOBSHM_NONE);
+	s = (struct jobshm_step){ .shm = "8M", .mpol = "bind:7" };
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), -1);
+	assert_non_null(strstr(err.msg, "--shm-mpol=bind:7"));
+	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
+	assert_int_equal(size, 16 << 20);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	/* no --shm and no default: no private shm, nothing to export */
+	s = (struct jobshm_step){ 0 };
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), 0);
+	assert_int_equal(s.kind, JOBSHM_NONE);
+	assert_null(jobshm_step_env(&job, &s, 0, buf, sizeof(buf)));
+	assert_int_equal(jobshm_job_mounted(&job, &err), 0);
+}
+
+/*
+ * One call per task: a task forked from the process that set the step up
+ * joins the job's namespace (made once); with before_fork, the setting-up
+ * thread is in it already and its tasks are forked inside.  Either way
+ * /dev/shm is the job's mount, and the caller's namespace is untouched.
+ */
+static void
+test_task_enter_each_way(void **state)
+{
+	struct jobshm_job job;
+	struct jobshm_step s = { .shm = "4M" };
+	struct stat st;
+	jobshm_err_t err;
+	dev_t host = dev_of("/dev/shm"), dev;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	job_for(&job, "n9", 21);
+	assert_int_equal(jobshm_step_setup(&job, &s, &err), 0);
+	assert_int_equal(s.job_ns, 0);
+	dev = dev_of(job.path);
+	assert_true(dev != 0 && dev != host);
+	assert_int_equal(task(&job, &s, dev), 0);
+	assert_int_equal(task(&job, &s, dev), 0);
+	assert_int_equal(dev_of("/dev/shm"), host);
+	assert_int_equal(jobshm_mntns_stat(&job, &st), 0);
+	/* slurmstepd's way: set up before the fork, in a process of its own */
+	pid = fork();
+	if (pid == 0) {
+		struct jobshm_step t = { .shm = "4M", .before_fork = 1 };
+
+		if (jobshm_step_setup(&job, &t, &err) < 0 || !t.job_ns ||
+		    t.job_ns != st.st_ino)
+			_exit(1);
+		_exit(task(&job, &t, dev) == 0 ? 0 : 2);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* a job container's presence keeps the thread where it is */
+	pid = fork();
+	if (pid == 0) {
+		struct jobshm_step t = { .shm = "4M", .before_fork = 1,
+					 .container = 1 };
+
+		_exit(jobshm_step_setup(&job, &t, &err) < 0 || t.job_ns ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	assert_int_equal(jobshm_mntns_stat(&job, &st), -1);
 }
 
 int
@@ -332,6 +474,8 @@ main(void)
 		cmocka_unit_test(test_join_keeps_one_namespace_per_job),
 		cmocka_unit_test(test_join_never_follows_a_planted_holder),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_step_setup_makes_grows_and_refuses),
+		cmocka_unit_test(test_task_enter_each_way),
 	};
 
 	if (geteuid() != 0) {
