@@ -46,11 +46,12 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[300];
+	char cmd[512];
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "umount -l %s/n1/* 2>/dev/null; "
-		 "umount -l %s; rm -rf %s", top, pmem, top);
+		 "umount -l %s/ext4 2>/dev/null; umount -l %s; rm -rf %s", top,
+		 top, pmem, top);
 	return system(cmd) == -1;
 }
 
@@ -217,6 +218,61 @@ test_no_paths_no_fsdax(void **state)
 	assert_non_null(strstr(err.msg, "nvram_paths"));
 }
 
+/*
+ * A step asking 1LM on a node with nvram_paths: the library decides fsdax
+ * (once: a later step without --nvram-options finds the same kind), and
+ * the job's size is its reservation wherever it is read -- the job's
+ * usage and the worker's namespace (the rro budget) alike -- not the
+ * size of the filesystem it shares.  An ext4 image stands in for the
+ * fsdax mount (the tmpfs of the other tests is read as the job's own).
+ */
+static void
+test_step_on_fsdax_is_capped_everywhere(void **state)
+{
+	struct jobshm_conf c = conf;
+	struct jobshm_job j;
+	struct jobshm_step s = { .nvram = "1LM:2" };
+	char cmd[1024], dir[100], env[64];
+	jobshm_err_t err;
+	jobshm_ns_t *ns;
+	uint64_t size, used;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/ext4", top);
+	snprintf(cmd, sizeof(cmd), "truncate -s 3G %s/e.img && mkfs.ext4 -q "
+		 "-E lazy_itable_init=1 %s/e.img && mkdir %s && mount -o loop "
+		 "%s/e.img %s", top, top, dir, top, dir);
+	if (system(cmd) != 0)
+		skip();
+	snprintf(c.nvram_paths[0], sizeof(c.nvram_paths[0]), "%s", dir);
+	assert_int_equal(jobshm_job_init(&j, &c, "n1", 107, &err), 0);
+	j.uid = j.gid = 65534;
+	assert_int_equal(jobshm_step_setup(&j, &s, &err), 0);
+	assert_int_equal(s.kind, JOBSHM_FSDAX);
+	assert_string_equal(s.place.policy, "fsdax");
+	assert_int_equal(s.bytes, 2ULL << 30);
+	assert_int_equal(jobshm_job_usage(&j, &size, &used, &err), 0);
+	assert_int_equal(size, 2ULL << 30);
+	s = (struct jobshm_step){ .shm = "64M" };	/* a later step */
+	assert_int_equal(jobshm_step_setup(&j, &s, &err), 0);
+	assert_int_equal(s.kind, JOBSHM_FSDAX);
+	assert_int_equal(s.bytes, 2ULL << 30);
+	/* a task's view: JOBSHM_DIR is the job's directory */
+	snprintf(env, sizeof(env), "%llu", (unsigned long long)s.bytes);
+	setenv("JOBSHM_DIR", j.path, 1);
+	setenv("JOBSHM_SIZE", env, 1);
+	ns = jobshm_ns_open(&err);
+	assert_non_null(ns);
+	assert_int_equal(jobshm_ns_usage(ns, &size, &used, &err), 0);
+	assert_int_equal(size, 2ULL << 30);
+	jobshm_ns_close(ns);
+	unsetenv("JOBSHM_DIR");
+	unsetenv("JOBSHM_SIZE");
+	assert_int_equal(jobshm_job_cleanup(&j, &err), 0);
+	snprintf(cmd, sizeof(cmd), "umount %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -225,6 +281,7 @@ main(void)
 		cmocka_unit_test(test_cleanup_never_follows_links),
 		cmocka_unit_test(test_records_outlive_base_path),
 		cmocka_unit_test(test_no_paths_no_fsdax),
+		cmocka_unit_test(test_step_on_fsdax_is_capped_everywhere),
 	};
 
 	if (geteuid() != 0) {
