@@ -154,6 +154,14 @@ jobshm_step_setup(const struct jobshm_job *job, struct jobshm_step *s,
 	if (s->kind != JOBSHM_NONE && s->before_fork &&
 	    job->conf->stepd_namespace && !s->container)
 		join_before_fork(job, s);
+	if (s->kind != JOBSHM_NONE) {
+		size_t n = strlen(s->decision);
+
+		snprintf(s->decision + n, sizeof(s->decision) - n, "; %s",
+			 s->job_ns ? "tasks forked in the job's namespace" :
+			 s->container ? "a job container: each task clones "
+			 "the job's mount" : "each task joins by itself");
+	}
 	return 0;
 }
 

@@ -443,7 +443,8 @@ test_task_enter_each_way(void **state)
 		struct jobshm_step t = { .shm = "4M", .before_fork = 1 };
 
 		if (jobshm_step_setup(&job, &t, &err) < 0 || !t.job_ns ||
-		    t.job_ns != st.st_ino)
+		    t.job_ns != st.st_ino ||
+		    !strstr(t.decision, "; tasks forked in the job's namespace"))
 			_exit(1);
 		_exit(task(&job, &t, dev) == 0 ? 0 : 2);
 	}
@@ -455,7 +456,8 @@ test_task_enter_each_way(void **state)
 		struct jobshm_step t = { .shm = "4M", .before_fork = 1,
 					 .container = 1 };
 
-		_exit(jobshm_step_setup(&job, &t, &err) < 0 || t.job_ns ? 1 : 0);
+		_exit(jobshm_step_setup(&job, &t, &err) < 0 || t.job_ns ||
+		      !strstr(t.decision, "a job container") ? 1 : 0);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_int_equal(WEXITSTATUS(status), 0);
