@@ -101,7 +101,10 @@ class _Refused(Exception):
 
 
 def _parts(name):
-    return [p for p in name.split("/") if p not in ("", ".")]
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:           # never, even where the text stays inside
+        raise _Refused(name)
+    return parts
 
 
 def _walk(top, parts, create):
