@@ -343,7 +343,7 @@ while not os.path.exists(os.path.join(os.environ["JOBSHM_DIR"], "done")):
     try:
         a = SharedArray.attach("big")
         seen += 1
-        if a.shape != (32 << 20,):
+        if a.shape != (16 << 20,):
             sys.exit("wrong shape")
     except FileNotFoundError:
         pass
@@ -354,7 +354,7 @@ print(seen)
     try:
         assert reader.stdout.readline() == "ready\n"
         for _ in range(30):
-            SharedArray.create("big", 32 << 20, np.uint8)
+            SharedArray.create("big", 16 << 20, np.uint8)
             time.sleep(0.002)
             SharedArray.delete("big")
         SharedArray.create("done", 1)
@@ -438,3 +438,24 @@ def test_planted_arrays_and_links_are_refused(job_ns, tmp_path):
     own.mkdir()
     theirs.rename(own / "theirs")
     assert SharedArray.attach(f"file://{own}/theirs").shape == (1,)
+
+
+def test_real_sharedarrays_in_the_nodes_dev_shm_attach_as_files(monkeypatch):
+    """Outside a job, an array the SharedArray package made in the node's
+    /dev/shm is not under shm:// (that is the user's own directory) but
+    attaches as file:///dev/shm/NAME."""
+    monkeypatch.delenv("JOBSHM_DIR")
+    monkeypatch.setenv("JOBSHM_PREFIX", "")
+    key = f"sa-real-{os.getpid()}"
+    arr = np.arange(6, dtype=np.int32)
+    with open("/dev/shm/" + key, "xb") as f:
+        f.write(arr.tobytes() + sa_meta(arr.dtype, arr.shape,
+                                        SharedArray.MAXDIMS))
+    try:
+        with pytest.raises(FileNotFoundError):
+            SharedArray.attach(key)
+        assert np.array_equal(SharedArray.attach(f"file:///dev/shm/{key}"),
+                              arr)
+    finally:
+        SharedArray.delete(f"file:///dev/shm/{key}")
+    assert not os.path.exists("/dev/shm/" + key)
