@@ -202,8 +202,15 @@ class _Place:
             self.shm, self.file = True, base
             parent = _shm_dir()
         try:
-            self.dirfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY |
-                                 os.O_CLOEXEC)
+            self.dirfd = self._opendir(parent)
+        except FileNotFoundError:
+            if not self.shm:
+                raise _oserror(name, OSError(errno.ENOENT, "")) from None
+            _shm_dir_cache.clear()      # removed since: ask jobshm again
+            try:
+                self.dirfd = self._opendir(_shm_dir())
+            except OSError as e:
+                raise _oserror(name, e) from None
         except OSError as e:
             raise _oserror(name, e) from None
         try:
@@ -214,6 +221,10 @@ class _Place:
         # a directory others may write to: links and their files refused
         self.shared = bool(st.st_mode & stat.S_IWOTH)
         self.nofollow = os.O_NOFOLLOW if self.shm or self.shared else 0
+
+    @staticmethod
+    def _opendir(path):
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def __enter__(self):
         return self
@@ -412,7 +423,7 @@ def list():  # noqa: A001 - SharedArray's name
     """A tuple of ArrayDesc(name: bytes, dtype: numpy scalar type, dims:
     tuple) for each shm:// array."""
     out = []
-    with _Place("shm://x") as p:
+    with _Place("shm://x") as p:        # the shm directory; p.file set below
         with os.scandir(p.dirfd) as it:
             for ent in sorted(it, key=lambda e: e.name):
                 if not ent.is_file(follow_symlinks=False):

@@ -459,3 +459,30 @@ def test_real_sharedarrays_in_the_nodes_dev_shm_attach_as_files(monkeypatch):
     finally:
         SharedArray.delete(f"file:///dev/shm/{key}")
     assert not os.path.exists("/dev/shm/" + key)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as a user "
+                    "of its own")
+def test_outside_a_job_a_removed_user_directory_is_made_again():
+    """jobshm makes the user's directory again when it is gone (a node
+    cleanup removed it): so does shm:// after it was first looked up.
+    As a uid of its own, so that no other test's directory is removed."""
+    uid, d = 64997, "/dev/shm/jobshm-64997"
+    code = f"""
+import subprocess, os, jobshm.sharedarray as SharedArray
+SharedArray.create("k", 1)
+subprocess.run(["rm", "-rf", "{d}"], check=True)
+SharedArray.create("k", 2)
+print(os.path.exists("{d}/k"), SharedArray.attach("k").shape)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "JOBSHM_DIR"}
+    env["JOBSHM_PREFIX"] = ""
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(jobshm.__file__))
+    try:
+        out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}",
+                              "--clear-groups", sys.executable, "-c", code],
+                             env=env, capture_output=True, text=True, cwd="/")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["True", "(2,)"]
+    finally:
+        subprocess.run(["rm", "-rf", d, d + ".1"])
