@@ -22,6 +22,9 @@ mandir     ?= $(PREFIX)/share/man
 sysconfdir ?= /etc/slurm
 pkgconfigdir ?= $(libdir)/pkgconfig
 plugindir  ?= $(libdir)/slurm
+# PAM modules: Debian's /lib/<triplet>/security, else $(libdir)/security
+PAM_MULTIARCH := $(or $(DEB_HOST_MULTIARCH),$(shell $(CC) -print-multiarch 2>/dev/null))
+pamdir     ?= $(if $(PAM_MULTIARCH),/lib/$(PAM_MULTIARCH)/security,$(libdir)/security)
 DESTDIR    ?=
 PYTHON     ?= /usr/bin/python3
 
@@ -80,8 +83,10 @@ PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_i
 # on Debian's sys.path for PREFIX=/usr/local (and /usr)
 pythondir ?= $(libdir)/$(PY_VER)/dist-packages
 
-MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3
+MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3 \
+	man/pam_jobshm.8
 BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
+	pam/pam_jobshm.so \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
 .PHONY: FORCE bench-stage check-slurm-src docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
@@ -117,9 +122,15 @@ spank/jobshm.so: spank/jobshm.c spank/version.map lib/libjobshm.a $(GEN_H) \
 		-Wl,--version-script=spank/version.map $(LDFLAGS) $(DEPS_LIBS)
 
 cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h cli/slurm_compat.h \
-	    lib/libjobshm.a $(GEN_H) $(SLURM_STAMP)
+	    cli/exec.c cli/exec.h lib/libjobshm.a $(GEN_H) $(SLURM_STAMP)
 	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -o $@ cli/jobshm.c cli/alive.c \
-		lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) $(SLURM_LIBS)
+		cli/exec.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) $(SLURM_LIBS)
+
+# the PAM session module (libpam0g-dev): ssh sessions join the job's shm
+pam/pam_jobshm.so: pam/pam_jobshm.c pam/version.map lib/libjobshm.a $(GEN_H)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ pam/pam_jobshm.c lib/libjobshm.a \
+		-Wl,--version-script=pam/version.map $(LDFLAGS) \
+		-Wl,--as-needed $(DEPS_LIBS) -lpam
 
 # ---- man pages: version and date from the Makefile and NEWS; the keys of
 # jobshm.conf(5) from the loader's own table (jobshm check-config --keys)
@@ -304,6 +315,8 @@ install: all
 		$(DESTDIR)$(mandir)/man3 \
 		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
 	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
+	install -D -m 644 pam/pam_jobshm.so $(DESTDIR)$(pamdir)/pam_jobshm.so
+	install -D -m 644 man/pam_jobshm.8 $(DESTDIR)$(mandir)/man8/pam_jobshm.8
 	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
 	install -m 755 launcher/enqueue_jobshm $(DESTDIR)$(bindir)/enqueue_jobshm
 	install -m 644 man/enqueue_jobshm.1 $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1
@@ -323,6 +336,7 @@ install: all
 	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
 
 uninstall:
+	rm -f $(DESTDIR)$(pamdir)/pam_jobshm.so $(DESTDIR)$(mandir)/man8/pam_jobshm.8
 	rm -f $(DESTDIR)$(plugindir)/jobshm.so $(DESTDIR)$(bindir)/jobshm \
 	      $(DESTDIR)$(bindir)/enqueue_jobshm \
 	      $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1 \

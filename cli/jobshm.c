@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "alive.h"
+#include "exec.h"
 #include "jobshm.h"
 
 
@@ -43,6 +44,9 @@ usage(FILE *f)
 "  stage SRC [--name NAME]\n"
 "                        (users, in a job) copy SRC into the job's shm once\n"
 "                        per node and print the environment that uses it\n"
+"  exec [--node NODE] JOBID -- CMD [ARGS]\n"
+"                        (root) run CMD in the job's mount namespace on\n"
+"                        this host, where /dev/shm is the job's\n"
 "  check-config --keys[=text|md|man]\n"
 "                        the configuration reference, from the keys the\n"
 "                        loader knows\n"
@@ -457,6 +461,8 @@ main(int ac, char **av)
 
 	if (ac >= 2 && !strcmp(av[1], "stage"))
 		return cmd_stage(ac, av);
+	if (ac >= 2 && !strcmp(av[1], "exec"))	/* CMD's options are CMD's */
+		return jobshm_cli_exec(ac - 1, av + 1);
 	app.conf_path = JOBSHM_CONF;
 	if (getenv("JOBSHM_CONF")) {
 		app.conf_path = getenv("JOBSHM_CONF");

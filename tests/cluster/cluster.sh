@@ -9,6 +9,8 @@
 # Environment: JOBSHM_CLUSTER_DIR (default /tmp/jobshm-cluster),
 # SLURM_PREFIX (default: the system's Slurm), JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817),
 # JOBSHM_CLUSTER_CONTAINER (tmpfs: Slurm's job_container/tmpfs on too),
+# JOBSHM_CLUSTER_CONTAIN (yes: PrologFlags=Contain, an extern step per job
+# for pam_slurm_adopt),
 # JOBSHM_CLUSTER_NODE_PREFIX (default n), JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
 # a writable v1 memory hierarchy, as Slurm sites run it; no: none).
 set -euo pipefail
@@ -107,6 +109,7 @@ SlurmctldDebug=info
 SlurmdDebug=debug
 PlugStackConfig=$D/plugstack.conf
 $(track_plugins)
+$([ "${JOBSHM_CLUSTER_CONTAIN:-}" != yes ] || echo PrologFlags=Contain)
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none

@@ -10,7 +10,10 @@ libcmocka-dev python3-dev python3-numpy python3-pytest python3-matplotlib
 libxml2-utils xfsprogs clang libclang-rt-14-dev valgrind util-linux
 procps libopenblas0-pthread debhelper dh-python dpkg-dev fakeroot lintian rpm
 python3-joblib python3-distributed openmpi-bin python3-mpi4py libpmix2 libpmix-dev
-fuse3 libfuse3-dev python3-scipy libmunge-dev"
+fuse3 libfuse3-dev python3-scipy libmunge-dev libpam0g-dev libpam-slurm-adopt
+pamtester"
+# libpam0g-dev: builds pam_jobshm.so; libpam-slurm-adopt, pamtester:
+# tests/integration/test_pam.py runs ssh-like sessions through them.
 # libmunge-dev: make check-slurm-src configures Slurm 26.05 from source,
 # which needs munge's headers (auth/munge).
 # libopenblas0-pthread: an optimized BLAS for numpy, as on any HPC node;

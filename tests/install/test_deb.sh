@@ -11,7 +11,8 @@ files=$(dpkg -c "$deb" | awk '{print $6}')
 for f in ./usr/lib/$triplet/slurm-wlm/jobshm.so ./usr/bin/jobshm \
 	 ./usr/bin/enqueue_jobshm ./usr/lib/python3/dist-packages/jobshm/__init__.py \
 	 ./etc/slurm/jobshm.conf ./etc/slurm/plugstack.conf.d/jobshm.conf \
-	 ./usr/share/man/man8/jobshm.8.gz; do
+	 ./usr/share/man/man8/jobshm.8.gz ./lib/$triplet/security/pam_jobshm.so \
+	 ./usr/share/man/man8/pam_jobshm.8.gz; do
 	grep -qxF "$f" <<<"$files" || fail "$deb lacks $f"
 done
 dpkg-deb -f "$deb" Depends | grep -q "slurmd (>= $(dpkg-query -W -f '${Version}' \

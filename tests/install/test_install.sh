@@ -22,7 +22,8 @@ grep -q -a /opt/jobshm/bin/jobshm "$root/opt/jobshm/lib/slurm/jobshm.so" || {
 "$root/opt/jobshm/bin/jobshm" --version | grep -qx "jobshm $(make -s print-version)" || {
 	echo "test_install: jobshm --version is not the Makefile's version" >&2
 	exit 1; }
-want="/opt/jobshm/bin/enqueue_jobshm
+want="/lib/$(gcc -print-multiarch)/security/pam_jobshm.so
+/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/bin/jobshm
 /opt/jobshm/include/jobshm.h
 /opt/jobshm/include/jobshm_build.h
@@ -41,7 +42,8 @@ want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/share/man/man1/jobshm.1
 /opt/jobshm/share/man/man3/libjobshm.3
 /opt/jobshm/share/man/man5/jobshm.conf.5
-/opt/jobshm/share/man/man8/jobshm.8"
+/opt/jobshm/share/man/man8/jobshm.8
+/opt/jobshm/share/man/man8/pam_jobshm.8"
 got=$(cd "$root" && find . -type f -o -type l | sed 's|^\.||' | sort)
 if [ "$got" != "$want" ]; then
 	echo "test_install: unexpected file list:" >&2

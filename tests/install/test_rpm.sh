@@ -11,6 +11,7 @@ for f in /usr/bin/jobshm /usr/bin/enqueue_jobshm /etc/slurm/jobshm.conf \
 	grep -qxF "$f" <<<"$files" || fail "$rpmf lacks $f"
 done
 grep -q '/slurm/jobshm.so$' <<<"$files" || fail "no plugin in $rpmf"
+grep -q '/security/pam_jobshm.so$' <<<"$files" || fail "no PAM module in $rpmf"
 grep -q '/jobshm/__init__.py$' <<<"$files" || fail "no Python module in $rpmf"
 [ "$(rpm -qp --configfiles "$rpmf" 2>/dev/null | sort)" = "/etc/slurm/jobshm.conf
 /etc/slurm/plugstack.conf.d/jobshm.conf" ] || fail "config files are not %config"
