@@ -235,9 +235,6 @@ def test_dask_refuses_other_users_and_clients_without_the_jobs_keys():
         wait_file(addr_file, "]", timeout=180)
         addrs = json.loads(addr_file.read_text())
         assert len(addrs) == 5, addrs           # scheduler, 2 workers, 2 nannies
-        # nothing of the job's listens on every interface
-        socks = listeners(USER1)
-        assert socks and all(s.startswith("127.0.0.1:") for s in socks), socks
         # another user on the node, and the same user outside the job
         # (without the job's credentials): every attempt refused
         for user in (USER2, USER1):
@@ -246,6 +243,9 @@ def test_dask_refuses_other_users_and_clients_without_the_jobs_keys():
             ran = [r for r in res if not r[2].startswith("refused")]
             assert not ran, (user, ran)
         assert not marker.exists(), marker.read_text()
+        # nothing of the job's listens on every interface
+        socks = listeners(USER1)
+        assert socks and all(s.startswith("127.0.0.1:") for s in socks), socks
     finally:
         (OUT / "dask-addrs.json.done").touch()
         state = wait_done(jobid, timeout=240)
