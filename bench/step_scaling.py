@@ -24,7 +24,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D = os.environ.get("JOBSHM_CLUSTER_DIR", "/tmp/jobshm-cluster")
-D2 = "/run/jobshm-cluster-container"   # /tmp is private in its jobs
+D2 = "/run/jobshm-bench-container"   # /tmp is private in its jobs
 USER = "jobshm-u1"
 ALLOCS = int(os.environ.get("BENCH_ALLOCS", "5"))
 STEPS = int(os.environ.get("BENCH_STEPS", "8"))
@@ -47,7 +47,7 @@ def container_cluster():
     if os.environ.get("BENCH_NO_CONTAINER"):
         return None
     env = dict(os.environ, JOBSHM_CLUSTER_DIR=D2, JOBSHM_CLUSTER_NODES="1",
-               JOBSHM_CLUSTER_PORT="16917", JOBSHM_CLUSTER_NODE_PREFIX="c",
+               JOBSHM_CLUSTER_PORT="17317", JOBSHM_CLUSTER_NODE_PREFIX="bc",
                JOBSHM_CLUSTER_CONTAINER="tmpfs")
     p = subprocess.run([f"{ROOT}/tests/cluster/cluster.sh", "start"], env=env,
                        capture_output=True, text=True)
@@ -60,7 +60,7 @@ def container_cluster():
 
 def stop_container_cluster():
     env = dict(os.environ, JOBSHM_CLUSTER_DIR=D2, JOBSHM_CLUSTER_NODES="1",
-               JOBSHM_CLUSTER_NODE_PREFIX="c")
+               JOBSHM_CLUSTER_NODE_PREFIX="bc")
     subprocess.run([f"{ROOT}/tests/cluster/cluster.sh", "stop"], env=env,
                    capture_output=True)
 
@@ -85,7 +85,7 @@ def measure(n, timer, conf2):
         for out, extra in kinds:
             out.append(allocation(f"{D}/slurm.conf", "n1", n, timer, extra))
         if conf2:
-            cont.append(allocation(conf2, "c1", n, timer))
+            cont.append(allocation(conf2, "bc1", n, timer))
     res = {"tasks": n, "plain": plain, "shm": shm, "container": cont,
            "ratio": [b / a for a, b in zip(plain, shm)]}
     if cont:

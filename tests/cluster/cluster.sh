@@ -13,6 +13,19 @@
 # for pam_slurm_adopt),
 # JOBSHM_CLUSTER_NODE_PREFIX (default n), JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
 # a writable v1 memory hierarchy, as Slurm sites run it; no: none).
+#
+# A cluster uses the TCP ports PORT (slurmctld) and PORT+1..PORT+NODES (its
+# slurmd); start refuses a port that is in use and says who holds it.  Each
+# cluster of the project has its own directory, node names (so its cgroups,
+# slurm_<node>, are its own) and port range, so that any of them may run
+# beside any other (tests/cluster/test_ports.sh checks this table):
+#   main test cluster  /tmp/jobshm-cluster             n1 n2  16817
+#   make demo          /tmp/jobshm-demo                demo1  16917
+#   test_upgrade.sh    /tmp/jobshm-upgrade-cluster     up1    17017
+#   test_deb_cluster   /tmp/jobshm-deb-cluster         deb1   17117
+#   test_container.py  /run/jobshm-cluster-container   c1     17217
+#   step_scaling.py    /run/jobshm-bench-container     bc1    17317
+#   test_ports.sh      /tmp/jobshm-port-test.*         pt1    17417
 set -euo pipefail
 
 # SLURM_PREFIX: a Slurm other than the system's (its daemons and commands)
@@ -189,9 +202,62 @@ start_slurmd() {
 		|| die "slurmd $1 did not start (see $D/log/slurmd.$1.log)"
 }
 
+# The SLURM_CONF of a slurmctld or slurmd: its -f, else its environment's
+slurm_conf_of() {
+	local a prev=
+	while IFS= read -r -d '' a; do
+		[ "$prev" = -f ] && { echo "$a"; return 0; }
+		case $a in -f?*) echo "${a#-f}"; return 0 ;; esac
+		prev=$a
+	done < "/proc/$1/cmdline" 2>/dev/null || true
+	tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | sed -n 's/^SLURM_CONF=//p' | head -1
+}
+
+# Who listens on TCP port $1: "NAME (pid N) of the cluster in DIR ...", or
+# nothing when the port is free
+port_holder() {
+	local line pid name conf who=
+	if ! command -v ss >/dev/null; then
+		printf ':%04X 0+:0+ 0A ' "$1" | grep -qiE -f - /proc/net/tcp /proc/net/tcp6 2>/dev/null &&
+			echo "a process (install iproute2 for ss, to see which)"
+		return 0
+	fi
+	line=$(ss -Hltnp "sport = :$1" 2>/dev/null || true)
+	[ -n "$line" ] || return 0
+	for pid in $(grep -oE 'pid=[0-9]+' <<<"$line" | cut -d= -f2 | sort -un); do
+		name=$(cat "/proc/$pid/comm" 2>/dev/null || echo "?")
+		conf=
+		case $name in slurmctld|slurmd) conf=$(slurm_conf_of "$pid") ;; esac
+		who+="${who:+, }$name (pid $pid)"
+		[ -z "$conf" ] || who+=" of the cluster in ${conf%/*}"
+		[ -z "$conf" ] || who+=" (SLURM_CONF=$conf; stop it with"
+		[ -z "$conf" ] || who+=" JOBSHM_CLUSTER_DIR=${conf%/*} $0 stop)"
+	done
+	echo "${who:-a process in another namespace (ss shows no pid)}"
+}
+
+# the cluster's ports must be free (after stopping its own daemons): a
+# daemon of another cluster there would take this cluster's jobs
+check_ports() {
+	local i=0 n who
+	who=$(port_holder "$PORT")
+	[ -z "$who" ] || die "port $PORT (slurmctld of the cluster in $D) is in" \
+		"use by $who; stop that, or set JOBSHM_CLUSTER_PORT to another" \
+		"port (this cluster uses PORT..PORT+$NODES)"
+	for n in $(node_names); do
+		i=$((i + 1))
+		who=$(port_holder $((PORT + i)))
+		[ -z "$who" ] || die "port $((PORT + i)) (slurmd $n of the cluster" \
+			"in $D) is in use by $who; stop that, or set" \
+			"JOBSHM_CLUSTER_PORT to another port (this cluster uses" \
+			"PORT..PORT+$NODES)"
+	done
+}
+
 start() {
 	[ -x "$PLUGIN" ] || [ -f "$PLUGIN" ] || die "no plugin at $PLUGIN (run make)"
 	stop >/dev/null 2>&1 || true
+	check_ports
 	ensure_users
 	ensure_munge
 	write_conf
@@ -219,7 +285,12 @@ kill_pidfile() {
 stop() {
 	local f m
 	export SLURM_CONF="$D/slurm.conf"
-	scancel --quiet -u jobshm-u1 2>/dev/null || true
+	# only a running slurmctld of ours: without one (or without its
+	# slurm.conf) scancel waits minutes for a controller
+	if [ -f "$D/slurm.conf" ] && [ -f "$D/slurmctld.pid" ] &&
+	   kill -0 "$(cat "$D/slurmctld.pid")" 2>/dev/null; then
+		timeout 30 scancel --quiet -u jobshm-u1 2>/dev/null || true
+	fi
 	for f in "$D"/slurmd.*.pid "$D/slurmctld.pid"; do kill_pidfile "$f"; done
 	# leftovers of a crashed run: unmount what lives under our base
 	{ grep -E " ($BASE|${JC:-/nonexistent})/" /proc/self/mountinfo || true; } |

@@ -13,7 +13,7 @@ from conftest import ROOT, USER1, D
 
 D2 = Path("/run/jobshm-cluster-container")   # /tmp is private in jobs
 ENV = dict(os.environ, JOBSHM_CLUSTER_DIR=str(D2), JOBSHM_CLUSTER_NODES="1",
-           JOBSHM_CLUSTER_PORT="16917", JOBSHM_CLUSTER_NODE_PREFIX="c",
+           JOBSHM_CLUSTER_PORT="17217", JOBSHM_CLUSTER_NODE_PREFIX="c",
            JOBSHM_CLUSTER_CONTAINER="tmpfs", SLURM_CONF=str(D2 / "slurm.conf"))
 SCRIPT = """#!/bin/bash
 echo SHM $(df -B1M --output=size /dev/shm | tail -1)
