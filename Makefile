@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # jobshm - per-job node-wide shared memory for Slurm.
-#   make            build the plugin, the library and the CLI
+#   make            build everything (make all): the plugin, the library,
+#                   the CLI, the launcher, the Python module, the man pages
 #   make check      unit tests (plain and ASan/UBSan) and the cluster tests
 #   make demo       set up a local Slurm with the plugin and run one job
 #   make install    PREFIX=/usr/local DESTDIR= (plugin to $(libdir)/slurm)
@@ -47,6 +48,38 @@ SLURM_CFLAGS := $(if $(filter-out /usr/include,$(SLURM_INC)),-isystem $(SLURM_IN
 SLURM_LIBS   := $(or $(shell pkg-config --libs slurm 2>/dev/null),-lslurm)
 endif
 
+LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
+	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
+	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c lib/jobdir.c lib/step.c
+LIB_OBJ := $(LIB_SRC:.c=.o)
+SONAME  := libjobshm.so.0
+
+# the Python worker runtime (Debian's python3, python3-dev, python3-numpy)
+PY_INC  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+PY_EXT  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+PY_MOD  := python/jobshm/_jobshm$(PY_EXT)
+PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)
+# on Debian's sys.path for PREFIX=/usr/local (and /usr)
+pythondir ?= $(libdir)/$(PY_VER)/dist-packages
+
+MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3 \
+	man/pam_jobshm.8
+BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
+	pam/pam_jobshm.so \
+	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
+
+.PHONY: FORCE print-version all python docs \
+	install uninstall deb rpm \
+	check compat-check unit unit-asan python-test launcher-test docs-test \
+	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
+	upgrade-test cluster-port-test cluster-test check-slurm-src \
+	cluster-start cluster-stop deps demo bench bench-rro bench-dask \
+	bench-stage soak clean
+
+# `make` is `make all`: the first rule, whatever is added above it
+.DEFAULT_GOAL := all
+all: $(BUILT)
+
 # Paths and the version compiled into the programs, rewritten only when
 # they change, so `make install PREFIX=X` after a plain `make` rebuilds
 # what embeds them (as git's Makefile does with its prefix file).
@@ -68,31 +101,6 @@ $(SLURM_STAMP): FORCE
 FORCE:
 print-version:
 	@echo $(VERSION)
-
-LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
-	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
-	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c lib/jobdir.c lib/step.c
-LIB_OBJ := $(LIB_SRC:.c=.o)
-SONAME  := libjobshm.so.0
-
-# the Python worker runtime (Debian's python3, python3-dev, python3-numpy)
-PY_INC  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
-PY_EXT  := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
-PY_MOD  := python/jobshm/_jobshm$(PY_EXT)
-PY_VER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)
-# on Debian's sys.path for PREFIX=/usr/local (and /usr)
-pythondir ?= $(libdir)/$(PY_VER)/dist-packages
-
-MANS  = man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3 \
-	man/pam_jobshm.8
-BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
-	pam/pam_jobshm.so \
-	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
-
-.PHONY: FORCE bench-stage check-slurm-src docs docs-test deb-cluster-test upgrade-test compat-check deb rpm deb-test rpm-test print-version all check unit unit-asan cluster-test demo install uninstall soak \
-	install-test clean bench cluster-start cluster-stop deps
-
-all: $(BUILT)
 
 %.o: %.c lib/jobshm.h lib/internal.h $(GEN_H)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -151,8 +159,89 @@ docs: cli/jobshm
 	    -e '};/^<!-- keys: end/p;d}' doc/admin-guide.md
 	rm -f doc/keys.tmp
 
-docs-test: all
-	tests/install/test_docs.sh
+# ---- Python worker runtime (Debian's python3, python3-dev, python3-numpy) ----
+$(PY_MOD): python/_jobshm.c lib/libjobshm.a lib/jobshm.h
+	$(CC) $(ALL_CFLAGS) -Wno-cast-function-type -I$(PY_INC) -shared \
+		-o $@ python/_jobshm.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS)
+
+python: $(PY_MOD)
+
+# ---- launcher ------------------------------------------------------------------
+LAUNCH_SRC := launcher/main.c launcher/opts.c launcher/script.c launcher/xml.c
+launcher/enqueue_jobshm: $(LAUNCH_SRC) launcher/opts.h lib/libjobshm.a
+	$(CC) $(ALL_CFLAGS) -Ilauncher -o $@ $(LAUNCH_SRC) lib/libjobshm.a \
+		$(LDFLAGS) $(DEPS_LIBS)
+
+# ---- install -----------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(plugindir) $(DESTDIR)$(bindir) \
+		$(DESTDIR)$(libdir) $(DESTDIR)$(includedir) \
+		$(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(mandir)/man1 \
+		$(DESTDIR)$(mandir)/man3 \
+		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
+	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
+	install -D -m 644 pam/pam_jobshm.so $(DESTDIR)$(pamdir)/pam_jobshm.so
+	install -D -m 644 man/pam_jobshm.8 $(DESTDIR)$(mandir)/man8/pam_jobshm.8
+	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
+	install -m 755 launcher/enqueue_jobshm $(DESTDIR)$(bindir)/enqueue_jobshm
+	install -m 644 man/enqueue_jobshm.1 $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1
+	install -m 644 lib/libjobshm.a $(DESTDIR)$(libdir)/libjobshm.a
+	install -m 755 lib/$(SONAME) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libjobshm.so
+	install -m 644 lib/jobshm.h $(DESTDIR)$(includedir)/jobshm.h
+	install -m 644 lib/jobshm_build.h $(DESTDIR)$(includedir)/jobshm_build.h
+	install -m 644 lib/jobshm.pc $(DESTDIR)$(pkgconfigdir)/jobshm.pc
+	install -m 644 man/jobshm.1 $(DESTDIR)$(mandir)/man1/jobshm.1
+	install -m 644 man/jobshm.8 $(DESTDIR)$(mandir)/man8/jobshm.8
+	install -m 644 man/jobshm.conf.5 $(DESTDIR)$(mandir)/man5/jobshm.conf.5
+	install -m 644 man/libjobshm.3 $(DESTDIR)$(mandir)/man3/libjobshm.3
+	install -d $(DESTDIR)$(pythondir)/jobshm
+	install -m 644 python/jobshm/*.py \
+		$(DESTDIR)$(pythondir)/jobshm/
+	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
+
+uninstall:
+	rm -f $(DESTDIR)$(pamdir)/pam_jobshm.so $(DESTDIR)$(mandir)/man8/pam_jobshm.8
+	rm -f $(DESTDIR)$(plugindir)/jobshm.so $(DESTDIR)$(bindir)/jobshm \
+	      $(DESTDIR)$(bindir)/enqueue_jobshm \
+	      $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1 \
+	      $(DESTDIR)$(libdir)/libjobshm.a $(DESTDIR)$(libdir)/$(SONAME) \
+	      $(DESTDIR)$(libdir)/libjobshm.so $(DESTDIR)$(includedir)/jobshm.h \
+	      $(DESTDIR)$(includedir)/jobshm_build.h \
+	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
+	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8 \
+	      $(DESTDIR)$(mandir)/man5/jobshm.conf.5 \
+	      $(DESTDIR)$(mandir)/man3/libjobshm.3
+	rm -rf $(DESTDIR)$(pythondir)/jobshm
+
+# ---- packages (built against this machine's Slurm) ---------------------------
+SLURM_VERSION_H = $(firstword $(wildcard $(SLURM_PREFIX)/include/slurm/slurm_version.h \
+	$(SLURM_INC)/slurm/slurm_version.h /usr/include/slurm/slurm_version.h))
+SLURM_MM = $(shell v=$$(awk '/define SLURM_VERSION_NUMBER/ {print $$3}' \
+	$(SLURM_VERSION_H)); printf '%d.%02d' $$((v >> 16)) $$(((v >> 8) & 255)))
+PKG_FILES = $$(git ls-files --cached --others --exclude-standard)
+deb:
+	rm -rf dist/deb && mkdir -p dist/deb/jobshm-$(VERSION)
+	tar -cf - $(PKG_FILES) | tar -xf - -C dist/deb/jobshm-$(VERSION)
+	cd dist/deb/jobshm-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+		{ tail -30 ../build.log; exit 1; }
+	mv dist/deb/jobshm_$(VERSION)-1_*.deb dist/
+	rm -rf dist/deb
+	@ls dist/jobshm_$(VERSION)-1_*.deb
+
+rpm:
+	rm -rf dist/rpm && mkdir -p dist/rpm/SOURCES
+	tar -czf dist/rpm/SOURCES/jobshm-$(VERSION).tar.gz \
+		--transform 's|^|jobshm-$(VERSION)/|' $(PKG_FILES)
+	rpmbuild -bb --define "_topdir $(CURDIR)/dist/rpm" \
+		--define "jobshm_version $(VERSION)" \
+		--define "slurm_mm $(SLURM_MM)" \
+		$(if $(SLURM_PREFIX),--define "slurm_prefix $(SLURM_PREFIX)") \
+		--nodeps packaging/rpm/jobshm.spec >dist/rpm/build.log 2>&1 || \
+		{ tail -30 dist/rpm/build.log; exit 1; }
+	mv dist/rpm/RPMS/*/jobshm-$(VERSION)-*.rpm dist/
+	rm -rf dist/rpm
+	@ls dist/jobshm-$(VERSION)-*.rpm
 
 # ---- Slurm releases ------------------------------------------------------------
 # The Slurm-facing files against the installed headers and each release's
@@ -196,6 +285,20 @@ unit-asan: $(UNIT_BIN:=.asan)
 		[ $$rc = 77 ] && echo "$$t: SKIPPED (needs root)"; \
 		[ $$rc = 0 ] || [ $$rc = 77 ] || exit $$rc; done
 
+python-test: $(PY_MOD)
+	PYTHONPATH=python $(PYTHON) -m pytest -q tests/python
+
+launcher-test: launcher/enqueue_jobshm
+	$(PYTHON) -m pytest -q tests/launcher
+
+docs-test: all
+	tests/install/test_docs.sh
+
+# test clusters side by side: distinct ports and node names, and
+# cluster.sh refuses a port in use, naming who holds it
+cluster-port-test: all
+	tests/cluster/test_ports.sh
+
 # SLURM_PREFIX=DIR runs the suite on that Slurm's daemons and commands
 cluster-test: all
 	tests/cluster/cluster.sh start
@@ -204,7 +307,8 @@ cluster-test: all
 		tests/cluster/cluster.sh stop; exit $$rc
 
 check: all compat-check docs-test unit unit-asan python-test launcher-test fuzz-check \
-	install-test deb-test rpm-test deb-cluster-test upgrade-test cluster-test
+	install-test deb-test rpm-test cluster-port-test deb-cluster-test \
+	upgrade-test cluster-test
 
 # The cluster suite again on a Slurm built from source (26.05.3 from
 # ../shared/slurm by default), cached by tests/cluster/slurm-build.sh;
@@ -234,6 +338,7 @@ deb-test: deb
 	tests/install/test_deb.sh dist/jobshm_$(VERSION)-1_*.deb
 
 install-test: all
+	tests/install/test_make.sh
 	tests/install/test_install.sh
 
 cluster-start: all
@@ -278,83 +383,6 @@ bench: all
 	$(PYTHON) bench/step_overhead.py && $(PYTHON) bench/step_scaling.py; \
 		rc=$$?; tests/cluster/cluster.sh stop; exit $$rc
 
-# ---- packages (built against this machine's Slurm) ---------------------------
-SLURM_VERSION_H = $(firstword $(wildcard $(SLURM_PREFIX)/include/slurm/slurm_version.h \
-	$(SLURM_INC)/slurm/slurm_version.h /usr/include/slurm/slurm_version.h))
-SLURM_MM = $(shell v=$$(awk '/define SLURM_VERSION_NUMBER/ {print $$3}' \
-	$(SLURM_VERSION_H)); printf '%d.%02d' $$((v >> 16)) $$(((v >> 8) & 255)))
-PKG_FILES = $$(git ls-files --cached --others --exclude-standard)
-deb:
-	rm -rf dist/deb && mkdir -p dist/deb/jobshm-$(VERSION)
-	tar -cf - $(PKG_FILES) | tar -xf - -C dist/deb/jobshm-$(VERSION)
-	cd dist/deb/jobshm-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
-		{ tail -30 ../build.log; exit 1; }
-	mv dist/deb/jobshm_$(VERSION)-1_*.deb dist/
-	rm -rf dist/deb
-	@ls dist/jobshm_$(VERSION)-1_*.deb
-
-rpm:
-	rm -rf dist/rpm && mkdir -p dist/rpm/SOURCES
-	tar -czf dist/rpm/SOURCES/jobshm-$(VERSION).tar.gz \
-		--transform 's|^|jobshm-$(VERSION)/|' $(PKG_FILES)
-	rpmbuild -bb --define "_topdir $(CURDIR)/dist/rpm" \
-		--define "jobshm_version $(VERSION)" \
-		--define "slurm_mm $(SLURM_MM)" \
-		$(if $(SLURM_PREFIX),--define "slurm_prefix $(SLURM_PREFIX)") \
-		--nodeps packaging/rpm/jobshm.spec >dist/rpm/build.log 2>&1 || \
-		{ tail -30 dist/rpm/build.log; exit 1; }
-	mv dist/rpm/RPMS/*/jobshm-$(VERSION)-*.rpm dist/
-	rm -rf dist/rpm
-	@ls dist/jobshm-$(VERSION)-*.rpm
-
-# ---- install -----------------------------------------------------------------
-install: all
-	install -d $(DESTDIR)$(plugindir) $(DESTDIR)$(bindir) \
-		$(DESTDIR)$(libdir) $(DESTDIR)$(includedir) \
-		$(DESTDIR)$(pkgconfigdir) $(DESTDIR)$(mandir)/man1 \
-		$(DESTDIR)$(mandir)/man3 \
-		$(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
-	install -m 755 spank/jobshm.so $(DESTDIR)$(plugindir)/jobshm.so
-	install -D -m 644 pam/pam_jobshm.so $(DESTDIR)$(pamdir)/pam_jobshm.so
-	install -D -m 644 man/pam_jobshm.8 $(DESTDIR)$(mandir)/man8/pam_jobshm.8
-	install -m 755 cli/jobshm $(DESTDIR)$(bindir)/jobshm
-	install -m 755 launcher/enqueue_jobshm $(DESTDIR)$(bindir)/enqueue_jobshm
-	install -m 644 man/enqueue_jobshm.1 $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1
-	install -m 644 lib/libjobshm.a $(DESTDIR)$(libdir)/libjobshm.a
-	install -m 755 lib/$(SONAME) $(DESTDIR)$(libdir)/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libjobshm.so
-	install -m 644 lib/jobshm.h $(DESTDIR)$(includedir)/jobshm.h
-	install -m 644 lib/jobshm_build.h $(DESTDIR)$(includedir)/jobshm_build.h
-	install -m 644 lib/jobshm.pc $(DESTDIR)$(pkgconfigdir)/jobshm.pc
-	install -m 644 man/jobshm.1 $(DESTDIR)$(mandir)/man1/jobshm.1
-	install -m 644 man/jobshm.8 $(DESTDIR)$(mandir)/man8/jobshm.8
-	install -m 644 man/jobshm.conf.5 $(DESTDIR)$(mandir)/man5/jobshm.conf.5
-	install -m 644 man/libjobshm.3 $(DESTDIR)$(mandir)/man3/libjobshm.3
-	install -d $(DESTDIR)$(pythondir)/jobshm
-	install -m 644 python/jobshm/*.py \
-		$(DESTDIR)$(pythondir)/jobshm/
-	install -m 755 $(PY_MOD) $(DESTDIR)$(pythondir)/jobshm/
-
-uninstall:
-	rm -f $(DESTDIR)$(pamdir)/pam_jobshm.so $(DESTDIR)$(mandir)/man8/pam_jobshm.8
-	rm -f $(DESTDIR)$(plugindir)/jobshm.so $(DESTDIR)$(bindir)/jobshm \
-	      $(DESTDIR)$(bindir)/enqueue_jobshm \
-	      $(DESTDIR)$(mandir)/man1/enqueue_jobshm.1 \
-	      $(DESTDIR)$(libdir)/libjobshm.a $(DESTDIR)$(libdir)/$(SONAME) \
-	      $(DESTDIR)$(libdir)/libjobshm.so $(DESTDIR)$(includedir)/jobshm.h \
-	      $(DESTDIR)$(includedir)/jobshm_build.h \
-	      $(DESTDIR)$(pkgconfigdir)/jobshm.pc \
-	      $(DESTDIR)$(mandir)/man1/jobshm.1 $(DESTDIR)$(mandir)/man8/jobshm.8 \
-	      $(DESTDIR)$(mandir)/man5/jobshm.conf.5 \
-	      $(DESTDIR)$(mandir)/man3/libjobshm.3
-	rm -rf $(DESTDIR)$(pythondir)/jobshm
-
-clean:
-	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS) \
-	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map $(SLURM_STAMP)
-	rm -rf tests/fuzz/new
-	rm -rf tests/integration/__pycache__ .pytest_cache
-
 # ---- fuzzing (clang + libclang-rt from Debian) -----------------------------
 FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf tests/fuzz/fuzz_grow
 FUZZ_SECONDS ?= 20
@@ -385,23 +413,8 @@ soak: all
 	SOAK_MINUTES=$(SOAK_MINUTES) $(PYTHON) tests/soak.py; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-# ---- Python worker runtime (Debian's python3, python3-dev, python3-numpy) ----
-
-
-$(PY_MOD): python/_jobshm.c lib/libjobshm.a lib/jobshm.h
-	$(CC) $(ALL_CFLAGS) -Wno-cast-function-type -I$(PY_INC) -shared \
-		-o $@ python/_jobshm.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS)
-
-python: $(PY_MOD)
-
-python-test: $(PY_MOD)
-	PYTHONPATH=python $(PYTHON) -m pytest -q tests/python
-
-# ---- launcher ------------------------------------------------------------------
-LAUNCH_SRC := launcher/main.c launcher/opts.c launcher/script.c launcher/xml.c
-launcher/enqueue_jobshm: $(LAUNCH_SRC) launcher/opts.h lib/libjobshm.a
-	$(CC) $(ALL_CFLAGS) -Ilauncher -o $@ $(LAUNCH_SRC) lib/libjobshm.a \
-		$(LDFLAGS) $(DEPS_LIBS)
-
-launcher-test: launcher/enqueue_jobshm
-	$(PYTHON) -m pytest -q tests/launcher
+clean:
+	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS) \
+	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map $(SLURM_STAMP)
+	rm -rf tests/fuzz/new
+	rm -rf tests/integration/__pycache__ .pytest_cache

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(mktemp -d)
+chmod 755 "$root"	# the runtime's tests use it as other users too
 trap 'rm -rf "$root"' EXIT
 
 pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
@@ -31,12 +32,7 @@ want="/lib/$(gcc -print-multiarch)/security/pam_jobshm.so
 /opt/jobshm/lib/libjobshm.so
 /opt/jobshm/lib/libjobshm.so.0
 /opt/jobshm/lib/pkgconfig/jobshm.pc
-/opt/jobshm/lib/$pyver/dist-packages/jobshm/__init__.py
 /opt/jobshm/lib/$pyver/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-/opt/jobshm/lib/$pyver/dist-packages/jobshm/dask.py
-/opt/jobshm/lib/$pyver/dist-packages/jobshm/rrocache.py
-/opt/jobshm/lib/$pyver/dist-packages/jobshm/sharedarray.py
-/opt/jobshm/lib/$pyver/dist-packages/jobshm/stage.py
 /opt/jobshm/lib/slurm/jobshm.so
 /opt/jobshm/share/man/man1/enqueue_jobshm.1
 /opt/jobshm/share/man/man1/jobshm.1
@@ -44,6 +40,10 @@ want="/lib/$(gcc -print-multiarch)/security/pam_jobshm.so
 /opt/jobshm/share/man/man5/jobshm.conf.5
 /opt/jobshm/share/man/man8/jobshm.8
 /opt/jobshm/share/man/man8/pam_jobshm.8"
+# every module of python/jobshm/ is installed: a new one is never left out
+want=$(for f in python/jobshm/*.py; do
+	echo "/opt/jobshm/lib/$pyver/dist-packages/jobshm/${f##*/}"; done |
+	cat - <(echo "$want") | sort)
 got=$(cd "$root" && find . -type f -o -type l | sed 's|^\.||' | sort)
 if [ "$got" != "$want" ]; then
 	echo "test_install: unexpected file list:" >&2
@@ -53,10 +53,28 @@ fi
 PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_PATH="$root/opt/jobshm/lib/pkgconfig" \
 	pkg-config --cflags --libs jobshm | grep -q -- "-ljobshm" || {
 	echo "test_install: pkg-config jobshm failed" >&2; exit 1; }
-# the installed module imports and works from there
-PYTHONPATH="$root/opt/jobshm/lib/$pyver/dist-packages" JOBSHM_DIR=/dev/shm \
-	/usr/bin/python3 -c 'import jobshm; assert jobshm.info()["dir"] == "/dev/shm"' || {
-	echo "test_install: the installed jobshm module does not import" >&2
+# every module imports from the installed tree alone (not from python/)
+site=$root/opt/jobshm/lib/$pyver/dist-packages
+mods=$(cd python && ls jobshm/*.py | sed -e 's|/__init__\.py$||' -e 's|\.py$||' -e 's|/|.|')
+(cd "$root" && PYTHONPATH=$site JOBSHM_DIR=/dev/shm /usr/bin/python3 -s -c '
+import importlib, sys
+for m in sys.argv[2:]:
+    f = importlib.import_module(m).__file__
+    assert f.startswith(sys.argv[1] + "/"), f"{m} is {f}, not from {sys.argv[1]}"
+import jobshm
+assert jobshm.info()["dir"] == "/dev/shm"' "$site" $mods) || {
+	echo "test_install: the installed modules do not all import:" $mods >&2
+	exit 1; }
+# the runtime's tests on the installed module, the launcher's on the
+# installed enqueue_jobshm
+tests=$(pwd)/tests
+out=$(cd "$root" && PYTHONPATH=$site /usr/bin/python3 -s -m pytest -q 	-p no:cacheprovider "$tests/python" 2>&1) || {
+	tail -40 <<<"$out" >&2
+	echo "test_install: tests/python fail on the installed module" >&2
+	exit 1; }
+out=$(cd "$root" && ENQUEUE_JOBSHM=$root/opt/jobshm/bin/enqueue_jobshm 	/usr/bin/python3 -s -m pytest -q -p no:cacheprovider "$tests/launcher" 2>&1) || {
+	tail -40 <<<"$out" >&2
+	echo "test_install: tests/launcher fail on the installed enqueue_jobshm" >&2
 	exit 1; }
 # the shared library exports the API of jobshm.h and nothing else
 api=$(grep -oE 'jobshm_[a-z0-9_]+\(' lib/jobshm.h | tr -d '(' | sort -u)

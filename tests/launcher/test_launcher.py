@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = str(ROOT / "launcher" / "enqueue_jobshm")
+# ENQUEUE_JOBSHM: an installed copy (tests/install/test_install.sh)
+BIN = os.environ.get("ENQUEUE_JOBSHM", str(ROOT / "launcher" / "enqueue_jobshm"))
 GOLDEN = Path(__file__).parent / "golden"
 XSD = Path(os.environ.get("COMPSS_XSD", ROOT.parent / "shared" / "compss-xsd"))
 
@@ -36,7 +37,8 @@ def dry(args):
     p = subprocess.run([BIN, "--dry-run"] + args, capture_output=True,
                        text=True, env=env)
     assert p.returncode == 0, p.stderr
-    return p.stdout.replace(str(ROOT), "@ROOT@")
+    return p.stdout.replace(str(Path(BIN).parent) + "/",
+                            "@ROOT@/launcher/").replace(str(ROOT), "@ROOT@")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
