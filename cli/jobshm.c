@@ -27,6 +27,8 @@ static struct {
 	int conf_given, json, dry_run, quiet;
 	int count, failed, unknown;
 	struct jobshm_conf conf;
+	struct job_query *q;        /* sweep: the leftovers' liveness */
+	size_t nq, capq;
 } app;
 
 static void
@@ -39,7 +41,8 @@ usage(FILE *f)
 "  status [--json]       list each job shm on this host: job, user, size,\n"
 "                        used, mount point\n"
 "  sweep [--dry-run]     unmount and remove the shm of jobs that no longer\n"
-"                        run here (asks slurmctld); --quiet prints nothing\n"
+"                        run here (the node's slurmstepds, then at most\n"
+"                        one request to slurmctld); --quiet prints nothing\n"
 "  check-config [FILE]   check a jobshm.conf (default: --conf)\n"
 "  stage SRC [--name NAME]\n"
 "                        (users, in a job) copy SRC into the job's shm once\n"
@@ -145,14 +148,16 @@ cmd_status(void)
 	return 0;
 }
 
+static enum job_liveness decided(uint32_t jobid, const char *node,
+				 char *why, size_t len);
+
 static int
 sweep_entry(const struct jobshm_entry *e, void *arg)
 {
 	char why[256] = "";
 	jobshm_err_t err;
 	enum job_liveness l = e->unmarked ? JOB_UNKNOWN :
-			      job_liveness(e->job.jobid, e->node, why,
-					   sizeof(why));
+			      decided(e->job.jobid, e->node, why, sizeof(why));
 
 	(void)arg;
 	if (e->held) {	/* nothing to remove: a process holds it */
@@ -200,7 +205,7 @@ sweep_fsdax(const char *path, uint32_t jobid, uint64_t bytes, const char *node,
 {
 	char why[256];
 	jobshm_err_t err;
-	enum job_liveness l = job_liveness(jobid, node, why, sizeof(why));
+	enum job_liveness l = decided(jobid, node, why, sizeof(why));
 
 	(void)arg;
 	(void)bytes;
@@ -220,11 +225,70 @@ sweep_fsdax(const char *path, uint32_t jobid, uint64_t bytes, const char *node,
 	return 0;
 }
 
+/* A leftover for the one liveness question sweep asks. */
+static int
+want(uint32_t jobid, const char *node)
+{
+	struct job_query *q;
+
+	if (app.nq == app.capq) {
+		q = realloc(app.q, (app.capq * 2 + 16) * sizeof(*q));
+		if (!q)
+			return -1;
+		app.q = q;
+		app.capq = app.capq * 2 + 16;
+	}
+	q = &app.q[app.nq++];
+	memset(q, 0, sizeof(*q));
+	q->jobid = jobid;
+	snprintf(q->node, sizeof(q->node), "%s", node ? node : "");
+	return 0;
+}
+
+static int
+want_entry(const struct jobshm_entry *e, void *arg)
+{
+	(void)arg;
+	return e->held || e->unmarked ? 0 : want(e->job.jobid, e->node);
+}
+
+static int
+want_fsdax(const char *path, uint32_t jobid, uint64_t bytes,
+	   const char *node, void *arg)
+{
+	(void)path; (void)bytes; (void)arg;
+	return want(jobid, node);
+}
+
+/* The answer for a leftover; one that appeared since: left alone. */
+static enum job_liveness
+decided(uint32_t jobid, const char *node, char *why, size_t len)
+{
+	for (size_t i = 0; i < app.nq; i++)
+		if (app.q[i].jobid == jobid && !strcmp(app.q[i].node, node ?
+						       node : "")) {
+			snprintf(why, len, "%s", app.q[i].why);
+			return app.q[i].l;
+		}
+	snprintf(why, len, "appeared during the sweep");
+	return JOB_UNKNOWN;
+}
+
 static int
 cmd_sweep(void)
 {
 	jobshm_err_t err;
+	int asked;
 
+	if (jobshm_list(&app.conf, want_entry, NULL, &err) < 0 ||
+	    jobshm_fsdax_each(&app.conf, want_fsdax, NULL, &err) < 0) {
+		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
+		return 1;
+	}
+	asked = jobs_liveness(app.q, app.nq);
+	if (app.conf.debug)
+		fprintf(stderr, "%s: debug: sweep: %zu leftover(s), %d "
+			"request(s) to slurmctld\n", prog, app.nq, asked);
 	if (jobshm_list(&app.conf, sweep_entry, NULL, &err) < 0 ||
 	    jobshm_fsdax_each(&app.conf, sweep_fsdax, NULL, &err) < 0) {
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Leftovers of jobs whose epilog never ran: swept by hand and at slurmd start."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -91,3 +92,58 @@ def test_slurmd_start_sweeps_leftovers():
     assert not left.exists()
     assert os.path.exists("/etc/passwd")
     wait_idle()
+
+
+def job_info_rpcs():
+    """slurmctld's count of job-info requests (all kinds), from sdiag."""
+    out = run(["sdiag"], check=True).stdout
+    return sum(int(m) for m in re.findall(
+        r"^\s*REQUEST_JOB_INFO\w*\s*\(\s*\d+\)\s*count:(\d+)", out, re.M))
+
+
+def test_sweep_asks_slurmctld_at_most_once():
+    """50 leftovers and a live job: at most one request to slurmctld
+    (the live job is known by its slurmstepd on the node), all 50 go."""
+    live, out = sbatch(["-w", "n1", "--mem=256M", "--shm=16M"],
+                       "echo READY; sleep 60")
+    wait_file(out, "READY")
+    left = [plant_leftover("n1" if i % 2 else "n2", 67000000 + i)
+            for i in range(50)]
+    before = job_info_rpcs()
+    p = run([CLI, "--conf", CONF, "sweep"])
+    after = job_info_rpcs()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert after - before <= 1, f"{after - before} job-info RPCs for one sweep"
+    for path in left:
+        assert not path.exists(), path
+    assert job_mounts(live), "sweep removed a live job's shm"
+    run(["scancel", str(live)], check=True)
+    wait_done(live)
+    assert_clean(live)
+
+
+def test_sweep_without_slurmctld_keeps_live_jobs():
+    """slurmctld unreachable: the live job is still known live (its
+    slurmstepd answers), a leftover is left alone, and sweep says why."""
+    live, out = sbatch(["-w", "n1", "--mem=256M", "--shm=16M"],
+                       "echo READY; sleep 60")
+    wait_file(out, "READY")
+    gone = plant_leftover("n2", 68000000)
+    conf = D / "slurm-unreachable.conf"
+    text = (D / "slurm.conf").read_text()
+    conf.write_text(re.sub(r"^SlurmctldPort=\d+", "SlurmctldPort=9",
+                           text, flags=re.M))
+    try:
+        p = run([CLI, "--conf", CONF, "sweep"],
+                env=dict(os.environ, SLURM_CONF=str(conf)))
+    finally:
+        conf.unlink()
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "68000000 left alone" in p.stderr, p.stderr
+    assert gone.exists() and job_mounts(live)
+    assert str(live) not in p.stdout
+    p = run([CLI, "--conf", CONF, "sweep"])
+    assert not gone.exists(), p.stdout + p.stderr
+    run(["scancel", str(live)], check=True)
+    wait_done(live)
+    assert_clean(live)
