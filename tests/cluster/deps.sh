@@ -14,6 +14,12 @@ fuse3 libfuse3-dev python3-scipy libmunge-dev libpam0g-dev libpam-slurm-adopt
 pamtester"
 # libpam0g-dev: builds pam_jobshm.so; libpam-slurm-adopt, pamtester:
 # tests/integration/test_pam.py runs ssh-like sessions through them.
+PKGS="$PKGS git cpio iproute2 e2fsprogs"
+# git: make deb/rpm pack what git tracks (git ls-files), test_upgrade.sh
+# builds the previous release from git, test_make.sh copies the tree.
+# cpio: test_rpm.sh unpacks the RPM (rpm2cpio) to import its Python package.
+# iproute2: ss, with which cluster.sh names who holds a port it needs.
+# e2fsprogs: mkfs.ext4 for tests/unit/test_fsdax.c's ext4 image.
 # libmunge-dev: make check-slurm-src configures Slurm 26.05 from source,
 # which needs munge's headers (auth/munge).
 # libopenblas0-pthread: an optimized BLAS for numpy, as on any HPC node;

@@ -15,6 +15,12 @@ for f in ./usr/lib/$triplet/slurm-wlm/jobshm.so ./usr/bin/jobshm \
 	 ./usr/share/man/man8/pam_jobshm.8.gz; do
 	grep -qxF "$f" <<<"$files" || fail "$deb lacks $f"
 done
+# every module of python/jobshm/ is packaged and imports from the package
+x=$(mktemp -d /tmp/jobshm-deb.XXXXXX)
+trap 'rm -rf "$x"' EXIT
+dpkg-deb -x "$deb" "$x"
+/usr/bin/python3 -I "$(dirname "$0")/import_all.py" "$x/usr/lib/python3/dist-packages" >/dev/null ||
+	fail "$deb: the Python package is not whole"
 dpkg-deb -f "$deb" Depends | grep -q "slurmd (>= $(dpkg-query -W -f '${Version}' \
 	libslurm-dev | cut -d. -f1-2)~)" || fail "no Depends on the Slurm it was built for"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles | grep -qx /etc/slurm/jobshm.conf ||

@@ -17,12 +17,15 @@ done_() {
 }
 trap done_ EXIT
 dpkg -i "$deb" >/dev/null
+# every module of python/jobshm/ is installed and imports from there
+/usr/bin/python3 -I tests/install/import_all.py /usr/lib/python3/dist-packages >/dev/null ||
+	fail "the installed Python package is not whole"
 files=$(dpkg -L jobshm | while read -r f; do [ -d "$f" ] || echo "$f"; done)
 JOBSHM_PLUGIN=/usr/lib/$triplet/slurm-wlm/jobshm.so JOBSHM_CLI=/usr/bin/jobshm \
 	tests/cluster/cluster.sh start >/dev/null
 export SLURM_CONF=$D/slurm.conf
 out=$(cd "$D/out" && runuser -u jobshm-u1 -- srun --mem=256M --shm=48M bash -c \
-	'stat -f -c "SHM %b %S" /dev/shm; env -u PYTHONPATH /usr/bin/python3 -c "import jobshm; print(\"MOD\", jobshm.__file__)"')
+	'stat -f -c "SHM %b %S" /dev/shm; env -u PYTHONPATH /usr/bin/python3 -c "import jobshm, jobshm.stage, jobshm.dask; print(\"MOD\", jobshm.__file__)"')
 read -r _ blocks bsize <<<"$(grep '^SHM' <<<"$out")"
 [ $((blocks * bsize)) = $((48 << 20)) ] || fail "the job's /dev/shm is not 48M: $out"
 grep -q '^MOD /usr/lib/python3/dist-packages/jobshm/__init__.py$' <<<"$out" ||

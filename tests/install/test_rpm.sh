@@ -13,6 +13,13 @@ done
 grep -q '/slurm/jobshm.so$' <<<"$files" || fail "no plugin in $rpmf"
 grep -q '/security/pam_jobshm.so$' <<<"$files" || fail "no PAM module in $rpmf"
 grep -q '/jobshm/__init__.py$' <<<"$files" || fail "no Python module in $rpmf"
+# every module of python/jobshm/ is packaged and imports from the package
+x=$(mktemp -d /tmp/jobshm-rpm.XXXXXX)
+trap 'rm -rf "$x"' EXIT
+rpm2cpio "$rpmf" | (cd "$x" && cpio -idm --quiet)
+init=$(cd "$x" && find . -path '*/jobshm/__init__.py' | head -1)
+/usr/bin/python3 -I "$(dirname "$0")/import_all.py" "$x/${init%/jobshm/__init__.py}" >/dev/null ||
+	fail "$rpmf: the Python package is not whole"
 [ "$(rpm -qp --configfiles "$rpmf" 2>/dev/null | sort)" = "/etc/slurm/jobshm.conf
 /etc/slurm/plugstack.conf.d/jobshm.conf" ] || fail "config files are not %config"
 mm=$(dpkg-query -W -f '${Version}' libslurm-dev | cut -d. -f1-2)
