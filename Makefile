@@ -68,7 +68,7 @@ BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	pam/pam_jobshm.so \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
-.PHONY: FORCE print-version all python docs \
+.PHONY: lib-calls FORCE print-version all python docs \
 	install uninstall deb rpm \
 	check compat-check unit unit-asan python-test launcher-test docs-test \
 	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
@@ -306,7 +306,11 @@ cluster-test: all
 		$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
-check: all compat-check docs-test unit unit-asan python-test launcher-test fuzz-check \
+# no file of lib/ calls another that calls it back
+lib-calls: all
+	tests/lib_calls.sh >/dev/null
+
+check: all compat-check lib-calls docs-test unit unit-asan python-test launcher-test fuzz-check \
 	install-test deb-test rpm-test cluster-port-test deb-cluster-test \
 	upgrade-test cluster-test
 
