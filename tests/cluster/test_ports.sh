@@ -10,7 +10,6 @@
 #    cluster on the port of test_container.py's: sbatch -w c1 went there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$(pwd)
 P=17417		# JOBSHM_CLUSTER_PORT=17417: this test's range, 17417..17426
 fail() { echo "test_ports: $*" >&2; exit 1; }
 
