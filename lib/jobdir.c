@@ -150,6 +150,49 @@ lock_base(int basefd, const char *base, jobshm_err_t *err)
 	return fd;
 }
 
+/* 1 if some mount is below dir in our table (a job's, made before). */
+static int
+under(const struct jobshm_mountinfo *mi, void *arg)
+{
+	const char *top = arg;
+	size_t n = strlen(top);
+
+	return !strncmp(mi->mp, top, n) && mi->mp[n] == '/';
+}
+
+/*
+ * The top of base_path (the directory of the node directories) as a
+ * private mount of its own in the host's namespace: the jobs' tmpfs
+ * mounts below it then propagate into no other namespace.  On a node
+ * whose root is mounted shared (systemd), each job's namespace, a slave
+ * of the host's, would otherwise receive every later job's mount and
+ * unmount: J jobs' tables grow as J^2, and every start and end touches
+ * them all.  Made once, when no job is mounted below it yet (a bind
+ * over mounts would hide them from cleanup); best effort otherwise.
+ */
+static void
+private_top(const struct jobshm_job *job)
+{
+	char at[32];
+	jobshm_err_t ignore;
+	int fd = jobshm_open_dir(job->top, 0, &ignore), ok;
+
+	if (fd < 0)
+		return;
+	snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+	if (!jobshm_is_mount_root(fd)) {
+		ok = jobshm_mountinfo_each("/proc/self/mountinfo", under,
+					   (void *)job->top) == 0 &&
+		     mount(at, at, NULL, MS_BIND, NULL) == 0;
+		close(fd);
+		if (!ok || (fd = jobshm_open_dir(job->top, 0, &ignore)) < 0)
+			return;
+		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+	}
+	mount(NULL, at, NULL, MS_PRIVATE, NULL);
+	close(fd);
+}
+
 /*
  * Open the job's base directory and its lock (*lock, closed by the
  * caller after the base), refusing links and anything a user could
@@ -167,6 +210,11 @@ jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 	snprintf(base, sizeof(base), "%s", job->path);
 	*strrchr(base, '/') = '\0';
 	fd = jobshm_open_dir(base, create, err);
+	if (fd >= 0 && create) {	/* then open it through the new mount */
+		close(fd);
+		private_top(job);
+		fd = jobshm_open_dir(base, 0, err);
+	}
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0 || ((st.st_mode & 077) && fchmod(fd, 0700) < 0)) {

@@ -296,6 +296,8 @@ stop() {
 	{ grep -E " ($BASE|${JC:-/nonexistent})/" /proc/self/mountinfo || true; } |
 		awk '{print $5}' | sort -r |
 		while read -r m; do umount -l "$m" || true; done
+	# the top of base_path, which jobshm makes a private mount of its own
+	! mountpoint -q "$BASE" || umount -l "$BASE" || true
 	rm -rf "$D/state" "$D/spool" "$D/out" "$D/tmp" ${JC:+"$JC"}
 	remove_stale_cgroups
 }

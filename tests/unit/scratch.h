@@ -8,6 +8,7 @@
 #define JOBSHM_TEST_SCRATCH_H
 
 static char top[64];
+/* (the top of base_path becomes a private mount: teardown unmounts it) */
 static struct jobshm_conf conf;
 
 static int
@@ -30,7 +31,7 @@ teardown(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "umount -R -l %s/*/* 2>/dev/null; "
-		 "rm -rf %s", top, top);
+		 "umount -l %s 2>/dev/null; rm -rf %s", top, top, top);
 	return system(cmd) == -1;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -236,7 +237,8 @@ test_join_keeps_one_namespace_per_job(void **state)
 	assert_int_equal(access(ns, F_OK), -1);
 	assert_int_equal(mounts_under(ns), 0);
 	assert_int_equal(jobshm_job_cleanup(&other, &err), 0);
-	assert_int_equal(mounts_under(top), 0);
+	snprintf(ns, sizeof(ns), "%s/", top);	/* top itself is a mount */
+	assert_int_equal(mounts_under(ns), 0);
 }
 
 /* A holder that is a link to another namespace is never followed; a plain
@@ -465,6 +467,107 @@ test_task_enter_each_way(void **state)
 	assert_int_equal(jobshm_mntns_stat(&job, &st), -1);
 }
 
+/* Lines of a process's mount table. */
+static int
+table_size(pid_t pid)
+{
+	char path[64], line[1024];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* A task of job in its namespace that stays until killed. */
+static pid_t
+resident(const struct jobshm_job *job, const char *target)
+{
+	int ready[2];
+	pid_t pid;
+	char c;
+
+	if (pipe(ready) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		jobshm_err_t err;
+
+		close(ready[0]);
+		if (jobshm_mntns_join(job, target, &err) < 0 ||
+		    write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		pid = -1;
+	close(ready[0]);
+	return pid;
+}
+
+/* In a namespace whose mounts are shared, as on a systemd node. */
+static int
+later_jobs_stay_out(void)
+{
+	struct jobshm_job job[4];
+	jobshm_err_t err;
+	char target[96];
+	int i, before, after;
+	pid_t a;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
+		return 10;
+	snprintf(target, sizeof(target), "%s/target", top);
+	mkdir(target, 0755);
+	for (i = 0; i < 4; i++) {
+		job_for(&job[i], "n9", 60 + i);
+		if (i == 0 && jobshm_job_setup(&job[0], JOBSHM_TMPFS, 1 << 20,
+					       NULL, &err) < 0)
+			return 11;
+	}
+	if ((a = resident(&job[0], target)) < 0)
+		return 12;
+	before = table_size(a);
+	for (i = 1; i < 4; i++)
+		if (jobshm_job_setup(&job[i], JOBSHM_TMPFS, 1 << 20, NULL,
+				     &err) < 0)
+			return 13;
+	after = table_size(a);
+	kill(a, SIGKILL);
+	waitpid(a, NULL, 0);
+	for (i = 0; i < 4; i++)
+		jobshm_job_cleanup(&job[i], &err);
+	return after == before ? 0 : 20 + after - before;
+}
+
+/*
+ * Issue 24: on a node whose root is mounted shared, a job's namespace
+ * (a slave of the host's) received every later job's tmpfs mount: the
+ * tables grew as jobs^2.  The top of base_path is a private mount, so a
+ * running job's table does not change when later jobs start.
+ */
+static void
+test_later_jobs_never_reach_a_jobs_namespace(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	if (pid == 0)
+		_exit(later_jobs_stay_out());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int
 main(void)
 {
@@ -478,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_step_setup_makes_grows_and_refuses),
 		cmocka_unit_test(test_task_enter_each_way),
+		cmocka_unit_test(test_later_jobs_never_reach_a_jobs_namespace),
 	};
 
 	if (geteuid() != 0) {
