@@ -35,7 +35,7 @@ a = SharedArray.create("shm://" + key, (2, 8), dtype="int64")
 print("EXISTS", os.path.exists("/dev/shm/" + key))
 print("LIST", [d.name.decode() for d in SharedArray.list()])
 EOT
-srun -n2 {PY} $T/task.py
+srun -n2 env {PY} $T/task.py
 echo SRUN rc=$?
 {PY} - <<'EOT'
 import jobshm.sharedarray as SharedArray
