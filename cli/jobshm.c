@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <slurm/slurm.h>
+
 #include "alive.h"
 #include "exec.h"
 #include "jobshm.h"
@@ -391,6 +393,72 @@ cmd_keys(const char *format)
 	return 0;
 }
 
+/*
+ * Beside a job container or namespace plugin of Slurm's, which may put a
+ * /dev/shm of its own in every job: say which one a job gets and where
+ * each is configured.  Slurm's configuration as libslurm reads it.
+ */
+extern slurm_conf_t slurm_conf __attribute__((weak));
+#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 11, 0)
+#define NS_PLUGIN namespace_plugin
+#define NS_KEY "NamespaceType"
+#else
+#define NS_PLUGIN job_container_plugin
+#define NS_KEY "JobContainerType"
+#endif
+static void
+check_slurm_container(void)
+{
+	const char *sc = getenv("SLURM_CONF"), *plugin, *cf, *end;
+	char file[1024], line[512], size[64] = "", *s;
+	int yaml, listed = 0, shm = 0, in_shm = 0;
+	FILE *f;
+
+	if (!&slurm_conf || access(sc ? sc : "/etc/slurm/slurm.conf", R_OK) < 0)
+		return;
+	slurm_init(NULL);
+	plugin = slurm_conf.NS_PLUGIN;
+	if (!plugin || !*plugin || strstr(plugin, "none") ||
+	    !(cf = slurm_conf.slurm_conf))
+		return;
+	yaml = strstr(plugin, "linux") != NULL;
+	end = strrchr(cf, '/');
+	snprintf(file, sizeof(file), "%.*s/%s", end ? (int)(end - cf) : 1,
+		 end ? cf : ".", yaml ? "namespace.yaml" : "job_container.conf");
+	if ((f = fopen(file, "r"))) {	/* does it make a /dev/shm, how big */
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "#")] = '\0';
+			s = line + strspn(line, " \t-");
+			listed |= yaml ? !strncmp(s, "dir", 3) :
+				  !strncasecmp(s, "Dirs=", 5);
+			if (yaml && !strncmp(s, "path:", 5))
+				in_shm = strstr(s, "/dev/shm") != NULL;
+			shm |= in_shm || (!yaml && !strncasecmp(s, "Dirs=", 5) &&
+					  strstr(s, "/dev/shm"));
+			if (in_shm && (s = strstr(line, "size=")))
+				snprintf(size, sizeof(size), "%.*s",
+					 (int)strcspn(s, ",\"' \n"), s);
+		}
+		fclose(f);
+	}
+	shm |= !listed;		/* both plugins' default: /tmp,/dev/shm */
+	printf("%s: beside %s=%s (%s): --shm jobs get jobshm's sized /dev/shm "
+	       "in every task%s; jobs without --shm get %s.\n", prog, NS_KEY,
+	       plugin, file, shm ? ", over the plugin's" : "", shm ?
+	       "the plugin's own /dev/shm" : "the node's /dev/shm (the "
+	       "plugin's list of directories has no /dev/shm)");
+	if (shm)
+		printf("%s: the plugin's /dev/shm is %s%s%s; --shm sizes a job's "
+		       "own, checked against max_size and the job's memory, and "
+		       "default_size gives one to jobs without --shm.\n", prog,
+		       size[0] ? size : "unsized (half the node's RAM)",
+		       size[0] ? " in every job" : "",
+		       yaml ? ", from namespace.yaml's dir_confs (path \"/dev/shm\", "
+		       "tmpfs: true, options \"size=...\")" : ", from "
+		       "job_container.conf's Dirs (only namespace/linux's dir_confs "
+		       "size it)");
+}
+
 static int
 cmd_check_config(const char *path)
 {
@@ -418,6 +486,7 @@ cmd_check_config(const char *path)
 	       jobshm_size_format(app.conf.default_size.bytes, a, sizeof(a)),
 	       jobshm_size_format(jobshm_conf_max_bytes(&app.conf), b, sizeof(b)),
 	       jobshm_conf_huge(&app.conf) ? jobshm_conf_huge(&app.conf) : "off");
+	check_slurm_container();
 	return bad;
 }
 

@@ -9,6 +9,8 @@
 # Environment: JOBSHM_CLUSTER_DIR (default /tmp/jobshm-cluster),
 # SLURM_PREFIX (default: the system's Slurm), JOBSHM_CLUSTER_NODES (default 2), JOBSHM_CLUSTER_PORT (default 16817),
 # JOBSHM_CLUSTER_CONTAINER (tmpfs: Slurm's job_container/tmpfs on too),
+# JOBSHM_CLUSTER_NAMESPACE (linux|tmpfs: Slurm 25.11+'s NamespaceType=
+# namespace/linux, with a PID namespace, or namespace/tmpfs on too),
 # JOBSHM_CLUSTER_CONTAIN (yes: PrologFlags=Contain, an extern step per job
 # for pam_slurm_adopt),
 # JOBSHM_CLUSTER_NODE_PREFIX (default n), JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
@@ -26,6 +28,8 @@
 #   test_container.py  /run/jobshm-cluster-container   c1     17217
 #   step_scaling.py    /run/jobshm-bench-container     bc1    17317
 #   test_ports.sh      /tmp/jobshm-port-test.*         pt1    17417
+#   test_nsplugin.py   /run/jobshm-cluster-nsl         nsl1   17617
+#                      /run/jobshm-cluster-nst         nst1   17717
 set -euo pipefail
 
 # SLURM_PREFIX: a Slurm other than the system's (its daemons and commands)
@@ -42,11 +46,14 @@ CLI=${JOBSHM_CLI:-$ROOT/cli/jobshm}
 TEST_USERS="jobshm-u1 jobshm-u2"
 CGROUP=${JOBSHM_CLUSTER_CGROUP:-auto}
 CONTAINER=${JOBSHM_CLUSTER_CONTAINER:-}
+NAMESPACE=${JOBSHM_CLUSTER_NAMESPACE:-}
+case $NAMESPACE in ""|linux|tmpfs) ;; *) echo "cluster.sh:" \
+	"JOBSHM_CLUSTER_NAMESPACE='$NAMESPACE' (accepted: linux, tmpfs)" >&2; exit 2 ;; esac
 BASE=$D/base JC=
-# job_container/tmpfs makes /tmp private in each job: the cluster (its
-# config, spool and jobshm's base) must then be elsewhere
-if [ "$CONTAINER" = tmpfs ]; then
-	case "$D/" in /tmp/*) echo "cluster.sh: with job_container/tmpfs," \
+# job_container/tmpfs (and the namespace plugins) make /tmp private in each
+# job: the cluster (its config, spool and jobshm's base) must be elsewhere
+if [ "$CONTAINER" = tmpfs ] || [ -n "$NAMESPACE" ]; then
+	case "$D/" in /tmp/*) echo "cluster.sh: with a job container," \
 		"JOBSHM_CLUSTER_DIR must be outside /tmp" >&2; exit 2 ;; esac
 	JC=$D/jc
 fi
@@ -152,7 +159,8 @@ EOC
 	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=60 State=UP" \
 		>> "$D/slurm.conf"
 	[ "$CONTAINER" != tmpfs ] || write_container_conf
-	if [ "$CONTAINER" = tmpfs ]; then	# srun in a job reads it too,
+	[ -z "$NAMESPACE" ] || write_namespace_conf
+	if [ -n "$JC" ]; then	# srun in a job reads it too,
 		install -m 755 "$PLUGIN" "$D/jobshm.so"	# where /tmp is private
 		PLUGIN=$D/jobshm.so
 	fi
@@ -166,6 +174,34 @@ write_container_conf() {
 	local n
 	printf 'JobContainerType=job_container/tmpfs\nPrologFlags=Contain\n' \
 		>> "$D/slurm.conf"
+	echo "AutoBasePath=true" > "$D/job_container.conf"
+	for n in $(node_names); do
+		echo "NodeName=$n BasePath=$JC/$n" >> "$D/job_container.conf"
+	done
+}
+
+# Slurm 25.11+'s namespace plugins: namespace/linux (namespace.yaml: a
+# private /tmp, the site's 64M /dev/shm, a PID namespace per job) or
+# namespace/tmpfs (job_container.conf)
+write_namespace_conf() {
+	local n
+	printf 'NamespaceType=namespace/%s\nPrologFlags=Contain\n' "$NAMESPACE" \
+		>> "$D/slurm.conf"
+	if [ "$NAMESPACE" = linux ]; then	# base_path gets /<node> added
+		cat > "$D/namespace.yaml" <<EOY
+defaults:
+  auto_base_path: true
+  base_path: "$JC"
+  clone_ns_flags:
+    - "CLONE_NEWPID"
+  dir_confs:
+    - path: "/tmp"
+    - path: "/dev/shm"
+      tmpfs: true
+      options: "size=64m,mode=1777"
+EOY
+		return
+	fi
 	echo "AutoBasePath=true" > "$D/job_container.conf"
 	for n in $(node_names); do
 		echo "NodeName=$n BasePath=$JC/$n" >> "$D/job_container.conf"
