@@ -21,7 +21,7 @@ The job's Dask speaks TLS only, with a CA of its own: enqueue_jobshm's
 batch script runs `python3 -m jobshm.dask credentials` (a new CA, and one
 certificate and key it signs, as JSON on stdout; the CA's key is never
 kept) into `python3 -m jobshm.dask install DIR` on every node (files 0600
-in a new 0700 directory, JOBSHM_DASK_TLS), and binds every listener to
+in a 0700 directory, JOBSHM_DASK_TLS), and binds every listener to
 `python3 -m jobshm.dask address` (the node's address from Slurm).  Only a
 process holding the certificate and key can connect: `client()` does.
 """
@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -232,9 +231,14 @@ def credentials(days=400):
 TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
 
 
-def _private_dir(path, dir_fd=None):
+def _private_dir(path, dir_fd=None, mkdir=False):
     """An open descriptor of path: a directory of ours that only we can
-    use (0700), never a link."""
+    use (0700), never a link; made (0700) first if mkdir and missing."""
+    if mkdir:
+        try:
+            os.mkdir(path, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            pass
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
                  os.O_CLOEXEC, dir_fd=dir_fd)
     st = os.fstat(fd)
@@ -246,40 +250,36 @@ def _private_dir(path, dir_fd=None):
 
 
 def install(path, files):
-    """Write files ({name: text}, the names of TLS_FILES) 0600 into a new
-    0700 directory path, whose parent must be ours and 0700 (the job's
-    shm, or our own /dev/shm/jobshm-UID, made if missing).  One left by an
-    earlier run of the same job id is replaced; no link is followed."""
+    """Write files ({name: text}, the names of TLS_FILES) 0600 into the
+    0700 directory path (made if missing), whose parent must be ours and
+    0700 too: the job's shm, or our own /dev/shm/jobshm-UID (made if
+    missing).  Each file is written under a new name and renamed over the
+    old one, so no link is followed, a requeued job's files are replaced,
+    and two installs of the same credentials at once (several slurmd on
+    one host sharing /dev/shm) leave them whole."""
     if sorted(files) != sorted(TLS_FILES):
         raise ValueError(f"expected {', '.join(TLS_FILES)} on stdin")
     os.umask(0o077)
     parent, name = os.path.split(os.path.abspath(path))
+    pfd = _private_dir(parent, mkdir=True)
     try:
-        os.mkdir(parent, 0o700)
-    except FileExistsError:
-        pass
-    pfd = _private_dir(parent)
-    try:
-        shutil.rmtree(name, dir_fd=pfd)     # a requeued job's, never a link
-    except FileNotFoundError:
-        pass
-    try:
-        os.mkdir(name, 0o700, dir_fd=pfd)
-        fd = _private_dir(name, dir_fd=pfd)
+        fd = _private_dir(name, dir_fd=pfd, mkdir=True)
     finally:
         os.close(pfd)
     try:
         for f in TLS_FILES:
-            _write_new(fd, f, files[f])
+            _replace(fd, f, files[f])
     finally:
         os.close(fd)
 
 
-def _write_new(dirfd, name, text):
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+def _replace(dirfd, name, text):
+    tmp = f".{name}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
                  os.O_CLOEXEC, 0o600, dir_fd=dirfd)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.replace(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
 
 
 def address():

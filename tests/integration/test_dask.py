@@ -9,6 +9,7 @@ import pwd
 import re
 import subprocess
 import time
+from pathlib import Path
 
 from conftest import (OUT, ROOT, USER1, USER2, assert_clean, run, wait_done,
                       wait_file)
@@ -257,3 +258,50 @@ def test_dask_refuses_other_users_and_clients_without_the_jobs_keys():
     assert "TLS handshake failed" in log.read_text()
     assert not marker.exists()
     assert_clean(jobid)
+
+
+NOSHM_APP = """
+import json, os
+import jobshm.dask as jd
+
+def tls():
+    d = os.environ["JOBSHM_DASK_TLS"]
+    return {"dir": d, "mode": os.lstat(d).st_mode & 0o7777,
+            "files": {f: os.lstat(os.path.join(d, f)).st_mode & 0o7777
+                      for f in os.listdir(d)}}
+
+c = jd.client()
+print("RESULT", json.dumps({"nodes": sorted(c.run(lambda: os.environ[
+    "SLURMD_NODENAME"]).values()), "tls": [tls()] + list(c.run(tls).values()),
+    "addr": c.scheduler.address}))
+"""
+
+
+def test_dask_without_a_job_shm_keeps_its_keys_in_the_users_own_dir():
+    # no --shm (the test cluster's default_size is 0): the node's /dev/shm,
+    # shared by the two slurmd of this host; the keys go to the user's own
+    # /dev/shm/jobshm-UID, 0700, and two installs at once leave them whole
+    app = OUT / "dask_noshm_app.py"
+    app.write_text(NOSHM_APP)
+    out = OUT / "dask-noshm-%j.out"
+    p = run([BIN, "--runtime=dask", "--num_nodes=2", "--cpus_per_node=1",
+             "--exec_time=5", f"--extra_submit_flag=--output={out}",
+             "--extra_submit_flag=--mem=1G", "/usr/bin/python3", str(app)],
+            user=USER1)
+    assert p.returncode == 0, p.stderr
+    jobid = int(re.match(r"Submitted batch job (\d+)", p.stdout).group(1))
+    state = wait_done(jobid, timeout=240)
+    text = (OUT / f"dask-noshm-{jobid}.out").read_text()
+    assert state == "COMPLETED", text
+    r = json.loads(text.split("RESULT ", 1)[1].splitlines()[0])
+    assert r["nodes"] == ["n1", "n2"] and r["addr"].startswith("tls://127.")
+    uid = pwd.getpwnam(USER1).pw_uid
+    for t in r["tls"]:
+        assert t["dir"] == f"/dev/shm/jobshm-{uid}/.jobshm-dask-{jobid}", t
+        assert t["mode"] == 0o700, t
+        assert all(m == 0o600 for m in t["files"].values()), t
+        assert {"ca.pem", "cert.pem", "key.pem"} <= set(t["files"]), t
+    own = Path(f"/dev/shm/jobshm-{uid}")
+    assert own.stat().st_uid == uid and own.stat().st_mode & 0o777 == 0o700
+    # removed when the batch step ends (here both nodes share this host's)
+    assert not (own / f".jobshm-dask-{jobid}").exists()

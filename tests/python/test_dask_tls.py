@@ -4,6 +4,7 @@ CA of the job's own signs the one certificate, the files are 0600 in a
 new 0700 directory and never written through a link, and a Dask
 scheduler with them lets in only a client that holds them."""
 import asyncio
+import json
 import os
 import ssl
 import stat
@@ -72,6 +73,35 @@ def test_install_never_follows_a_planted_link(tmp_path):
     with pytest.raises(OSError):
         jd.install(str(tmp_path / "tls"), jd.credentials())
     assert list(elsewhere.iterdir()) == []
+
+
+def test_install_replaces_a_link_in_the_directory_never_writes_through_it(
+        tmp_path):
+    tmp_path.chmod(0o700)
+    (tmp_path / "tls").mkdir(mode=0o700)
+    target = tmp_path / "target"
+    target.write_text("untouched")
+    (tmp_path / "tls" / "key.pem").symlink_to(target)
+    jd.install(str(tmp_path / "tls"), jd.credentials())
+    key = tmp_path / "tls" / "key.pem"
+    assert not key.is_symlink() and "PRIVATE KEY" in key.read_text()
+    assert stat.S_IMODE(key.lstat().st_mode) == 0o600
+    assert target.read_text() == "untouched"
+
+
+def test_two_installs_at_once_leave_whole_files(tmp_path):
+    """Several slurmd on one host share /dev/shm without a job shm."""
+    tmp_path.chmod(0o700)
+    c = jd.credentials()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    ps = [subprocess.Popen([sys.executable, "-m", "jobshm.dask", "install",
+                            str(tmp_path / "tls")], stdin=subprocess.PIPE,
+                           text=True, env=env) for _ in range(4)]
+    for p in ps:
+        p.stdin.write(json.dumps(c))
+        p.stdin.close()
+    assert [p.wait() for p in ps] == [0] * 4
+    assert {f.name: f.read_text() for f in (tmp_path / "tls").iterdir()} == c
 
 
 def test_install_refuses_a_directory_others_can_use(tmp_path):
