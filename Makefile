@@ -124,9 +124,9 @@ lib/jobshm.pc: lib/jobshm.pc.in Makefile
 	    -e 's|@includedir@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \
 	    $< > $@
 
-spank/jobshm.so: spank/jobshm.c spank/version.map lib/libjobshm.a $(GEN_H) \
-		 $(SLURM_STAMP)
-	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -shared -o $@ spank/jobshm.c lib/libjobshm.a \
+spank/jobshm.so: spank/jobshm.c spank/slurm.c spank/slurm.h spank/version.map \
+		 lib/libjobshm.a $(GEN_H) $(SLURM_STAMP)
+	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -shared -o $@ spank/jobshm.c spank/slurm.c lib/libjobshm.a \
 		-Wl,--version-script=spank/version.map $(LDFLAGS) $(DEPS_LIBS)
 
 cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h cli/slurm_compat.h \
@@ -247,7 +247,7 @@ rpm:
 # The Slurm-facing files against the installed headers and each release's
 # public headers (../shared/slurm/headers/<version>/slurm/*.h).
 SLURM_HEADERS ?= ../shared/slurm/headers
-SLURM_FACING  := spank/jobshm.c cli/jobshm.c cli/alive.c
+SLURM_FACING  := spank/jobshm.c spank/slurm.c cli/jobshm.c cli/alive.c
 compat-check: $(GEN_H)
 	@set -e; for d in installed $(wildcard $(SLURM_HEADERS)/*); do \
 	  inc=$$([ $$d = installed ] && echo "$(SLURM_CFLAGS)" || echo "-isystem $$d"); \

@@ -30,15 +30,18 @@ pick_request(const struct jobshm_conf *conf, const char *request,
 	return 0;
 }
 
-/* The node's limit and the job's memory: for everything held in DRAM. */
+/*
+ * The node's limit and the job's memory: for everything held in DRAM.
+ * At submit, a max_size that is a share of RAM is the node's, not known.
+ */
 static int
 dram_limits(const struct jobshm_conf *conf, const char *shown, uint64_t bytes,
-	    uint64_t job_mem, jobshm_err_t *err)
+	    const struct jobshm_request *req, jobshm_err_t *err)
 {
-	uint64_t max = jobshm_conf_max_bytes(conf);
+	uint64_t max = jobshm_conf_max_bytes(conf), job_mem = req->job_mem;
 	char a[32], b[32];
 
-	if (bytes > max)
+	if (bytes > max && !(req->submit && conf->max_size.percent))
 		return jobshm_fail(err, "%s (%s) is larger than this "
 				   "node's limit (max_size = %s)", shown,
 				   jobshm_size_format(bytes, a, sizeof(a)),
@@ -93,17 +96,22 @@ jobshm_admit_request(const struct jobshm_conf *conf,
 			 "G", req->nvram.mode, *bytes >> 30);
 		return req->nvram.mode == 1 ?
 		       pmem_limits(req, shown, *bytes, err) :
-		       dram_limits(conf, shown, *bytes, req->job_mem, err);
+		       dram_limits(conf, shown, *bytes, req, err);
 	}
 	snprintf(shown, sizeof(shown), "--shm=%.80s",
 		 request && *request ? request : "(default_size)");
+	*bytes = 0;
+	if (req->submit && (!request || !*request))
+		return 0;	/* the node's default_size: the node's */
 	if (pick_request(conf, request, &sz, err) < 0)
 		return -1;
+	if (req->submit && sz.percent)
+		return 0;	/* a share of memory: the node decides */
 	if (jobshm_size_resolve(&sz, req->job_mem, bytes, &e) < 0)
 		return jobshm_fail(err, "%s: %s", shown, e.msg);
 	if (*bytes == 0)
 		return 0;
-	return dram_limits(conf, shown, *bytes, req->job_mem, err);
+	return dram_limits(conf, shown, *bytes, req, err);
 }
 
 int

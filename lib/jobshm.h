@@ -170,6 +170,10 @@ int jobshm_admit(const struct jobshm_conf *conf, const char *request,
  * now); DRAM sizes may grow within the limits, persistent memory (1LM)
  * never grows.  pmem is the capacity of the node's persistent-memory
  * NUMA nodes when the 1LM shm would be a tmpfs on them (0: not known).
+ * With submit set (sbatch, srun, salloc, before anything is queued) only
+ * what is certain there is refused: a max_size given as a share of the
+ * node's RAM, a share of the job's memory and a missing --shm (the
+ * node's default_size) are left to the node (*bytes 0).
  */
 struct jobshm_request {
 	const char *shm;             /* --shm as typed; NULL: default_size  */
@@ -177,6 +181,7 @@ struct jobshm_request {
 	uint64_t job_mem;            /* the job's memory here, 0 = unknown  */
 	uint64_t current;            /* the job's shm here now, 0 = none    */
 	uint64_t pmem;               /* PMem NUMA capacity, 0 = unknown     */
+	int submit;                  /* 1: at submit, on the submit host    */
 };
 
 int jobshm_admit_request(const struct jobshm_conf *conf,

@@ -18,28 +18,9 @@
 #include <slurm/spank.h>
 
 #include "jobshm.h"
+#include "slurm.h"
 
 SPANK_PLUGIN(jobshm, 1);
-
-/*
- * 1 if Slurm runs a job container or namespace plugin (JobContainerType,
- * NamespaceType since 25.11): its tasks must start in the host's
- * namespace, where its holder is.  slurm_conf: the configuration the
- * daemon runs with, libslurm's (weak: absent in a program without it).
- */
-extern slurm_conf_t slurm_conf __attribute__((weak));
-#if SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(25, 11, 0)
-#define CONTAINER_PLUGIN namespace_plugin
-#else
-#define CONTAINER_PLUGIN job_container_plugin
-#endif
-static int
-slurm_uses_job_container(void)
-{
-	const char *p = &slurm_conf ? slurm_conf.CONTAINER_PLUGIN : NULL;
-
-	return p && *p && !strstr(p, "none");
-}
 
 static struct {
 	char conf_path[256], cli_path[256], node[128];
@@ -204,7 +185,7 @@ setup_once(spank_t sp, int ac, char **av, int before_fork)
 		return state.setup = 1;		/* no tasks of the user's */
 	*s = (struct jobshm_step){ .shm = option(sp, OPT_SHM),
 		.mpol = option(sp, OPT_MPOL), .nvram = option(sp, OPT_NVRAM),
-		.before_fork = before_fork, .container = slurm_uses_job_container() };
+		.before_fork = before_fork, .container = jobshm_slurm_container() };
 	spank_get_item(sp, S_JOB_ALLOC_MEM, &mem_mb);
 	spank_get_item(sp, S_JOB_ALLOC_CORES, (char **)&s->cores);
 	s->job_mem = mem_mb << 20;
@@ -235,7 +216,16 @@ setup_once(spank_t sp, int ac, char **av, int before_fork)
 int
 slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
-	if (spank_context() == S_CTX_REMOTE && getenv("SLURMD_NODENAME"))
+	spank_context_t ctx = spank_context();
+	jobshm_err_t err;
+
+	if ((ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR) &&	/* at submit */
+	    load_conf(ac, av, 0) == 0 && jobshm_submit_check(state.conf_path,
+			opt_val[OPT_SHM], opt_val[OPT_NVRAM], &err) < 0) {
+		fprintf(stderr, "jobshm: %s\n", err.msg);
+		return -1;
+	}
+	if (ctx == S_CTX_REMOTE && getenv("SLURMD_NODENAME"))
 		setup_once(sp, ac, av, 1);
 	return 0;
 }

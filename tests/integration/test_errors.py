@@ -30,9 +30,12 @@ def test_bad_size_refused_at_submit(cmd, value):
     assert last.split() == before
 
 
+# What only the node knows (a --shm over --mem or an absolute max_size is
+# refused at submit: test_submit.py): the job's memory from DefMemPerCPU,
+# a share of it
 @pytest.mark.parametrize("args,why", [
-    (["--mem=1G", "--shm=2G"], "larger than the job's memory on this node"),
-    (["--mem=3900M", "--shm=3500M"], "larger than this node's limit"),
+    (["--shm=2G"], "larger than the job's memory on this node"),
+    (["--mem=3900M", "--shm=90%"], "larger than this node's limit"),
 ])
 def test_over_node_limits_fails_job_not_node(args, why):
     jobid, out = sbatch(args, "echo SHOULD-NOT-RUN")
@@ -46,8 +49,7 @@ def test_over_node_limits_fails_job_not_node(args, why):
 
 
 def test_over_limit_in_srun_fails_step():
-    p = run(["srun", "--mem=1G", "--shm=2G", "echo", "SHOULD-NOT-RUN"],
-            user=USER1)
+    p = run(["srun", "--shm=2G", "echo", "SHOULD-NOT-RUN"], user=USER1)
     assert p.returncode != 0
     assert "SHOULD-NOT-RUN" not in p.stdout
     assert "jobshm: job" in p.stderr and "job's memory" in p.stderr
