@@ -168,7 +168,7 @@ python: $(PY_MOD)
 
 # ---- launcher ------------------------------------------------------------------
 LAUNCH_SRC := launcher/main.c launcher/opts.c launcher/script.c launcher/xml.c
-launcher/enqueue_jobshm: $(LAUNCH_SRC) launcher/opts.h lib/libjobshm.a
+launcher/enqueue_jobshm: $(LAUNCH_SRC) launcher/opts.h lib/libjobshm.a $(GEN_H)
 	$(CC) $(ALL_CFLAGS) -Ilauncher -o $@ $(LAUNCH_SRC) lib/libjobshm.a \
 		$(LDFLAGS) $(DEPS_LIBS)
 

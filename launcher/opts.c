@@ -70,12 +70,22 @@ nvram_arg(struct request *r, const char *val)
 	return 0;
 }
 
+/* The stage's NAME as given, else the library's default for its SRC. */
+static int
+stage_name(char *out, size_t len, const char *src, const char *name,
+	   jobshm_err_t *err)
+{
+	if (!name)
+		return jobshm_stage_name(src, out, len, err);
+	snprintf(out, len, "%s", name);
+	return jobshm_name_check(out, err);
+}
+
 /* --stage=SRC[:NAME]: SRC readable here (made absolute), NAME a name. */
 static int
 stage_arg(struct request *r, const char *val)
 {
 	char src[4096], *colon, *name;
-	const char *base;
 	jobshm_err_t err;
 
 	if (r->nstage == MAX_STAGE || strlen(val) >= sizeof(src))
@@ -89,13 +99,8 @@ stage_arg(struct request *r, const char *val)
 	    access(r->stage[r->nstage].src, R_OK) < 0)
 		return bad("stage", val, "a readable directory, tar archive or "
 			   "file, optionally followed by :NAME");
-	base = strrchr(r->stage[r->nstage].src, '/') + 1;
-	snprintf(r->stage[r->nstage].name, sizeof(r->stage[0].name), "%.*s",
-		 (int)strcspn(base, "."), base);
-	if (name)
-		snprintf(r->stage[r->nstage].name, sizeof(r->stage[0].name),
-			 "%s", name);
-	if (jobshm_name_check(r->stage[r->nstage].name, &err) < 0) {
+	if (stage_name(r->stage[r->nstage].name, sizeof(r->stage[0].name),
+		       r->stage[r->nstage].src, name, &err) < 0) {
 		fprintf(stderr, "%s: --stage='%s': %s\n", prog, val, err.msg);
 		return -1;
 	}

@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobshm_build.h"
 #include "opts.h"
+
+/* the interpreter the build was made for (make PYTHON=), as the CLI's */
+#define PY JOBSHM_PYTHON
 
 /* Single-quote for the shell: ' becomes '\'' */
 static void
@@ -77,11 +81,11 @@ stage_lines(FILE *f, const struct request *r)
 
 	for (i = 0; i < r->nstage; i++) {
 		fprintf(f, "srun --nodes=\"$SLURM_NNODES\" --ntasks-per-node=1 "
-			"/usr/bin/python3 -m jobshm.stage ");
+			PY " -m jobshm.stage ");
 		sh_quote(f, r->stage[i].src);
 		fprintf(f, " --name ");
 		sh_quote(f, r->stage[i].name);
-		fprintf(f, " >/dev/null\neval \"$(/usr/bin/python3 -m "
+		fprintf(f, " >/dev/null\neval \"$(" PY " -m "
 			"jobshm.stage ");
 		sh_quote(f, r->stage[i].src);
 		fprintf(f, " --name ");
@@ -130,9 +134,9 @@ dask_tls(FILE *f)
 		"log=\"${SLURM_SUBMIT_DIR:-$PWD}/dask-$SLURM_JOB_ID.log\"\n"
 		"trap 'kill $(jobs -p) 2>/dev/null; rm -rf \"$JOBSHM_DASK_TLS\"' "
 		"EXIT\n"
-		"/usr/bin/python3 -m jobshm.dask credentials | srun "
+		PY " -m jobshm.dask credentials | srun "
 		"--nodes=\"$SLURM_NNODES\" --ntasks-per-node=1 --input=all "
-		"/usr/bin/python3 -m jobshm.dask install \"$JOBSHM_DASK_TLS\"\n"
+		PY " -m jobshm.dask install \"$JOBSHM_DASK_TLS\"\n"
 		"tls=(--protocol tls --tls-ca-file \"$JOBSHM_DASK_TLS/ca.pem\" "
 		"--tls-cert \"$JOBSHM_DASK_TLS/cert.pem\" --tls-key "
 		"\"$JOBSHM_DASK_TLS/key.pem\")\n");
@@ -145,14 +149,14 @@ dask_tls(FILE *f)
 static void
 dask_scheduler(FILE *f)
 {
-	fprintf(f, "a=$(/usr/bin/python3 -m jobshm.dask address)\n"
-		"(umask 077; exec /usr/bin/python3 -m distributed.cli."
+	fprintf(f, "a=$(" PY " -m jobshm.dask address)\n"
+		"(umask 077; exec " PY " -m distributed.cli."
 		"dask_scheduler --scheduler-file \"$JOBSHM_DASK_SCHEDULER_FILE\" "
 		"\"${tls[@]}\" --host \"$a\" --port 0 --no-dashboard "
 		"--dashboard-address \"$a:0\") >>\"$log\" 2>&1 &\n"
 		"for i in $(seq 600); do [ -s \"$JOBSHM_DASK_SCHEDULER_FILE\" ] "
 		"&& break; sleep 0.1; done\n"
-		"DASK_SCHEDULER_ADDRESS=$(/usr/bin/python3 -c 'import json, sys; "
+		"DASK_SCHEDULER_ADDRESS=$(" PY " -c 'import json, sys; "
 		"print(json.load(open(sys.argv[1]))[\"address\"])' "
 		"\"$JOBSHM_DASK_SCHEDULER_FILE\")\n"
 		"export DASK_SCHEDULER_ADDRESS\n");
@@ -163,8 +167,8 @@ dask_scheduler(FILE *f)
 static void
 dask_workers(FILE *f, unsigned n)
 {
-	fprintf(f, "srun --overlap --ntasks-per-node=1 bash -ec 'a=$(/usr/bin/"
-		"python3 -m jobshm.dask address); exec /usr/bin/python3 -m "
+	fprintf(f, "srun --overlap --ntasks-per-node=1 bash -ec 'a=$(" PY
+		" -m jobshm.dask address); exec " PY " -m "
 		"distributed.cli.dask_worker --host \"$a\" --dashboard-address "
 		"\"$a:0\" \"$@\"' dask-worker \"$DASK_SCHEDULER_ADDRESS\" "
 		"\"${tls[@]}\" --nworkers %u --nthreads 1 --memory-limit 0 "

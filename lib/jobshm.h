@@ -387,6 +387,14 @@ int jobshm_ns_usage(const jobshm_ns_t *ns, uint64_t *size, uint64_t *used,
 int jobshm_name_check(const char *name, jobshm_err_t *err);
 
 /*
+ * The name a staged SRC gets by default (jobshm stage, enqueue_jobshm
+ * --stage): its last path component less an archive suffix (.tar.gz,
+ * .tgz, .tar.bz2, .tar.xz, .tar), checked as a segment name.
+ */
+int jobshm_stage_name(const char *src, char *buf, size_t len,
+		      jobshm_err_t *err);
+
+/*
  * A new, unnamed (O_TMPFILE) segment of `size` bytes, mapped read-write.
  * Nobody can see it until jobshm_seg_publish(); if the process dies
  * first, it vanishes.

@@ -60,6 +60,31 @@ jobshm_name_check(const char *name, jobshm_err_t *err)
 	return 0;
 }
 
+int
+jobshm_stage_name(const char *src, char *buf, size_t len, jobshm_err_t *err)
+{
+	static const char *const archives[] = {
+		".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar",
+	};
+	size_t n = src ? strlen(src) : 0, b, i, x;
+
+	while (n > 1 && src[n - 1] == '/')
+		n--;
+	for (b = n; b > 0 && src[b - 1] != '/'; b--)
+		;
+	for (i = 0; i < sizeof(archives) / sizeof(archives[0]); i++) {
+		x = strlen(archives[i]);
+		if (n - b > x && !strncmp(src + n - x, archives[i], x)) {
+			n -= x;
+			break;
+		}
+	}
+	if (n - b >= len)
+		return jobshm_fail(err, "stage name from '%s' is too long", src);
+	snprintf(buf, len, "%.*s", (int)(n - b), src + b);
+	return jobshm_name_check(buf, err);
+}
+
 static int
 env_prefix(jobshm_ns_t *ns, jobshm_err_t *err)
 {

@@ -461,6 +461,35 @@ m_name_check(PyObject *mod, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+static PyObject *
+m_stage_name(PyObject *mod, PyObject *args)
+{
+	char name[JOBSHM_NAME_MAX + 1];
+	const char *src;
+	jobshm_err_t err;
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "s", &src))
+		return NULL;
+	if (jobshm_stage_name(src, name, sizeof(name), &err) < 0) {
+		PyErr_SetString(PyExc_ValueError, err.msg);
+		return NULL;
+	}
+	return PyUnicode_FromString(name);
+}
+
+static PyObject *
+m_size_format(PyObject *mod, PyObject *args)
+{
+	unsigned long long n;
+	char buf[32];
+
+	(void)mod;
+	if (!PyArg_ParseTuple(args, "K", &n))
+		return NULL;
+	return PyUnicode_FromString(jobshm_size_format(n, buf, sizeof(buf)));
+}
+
 static PyMethodDef module_methods[] = {
 	{ "create", m_create, METH_VARARGS, "create(name, size) -> Segment" },
 	{ "attach", m_attach, METH_VARARGS, "attach(name, writable=False, populate=False)" },
@@ -470,6 +499,10 @@ static PyMethodDef module_methods[] = {
 	{ "list", m_list, METH_NOARGS, "list() -> [(name, size)]" },
 	{ "info", m_info, METH_NOARGS, "dir, prefix, note, size, used" },
 	{ "name_check", m_name_check, METH_VARARGS, "ValueError if bad" },
+	{ "stage_name", m_stage_name, METH_VARARGS,
+	  "stage_name(src) -> the default name of a stage of src" },
+	{ "size_format", m_size_format, METH_VARARGS,
+	  "size_format(bytes) -> '1.5G', as every jobshm message writes it" },
 	{ "lock", m_lock, METH_VARARGS, "lock(name) -> (handle, recovered)" },
 	{ "unlock", m_unlock, METH_O, "unlock(handle)" },
 	{ "rro_lock", m_rro_lock, METH_VARARGS,

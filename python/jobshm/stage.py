@@ -23,7 +23,6 @@ import tarfile
 import jobshm
 
 PROG = "jobshm stage"
-ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
 
 
 class StageError(Exception):
@@ -31,11 +30,7 @@ class StageError(Exception):
 
 
 def _fmt(n):
-    for unit in ("B", "K", "M", "G", "T"):
-        if n < 1024 or unit == "T":
-            return f"{n:.1f}{unit}" if unit != "B" else f"{n}B"
-        n /= 1024
-    return str(n)
+    return jobshm._c.size_format(int(n))
 
 
 def _blocks(size):
@@ -43,11 +38,11 @@ def _blocks(size):
 
 
 def default_name(src):
-    base = os.path.basename(os.path.normpath(src))
-    for ext in ARCHIVES:
-        if base.endswith(ext):
-            return base[:-len(ext)]
-    return base
+    """The library's default name for a stage of src (the launcher's too)."""
+    try:
+        return jobshm._c.stage_name(src)
+    except ValueError as e:
+        raise StageError(f"'{src}': {e}; give --name") from None
 
 
 def _inside(root, path):
@@ -265,8 +260,8 @@ def stage(src, name=None):
         if os.path.lexists(final):
             return final                    # another task staged it
         need = _need(src)
-        sv = os.statvfs(root)
-        free = sv.f_bavail * sv.f_frsize
+        shm = jobshm._c.info()              # the job's size, fsdax cap included
+        free = max(shm["size"] - shm["used"], 0)
         if need > free:
             raise StageError(f"'{src}' needs {_fmt(need)} in the job's shm "
                              f"but {_fmt(free)} is free: ask for a larger "

@@ -133,6 +133,20 @@ def test_stage_lines_before_the_application(tmp_path):
                                       "--ntasks-per-node=1 ")
 
 
+@pytest.mark.parametrize("src,name", [
+    ("my.data.tar.gz", "my.data"), ("env.v2.tgz", "env.v2"),
+    ("set.tar", "set"), ("dir.v3", "dir.v3"), ("plain", "plain"),
+])
+def test_default_stage_name_is_the_stages_own(tmp_path, src, name):
+    """One owner of the default name: the launcher says what
+    `jobshm stage` would (the library's jobshm_stage_name)."""
+    path = tmp_path / src
+    path.mkdir() if "." not in src or src.endswith(".v3") else \
+        path.write_bytes(b"")
+    out = dry(["--runtime=exec", f"--stage={path}", "app"])
+    assert f"'{path}' --name '{name}'" in out, out
+
+
 @pytest.mark.parametrize("val,msg", [
     ("/nonexistent/env", "--stage='/nonexistent/env': a readable"),
     ("/tmp:../x", "--stage='/tmp:../x': a readable"),

@@ -93,7 +93,7 @@ def test_too_big_says_how_much_and_leaves_nothing(tmp_path, monkeypatch):
         big.write_bytes(b"x" * (3 << 20))
         with pytest.raises(st.StageError) as e:
             st.stage(str(big))
-        assert "needs 3.0M in the job's shm but" in str(e.value)
+        assert "needs 3M in the job's shm but" in str(e.value)
         assert "free" in str(e.value) and "--shm" in str(e.value)
         assert os.listdir(small / "stage") == []
     finally:
@@ -221,3 +221,12 @@ def test_links_inside_the_stage_still_work(tmp_path, job_ns):
     assert open(f"{p}/pkg/sub/up/hard.py").read() == "Z = 3\n"
     assert os.stat(f"{p}/pkg/hard.py").st_ino == os.stat(f"{p}/pkg/m.py").st_ino
     assert open(f"{p}/top.py").read() == "T = 1\n"
+
+
+@pytest.mark.parametrize("src,name", [
+    ("/x/my.data.tar.gz", "my.data"), ("env.v2.tgz", "env.v2"),
+    ("/x/set.tar", "set"), ("/x/dir.v3/", "dir.v3"), ("plain", "plain"),
+])
+def test_default_name_is_the_librarys(src, name):
+    """The same names as enqueue_jobshm --stage gives (test_launcher.py)."""
+    assert st.default_name(src) == name
