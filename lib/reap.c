@@ -71,9 +71,12 @@ link_holds(int pdir, const char *link, const struct target *t)
 	return st.st_dev == t->dev || same_file(&t->ns, &st);
 }
 
-/* 1 if an entry of /proc/PID/<sub> (fd or map_files) holds the job. */
+typedef int (*link_test_f)(int pdir, const char *link,
+			   const struct target *t);
+
+/* 1 if test holds for an entry of /proc/PID/<sub> (fd or map_files). */
 static int
-any_holds(int pdir, const char *sub, const struct target *t)
+any_link(int pdir, const char *sub, link_test_f test, const struct target *t)
 {
 	char link[300];
 	struct dirent *d;
@@ -89,7 +92,7 @@ any_holds(int pdir, const char *sub, const struct target *t)
 		if (d->d_name[0] == '.')
 			continue;
 		snprintf(link, sizeof(link), "%s/%s", sub, d->d_name);
-		hit = link_holds(pdir, link, t);
+		hit = test(pdir, link, t);
 	}
 	closedir(dir);
 	return hit;
@@ -122,7 +125,8 @@ static int
 holds_dev(int pdir, const char *pid, const struct target *t)
 {
 	return link_holds(pdir, "cwd", t) || link_holds(pdir, "root", t) ||
-	       any_holds(pdir, "fd", t) || any_holds(pdir, "map_files", t) ||
+	       any_link(pdir, "fd", link_holds, t) ||
+	       any_link(pdir, "map_files", link_holds, t) ||
 	       ns_mounts_job(pdir, pid, t);
 }
 
@@ -163,27 +167,11 @@ link_mount(int pdir, const char *link)
 	return (int)sx.stx_mnt_id;
 }
 
+/* 1 if what /proc/PID/<link> leads to is on one of the job's mounts. */
 static int
-any_in(int pdir, const char *sub, const struct target *t)
+link_on_job_mount(int pdir, const char *link, const struct target *t)
 {
-	char link[300];
-	struct dirent *d;
-	int fd = openat(pdir, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC), hit = 0;
-	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
-
-	if (!dir) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while (!hit && (d = readdir(dir))) {
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", sub, d->d_name);
-		hit = is_job_mount(t, link_mount(pdir, link));
-	}
-	closedir(dir);
-	return hit;
+	return is_job_mount(t, link_mount(pdir, link));
 }
 
 static int
@@ -198,7 +186,8 @@ holds_fsdax(int pdir, const char *pid, struct target *t)
 		return 0;
 	return t->on_shm || is_job_mount(t, link_mount(pdir, "cwd")) ||
 	       is_job_mount(t, link_mount(pdir, "root")) ||
-	       any_in(pdir, "fd", t) || any_in(pdir, "map_files", t);
+	       any_link(pdir, "fd", link_on_job_mount, t) ||
+	       any_link(pdir, "map_files", link_on_job_mount, t);
 }
 
 /* 1 if the process (its /proc directory open as pdir) holds the job. */

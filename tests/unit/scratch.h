@@ -45,4 +45,22 @@ job_for(struct jobshm_job *job, const char *node, uint32_t id)
 	job->gid = 65534;
 }
 
+/*
+ * A loop-mounted image of SIZE made with MKFS ("mkfs.xfs -q -f", ...),
+ * mounted with OPTS ("loop,prjquota") at top/NAME (written to mnt);
+ * 0, or -1 where this kernel cannot (the caller skips).
+ */
+static int
+loop_mount(const char *name, const char *size, const char *mkfs,
+	   const char *opts, char *mnt, size_t len)
+{
+	char cmd[1024];
+
+	snprintf(mnt, len, "%s/%s", top, name);
+	snprintf(cmd, sizeof(cmd), "truncate -s %s %s.img && %s %s.img >/dev/null "
+		 "&& mkdir %s && mount -o %s %s.img %s 2>/dev/null", size, mnt,
+		 mkfs, mnt, mnt, opts, mnt, mnt);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 #endif

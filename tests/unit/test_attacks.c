@@ -483,11 +483,8 @@ test_fsdax_quota_cannot_be_escaped(void **state)
 	pid_t pid;
 
 	(void)state;
-	snprintf(mnt, sizeof(mnt), "%s/pmemx", top);
-	snprintf(cmd, sizeof(cmd), "truncate -s 512M %s/x.img && mkfs.xfs -q "
-		 "-f %s/x.img && mkdir %s && mount -o loop,uquota,prjquota "
-		 "%s/x.img %s", top, top, mnt, top, mnt);
-	if (system(cmd) != 0)
+	if (loop_mount("pmemx", "512M", "mkfs.xfs -q -f", "loop,uquota,prjquota",
+		       mnt, sizeof(mnt)) < 0)
 		skip();	/* no XFS with quotas here */
 	snprintf(c.nvram_paths[0], sizeof(c.nvram_paths[0]), "%s", mnt);
 	c.n_nvram_paths = 1;

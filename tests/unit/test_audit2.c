@@ -432,11 +432,8 @@ test_fsdax_needs_user_quota(void **state)
 	int rc;
 
 	(void)state;
-	snprintf(mnt, sizeof(mnt), "%s/pmemp", top);
-	snprintf(cmd, sizeof(cmd), "truncate -s 512M %s/p.img && mkfs.xfs -q "
-		 "-f %s/p.img && mkdir %s && mount -o loop,prjquota %s/p.img "
-		 "%s 2>/dev/null", top, top, mnt, top, mnt);
-	if (system(cmd) != 0)
+	if (loop_mount("pmemp", "512M", "mkfs.xfs -q -f", "loop,prjquota",
+		       mnt, sizeof(mnt)) < 0)
 		skip();	/* no XFS with quotas here */
 	snprintf(c.nvram_paths[0], sizeof(c.nvram_paths[0]), "%s", mnt);
 	c.n_nvram_paths = 1;

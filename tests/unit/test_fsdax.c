@@ -21,48 +21,35 @@
 #include "jobshm.h"
 #include "internal.h"
 
-static char top[64], pmem[80];
-static struct jobshm_conf conf;
+#include "scratch.h"
 
+static char pmem[80];
+
+/* The scratch base, and a small tmpfs standing in for the fsdax mount. */
 static int
-setup(void **state)
+fsdax_setup(void **state)
 {
-	(void)state;
-	snprintf(top, sizeof(top), "/tmp/jobshm-fsdax-XXXXXX");
-	if (!mkdtemp(top))
+	if (setup(state) < 0)
 		return -1;
-	chmod(top, 0755);
 	snprintf(pmem, sizeof(pmem), "%s/pmem", top);
 	mkdir(pmem, 0755);
 	if (mount("pmem", pmem, "tmpfs", 0, "size=32m") < 0)
 		return -1;
-	jobshm_conf_defaults(&conf);
-	snprintf(conf.base_path, sizeof(conf.base_path), "%s/%%n", top);
 	snprintf(conf.nvram_paths[0], sizeof(conf.nvram_paths[0]), "%s", pmem);
 	conf.n_nvram_paths = 1;
 	return 0;
 }
 
 static int
-teardown(void **state)
+fsdax_teardown(void **state)
 {
 	char cmd[512];
 
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "umount -l %s/n1/* 2>/dev/null; "
-		 "umount -l %s/ext4 2>/dev/null; umount -l %s; rm -rf %s", top,
-		 top, pmem, top);
-	return system(cmd) == -1;
-}
-
-static void
-job_for(struct jobshm_job *job, uint32_t id)
-{
-	jobshm_err_t err;
-
-	assert_int_equal(jobshm_job_init(job, &conf, "n1", id, &err), 0);
-	job->uid = 65534;
-	job->gid = 65534;
+	snprintf(cmd, sizeof(cmd), "umount -l %s/n1/* %s/ext4 %s 2>/dev/null",
+		 top, top, pmem);
+	if (system(cmd) == -1)
+		return -1;
+	return teardown(state);
 }
 
 /* Does <pmem>/.jobshm/<id><suffix> exist? */
@@ -85,9 +72,9 @@ test_admit_bind_cleanup(void **state)
 	struct stat st;
 
 	(void)state;
-	job_for(&a, 101);
-	job_for(&b, 102);
-	job_for(&c, 103);
+	job_for(&a, "n1", 101);
+	job_for(&b, "n1", 102);
+	job_for(&c, "n1", 103);
 	assert_int_equal(jobshm_job_setup(&a, JOBSHM_FSDAX, 16 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_mounted(&a, &err), 1);
 	assert_int_equal(stat(a.path, &st), 0);
@@ -139,7 +126,7 @@ test_cleanup_never_follows_links(void **state)
 	int i;
 
 	(void)state;
-	job_for(&j, 104);
+	job_for(&j, "n1", 104);
 	snprintf(outside, sizeof(outside), "%s/outside", top);
 	mkdir(outside, 0755);
 	snprintf(canary, sizeof(canary), "%s/canary", outside);
@@ -190,7 +177,7 @@ test_records_outlive_base_path(void **state)
 	int n = 0;
 
 	(void)state;
-	job_for(&j, 105);
+	job_for(&j, "n1", 105);
 	assert_int_equal(jobshm_job_setup(&j, JOBSHM_FSDAX, 4 << 20, NULL, &err), 0);
 	assert_int_equal(umount2(j.path, MNT_DETACH), 0);
 	assert_int_equal(rmdir(j.path), 0);
@@ -238,11 +225,8 @@ test_step_on_fsdax_is_capped_everywhere(void **state)
 	uint64_t size, used;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/ext4", top);
-	snprintf(cmd, sizeof(cmd), "truncate -s 3G %s/e.img && mkfs.ext4 -q "
-		 "-E lazy_itable_init=1 %s/e.img && mkdir %s && mount -o loop "
-		 "%s/e.img %s", top, top, dir, top, dir);
-	if (system(cmd) != 0)
+	if (loop_mount("ext4", "3G", "mkfs.ext4 -q -E lazy_itable_init=1",
+		       "loop", dir, sizeof(dir)) < 0)
 		skip();
 	snprintf(c.nvram_paths[0], sizeof(c.nvram_paths[0]), "%s", dir);
 	assert_int_equal(jobshm_job_init(&j, &c, "n1", 107, &err), 0);
@@ -288,5 +272,5 @@ main(void)
 		fprintf(stderr, "test_fsdax: needs root (mounts); skipped\n");
 		return 0;
 	}
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fsdax_setup, fsdax_teardown);
 }
