@@ -14,7 +14,14 @@
 # JOBSHM_CLUSTER_CONTAIN (yes: PrologFlags=Contain, an extern step per job
 # for pam_slurm_adopt),
 # JOBSHM_CLUSTER_NODE_PREFIX (default n), JOBSHM_CLUSTER_CGROUP (auto: cgroup v1 memory limits where this host has
-# a writable v1 memory hierarchy, as Slurm sites run it; no: none).
+# a writable v1 memory hierarchy, as Slurm sites run it; no: none),
+# JOBSHM_CLUSTER_PROPAGATION (shared, the default: the cluster's directory
+# is mounted shared, as everything is on a systemd node; private: as on a
+# node whose / is private -- see set_propagation), JOBSHM_CLUSTER_CPUS
+# and JOBSHM_CLUSTER_MEMORY (each node's CPUs and RealMemory in MiB,
+# default 2 and 4096; CPUs above this host's are taken from slurm.conf,
+# SlurmdParameters=config_overrides), JOBSHM_CLUSTER_SLURM_EXTRA (lines
+# added to slurm.conf).
 #
 # A cluster uses the TCP ports PORT (slurmctld) and PORT+1..PORT+NODES (its
 # slurmd); start refuses a port that is in use and says who holds it.  Each
@@ -30,6 +37,7 @@
 #   test_ports.sh      /tmp/jobshm-port-test.*         pt1    17417
 #   test_nsplugin.py   /run/jobshm-cluster-nsl         nsl1   17617
 #                      /run/jobshm-cluster-nst         nst1   17717
+#   jobs_per_node.py   /tmp/jobshm-bench-jobs          bj1    17817
 set -euo pipefail
 
 # SLURM_PREFIX: a Slurm other than the system's (its daemons and commands)
@@ -49,6 +57,10 @@ CONTAINER=${JOBSHM_CLUSTER_CONTAINER:-}
 NAMESPACE=${JOBSHM_CLUSTER_NAMESPACE:-}
 case $NAMESPACE in ""|linux|tmpfs) ;; *) echo "cluster.sh:" \
 	"JOBSHM_CLUSTER_NAMESPACE='$NAMESPACE' (accepted: linux, tmpfs)" >&2; exit 2 ;; esac
+PROPAGATION=${JOBSHM_CLUSTER_PROPAGATION:-shared}
+CPUS=${JOBSHM_CLUSTER_CPUS:-2} MEMORY=${JOBSHM_CLUSTER_MEMORY:-4096}
+case $PROPAGATION in shared|private) ;; *) echo "cluster.sh:" \
+	"JOBSHM_CLUSTER_PROPAGATION='$PROPAGATION' (accepted: shared, private)" >&2; exit 2 ;; esac
 BASE=$D/base JC=
 # job_container/tmpfs (and the namespace plugins) make /tmp private in each
 # job: the cluster (its config, spool and jobshm's base) must be elsewhere
@@ -153,9 +165,14 @@ EOC
 	for n in $(node_names); do
 		i=$((i + 1))
 		echo "NodeName=$n NodeHostname=$HOST NodeAddr=127.0.0.1" \
-		     "Port=$((PORT + i)) CPUs=2 RealMemory=4096 State=UNKNOWN" \
-		     >> "$D/slurm.conf"
+		     "Port=$((PORT + i)) CPUs=$CPUS RealMemory=$MEMORY" \
+		     "State=UNKNOWN" >> "$D/slurm.conf"
 	done
+	# more CPUs than this host has (jobs_per_node.py's 128 on 2)
+	[ "$CPUS" -le "$(nproc)" ] ||
+		echo "SlurmdParameters=config_overrides" >> "$D/slurm.conf"
+	[ -z "${JOBSHM_CLUSTER_SLURM_EXTRA:-}" ] ||
+		printf '%s\n' "$JOBSHM_CLUSTER_SLURM_EXTRA" >> "$D/slurm.conf"
 	echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=60 State=UP" \
 		>> "$D/slurm.conf"
 	[ "$CONTAINER" != tmpfs ] || write_container_conf
@@ -290,19 +307,42 @@ check_ports() {
 	done
 }
 
+# Mount propagation as on a real node.  Every systemd node mounts /
+# shared (shared:1 in mountinfo), and each namespace made from it -- each
+# job's, a slave of the host's -- receives every mount and unmount made
+# after it: later jobs' tmpfs under base_path, Slurm's job container
+# mounts.  This host's / may be private (PID 1 is not systemd), where
+# nothing propagates and such bugs cannot show (issue 22 item 0).  So the
+# cluster's directory -- its base_path, job container bases, spool and
+# TmpFS: every path its jobs mount on or under -- is a bind of its own,
+# made rshared (or rprivate with JOBSHM_CLUSTER_PROPAGATION=private, as a
+# node with a private / has it, whatever this host's / is).  Only this
+# directory changes: the host's / and its other mounts stay as they are,
+# and the daemons and the tests stay in the host's namespace, where the
+# tests see the jobs' mounts.  stop unmounts it.
+set_propagation() {
+	mkdir -p "$D"
+	mountpoint -q "$D" || mount --bind "$D" "$D" ||
+		die "cannot bind $D on itself (for its propagation)"
+	mount --make-r"$PROPAGATION" "$D" ||
+		die "cannot make $D $PROPAGATION"
+}
+
 start() {
 	[ -x "$PLUGIN" ] || [ -f "$PLUGIN" ] || die "no plugin at $PLUGIN (run make)"
 	stop >/dev/null 2>&1 || true
 	check_ports
 	ensure_users
 	ensure_munge
+	set_propagation
 	write_conf
 	export SLURM_CONF="$D/slurm.conf"
 	slurmctld -f "$D/slurm.conf" || die "slurmctld did not start"
 	local n
 	for n in $(node_names); do start_slurmd "$n"; done
 	wait_idle
-	echo "cluster.sh: $NODES node(s) up; export SLURM_CONF=$D/slurm.conf"
+	echo "cluster.sh: $NODES node(s) up ($D mounted $PROPAGATION);" \
+	     "export SLURM_CONF=$D/slurm.conf"
 }
 
 kill_pidfile() {
@@ -336,6 +376,8 @@ stop() {
 	! mountpoint -q "$BASE" || umount -l "$BASE" || true
 	rm -rf "$D/state" "$D/spool" "$D/out" "$D/tmp" ${JC:+"$JC"}
 	remove_stale_cgroups
+	# the bind of set_propagation (and any stacked by an interrupted start)
+	while mountpoint -q "$D"; do umount -l "$D" || break; done
 }
 
 # Empty cgroups that slurmstepds killed by the fault tests left behind
