@@ -15,6 +15,12 @@ pamtester"
 # libpam0g-dev: builds pam_jobshm.so; libpam-slurm-adopt, pamtester:
 # tests/integration/test_pam.py runs ssh-like sessions through them.
 PKGS="$PKGS git cpio iproute2 e2fsprogs"
+PKGS="$PKGS charliecloud-runtime podman uidmap libyaml-dev libjson-c-dev"
+# charliecloud-runtime (ch-run), podman and uidmap (newuidmap for rootless
+# podman): tests/integration/test_containers.py runs both in --shm jobs.
+# libyaml-dev, libjson-c-dev: Slurm 26.05 built from source reads
+# namespace.yaml (namespace/linux, tests/integration/test_nsplugin.py)
+# with its serializer/yaml and data_parser (serializer/json).
 # git: make deb/rpm pack what git tracks (git ls-files), test_upgrade.sh
 # builds the previous release from git, test_make.sh copies the tree.
 # cpio: test_rpm.sh unpacks the RPM (rpm2cpio) to import its Python package.

@@ -17,6 +17,9 @@ opts="--disable-debug --without-rpath --enable-multiple-slurmd"
 # mpi/pmix, with Debian's PMIx (libpmix-dev) where it is installed
 pmix=$(ls -d /usr/lib/*/pmix2 2>/dev/null | head -1)
 [ -n "$pmix" ] && opts="$opts --with-pmix=$pmix"
+# serializer/json (json-c): data_parser needs it to read namespace.yaml
+# (NamespaceType=namespace/linux; without it slurmd stops at start)
+[ -e /usr/include/json-c/json.h ] && opts="$opts --with-json=/usr"
 sum=$( (sha256sum <"$tarball"; echo "$opts") | sha256sum | cut -c1-16)
 prefix=$cache/$sum
 if [ -x "$prefix/sbin/slurmd" ] && [ -f "$prefix/.complete" ]; then
