@@ -328,11 +328,24 @@ set_propagation() {
 		die "cannot make $D $PROPAGATION"
 }
 
+# srun (as a test user) loads the plugin, and the users' jobs import the
+# runtime, from this tree: refuse early, saying why, where they cannot
+# (a clone under /root, which is 0700)
+users_reach_tree() {
+	local u=${TEST_USERS%% *}
+
+	runuser -u "$u" -- test -r "$PLUGIN" -a -x "$ROOT/python" && return
+	die "the test user $u cannot read $PLUGIN (a directory above it is" \
+	    "not searchable by others, as /root is): clone jobshm where every" \
+	    "user can read it (e.g. /srv or /opt), or chmod o+x its parents"
+}
+
 start() {
 	[ -x "$PLUGIN" ] || [ -f "$PLUGIN" ] || die "no plugin at $PLUGIN (run make)"
 	stop >/dev/null 2>&1 || true
 	check_ports
 	ensure_users
+	users_reach_tree
 	ensure_munge
 	set_propagation
 	write_conf
