@@ -74,7 +74,7 @@ BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
 	upgrade-test cluster-port-test cluster-test check-slurm-src \
 	cluster-start cluster-stop deps demo bench bench-rro bench-dask \
-	bench-stage soak clean
+	bench-stage bench-jobs soak clean
 
 # `make` is `make all`: the first rule, whatever is added above it
 .DEFAULT_GOAL := all
@@ -386,6 +386,12 @@ bench: all
 	tests/cluster/cluster.sh start
 	$(PYTHON) bench/step_overhead.py && $(PYTHON) bench/step_scaling.py; \
 		rc=$$?; tests/cluster/cluster.sh stop; exit $$rc
+
+# 1, 32 and 128 jobs at once on one node, plain and --shm: start, end and
+# mount entries, on a one-node cluster of its own (bj1, port 17817);
+# BENCH_BEFORE=COMMIT: that commit's plugin too; BENCH_OUT=PREFIX
+bench-jobs: all
+	$(PYTHON) bench/jobs_per_node.py
 
 # ---- fuzzing (clang + libclang-rt from Debian) -----------------------------
 FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf tests/fuzz/fuzz_grow
