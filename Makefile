@@ -50,7 +50,8 @@ endif
 
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
-	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c lib/jobdir.c lib/step.c
+	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c lib/jobdir.c lib/step.c \
+	   lib/usage.c lib/usagelog.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
@@ -262,7 +263,7 @@ compat-check: $(GEN_H)
 UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
 	    tests/unit/test_segment.c tests/unit/test_place.c \
 	    tests/unit/test_fsdax.c tests/unit/test_attacks.c \
-	    tests/unit/test_audit2.c
+	    tests/unit/test_audit2.c tests/unit/test_usage.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 
 tests/unit/%: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h

@@ -5,6 +5,7 @@
  *   jobshm status [--json]      what job shm exists on this host
  *   jobshm sweep [--dry-run]    remove what belongs to ended jobs
  *   jobshm check-config [FILE]  parse and check a jobshm.conf
+ *   jobshm report JOBID [--json] what a job used of its shm on this host
  */
 #include <getopt.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <slurm/slurm.h>
@@ -46,6 +48,9 @@ usage(FILE *f)
 "                        run here (the node's slurmstepds, then at most\n"
 "                        one request to slurmctld); --quiet prints nothing\n"
 "  check-config [FILE]   check a jobshm.conf (default: --conf)\n"
+"  report JOBID [--json] what the job used of its shm on this host: size,\n"
+"                        peak, final, times full (usage_log, or the\n"
+"                        record of a running job)\n"
 "  stage SRC [--name NAME]\n"
 "                        (users, in a job) copy SRC into the job's shm once\n"
 "                        per node and print the environment that uses it\n"
@@ -101,12 +106,19 @@ print_entry(const struct jobshm_entry *e, void *arg)
 	if (e->held)
 		return print_held(e, user);
 	if (app.json) {
+		struct jobshm_usage u;
+		jobshm_err_t err;
+
+		if (jobshm_usage_read(&e->job, &u, &err) < 0)
+			u.peak = e->used, u.full = 0;
 		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
 		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
-		       "\"used\": %" PRIu64 ", \"mounted\": %s, "
+		       "\"used\": %" PRIu64 ", \"peak\": %" PRIu64 ", "
+		       "\"full\": %u, \"mounted\": %s, "
 		       "\"kind\": \"%s\", \"mpol\": \"%s\", \"path\": \"%s\"}",
 		       app.count ? "," : "", e->job.jobid, e->node, user,
-		       e->size, e->used, e->mounted ? "true" : "false",
+		       e->size, e->used, u.peak > e->used ? u.peak : e->used,
+		       u.full, e->mounted ? "true" : "false",
 		       jobshm_kind_name(e->kind), e->mpol[0] ? e->mpol :
 		       "default", e->job.path);
 	} else {
@@ -148,6 +160,82 @@ cmd_status(void)
 	else if (!app.count)
 		printf("no job shm on this host\n");
 	return 0;
+}
+
+/* One record of what a job used on a node (running: still sampled). */
+static void
+print_usage(const struct jobshm_usage *u, int running)
+{
+	char line[512], user[64], fin[32], t0[32], t1[32];
+	time_t a = (time_t)u->start, b = (time_t)u->end;
+
+	if (app.json) {
+		jobshm_usage_json(u, line, sizeof(line));
+		line[strlen(line) - 1] = '\0';
+		printf("%s\n  %s, \"running\": %s}", app.count ? "," : "",
+		       line, running ? "true" : "false");
+	} else {
+		strftime(t0, sizeof(t0), "%F %T", localtime(&a));
+		strftime(t1, sizeof(t1), "%F %T", localtime(&b));
+		printf("job %" PRIu32 " on %s, final %s (user %s, %s, %s to "
+		       "%s%s)\n", u->jobid, jobshm_usage_summary(u, line,
+		       sizeof(line)), jobshm_size_format(u->used, fin,
+		       sizeof(fin)), user_name(u->uid, user, sizeof(user)),
+		       u->kind, t0, t1, running ? ", still running" : "");
+	}
+	app.count++;
+}
+
+static int
+report_logged(const struct jobshm_usage *u, void *arg)
+{
+	(void)arg;
+	print_usage(u, 0);
+	return 0;
+}
+
+static int
+report_running(const struct jobshm_entry *e, void *arg)
+{
+	struct jobshm_usage u;
+	jobshm_err_t err;
+
+	if (e->job.jobid != *(uint32_t *)arg || !e->mounted ||
+	    jobshm_usage_read(&e->job, &u, &err) < 0)
+		return 0;
+	u.used = e->used;	/* now */
+	print_usage(&u, 1);
+	return 0;
+}
+
+/* jobshm report JOBID: the usage log's records, else the live record. */
+static int
+cmd_report(int nargs, char **args)
+{
+	jobshm_err_t err;
+	uint64_t id;
+	uint32_t jobid;
+
+	if (nargs != 1 || sscanf(args[0], "%" SCNu64, &id) != 1 || !id ||
+	    id > UINT32_MAX || strspn(args[0], "0123456789") !=
+	    strlen(args[0])) {
+		fprintf(stderr, "%s: report: invalid job id '%s': expected a "
+			"job number like 1234\n", prog, nargs ? args[0] : "");
+		return 2;
+	}
+	jobid = (uint32_t)id;
+	if (app.json)
+		printf("[");
+	jobshm_usage_log_each(&app.conf, jobid, report_logged, NULL);
+	if (jobshm_list(&app.conf, report_running, &jobid, &err) < 0)
+		fprintf(stderr, "%s: report: %s\n", prog, err.msg);
+	if (app.json)
+		printf("%s]\n", app.count ? "\n" : "");
+	if (!app.count)
+		fprintf(stderr, "%s: report: no record of job %" PRIu32 " on "
+			"this host (usage_log: %s)\n", prog, jobid,
+			app.conf.usage_log[0] ? app.conf.usage_log : "off");
+	return app.count ? 0 : 1;
 }
 
 static enum job_liveness decided(uint32_t jobid, const char *node,
@@ -566,7 +654,8 @@ cmd_stage(int ac, char **av)
 static int
 run(const char *cmd, int nargs, char **args)
 {
-	int maxargs = !strcmp(cmd, "check-config") ? 1 : 0;
+	int maxargs = !strcmp(cmd, "check-config") ||
+		      !strcmp(cmd, "report") ? 1 : 0;
 
 	if (nargs > maxargs) {
 		fprintf(stderr, "%s: %s: unexpected argument '%s'\n", prog,
@@ -577,13 +666,16 @@ run(const char *cmd, int nargs, char **args)
 		return nargs ? 2 : cmd_keys(app.keys);
 	if (!strcmp(cmd, "check-config"))
 		return cmd_check_config(nargs ? args[0] : app.conf_path);
-	if (strcmp(cmd, "status") && strcmp(cmd, "sweep")) {
+	if (strcmp(cmd, "status") && strcmp(cmd, "sweep") &&
+	    strcmp(cmd, "report")) {
 		fprintf(stderr, "%s: unknown command '%s' (accepted: status, "
-			"sweep, check-config)\n", prog, cmd);
+			"sweep, check-config, report, stage, exec)\n", prog, cmd);
 		return 2;
 	}
 	if (load_conf() < 0)
 		return 1;
+	if (!strcmp(cmd, "report"))
+		return cmd_report(nargs, args);
 	return !strcmp(cmd, "status") ? cmd_status() : cmd_sweep();
 }
 

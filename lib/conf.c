@@ -18,6 +18,10 @@ jobshm_conf_defaults(struct jobshm_conf *conf)
 	conf->allow_opt_out = 1;
 	conf->stepd_namespace = 1;
 	conf->count_against_job_mem = 1;
+	snprintf(conf->usage_log, sizeof(conf->usage_log), "%s",
+		 JOBSHM_USAGE_LOG);
+	conf->usage_log_max = 10ULL << 20;
+	conf->usage_interval = 1;
 }
 
 /* Absolute, no "." or ".." component, %n only as a whole component. */
@@ -164,6 +168,49 @@ set_debug(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 }
 
 static int
+set_usage_log(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	const char *str = config_setting_get_string(s);
+
+	if (!str || (str[0] && (str[0] != '/' || strstr(str, "/../") ||
+				strlen(str) >= sizeof(c->usage_log))))
+		return jobshm_fail(err, "usage_log must be an absolute path "
+				   "(at most %zu characters), or \"\" for none",
+				   sizeof(c->usage_log) - 1);
+	snprintf(c->usage_log, sizeof(c->usage_log), "%s", str);
+	return 0;
+}
+
+static int
+set_usage_log_max(struct jobshm_conf *c, config_setting_t *s,
+		  jobshm_err_t *err)
+{
+	struct jobshm_size sz;
+
+	if (get_size(s, &sz, err) < 0)
+		return -1;
+	if (sz.percent)
+		return jobshm_fail(err, "usage_log_max must be a size like "
+				   "\"10M\", or 0 for no rotation");
+	c->usage_log_max = sz.bytes;
+	return 0;
+}
+
+static int
+set_usage_interval(struct jobshm_conf *c, config_setting_t *s,
+		   jobshm_err_t *err)
+{
+	long long v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT ||
+	    (v = config_setting_get_int64(s)) < 0 || v > 3600)
+		return jobshm_fail(err, "usage_interval must be a whole number "
+				   "of seconds, 0-3600");
+	c->usage_interval = (unsigned)v;
+	return 0;
+}
+
+static int
 set_default_mpol(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 {
 	const char *str = config_setting_get_string(s);
@@ -260,6 +307,21 @@ static const struct key {
 	    "when slurm.conf names a JobContainerType or NamespaceType (their "
 	    "tasks must start in the host's namespace)." },
 	  set_stepd_namespace },
+	{ { "usage_log", "path", "\"" JOBSHM_USAGE_LOG "\"",
+	    "Where each job's use of its shm on the node is logged at the job's "
+	    "end, one JSON object per line (job, node, uid, kind, size, peak, "
+	    "final, full, start, end), for site collectors and jobshm report. "
+	    "Nothing is logged where its directory does not exist; \"\" turns "
+	    "it off." }, set_usage_log },
+	{ { "usage_log_max", "size", "\"10M\"",
+	    "Past this size the usage log becomes <usage_log>.1 (one old file "
+	    "is kept) and a new one starts; 0: never rotated." },
+	  set_usage_log_max },
+	{ { "usage_interval", "int", "1",
+	    "Seconds between samples of each job's shm by the slurmstepd of "
+	    "its steps (fstatvfs, written only when the peak or fullness "
+	    "changes); 0: sampled only when a task exits and at the epilog." },
+	  set_usage_interval },
 	{ { "debug", "bool", "false",
 	    "Say what was decided and why (admission, placement, mount "
 	    "options, cleanup, sweep) in slurmd's log and on the jobshm "

@@ -69,6 +69,8 @@ int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 #define JOBSHM_BASE_LOCK ".jobshm-lock"
 /* <base>/<jobid>.held: an ended job whose memory a process still holds */
 #define JOBSHM_HELD ".held"
+/* <base>/<jobid>.usage: what the job used of its shm here (usage.c) */
+#define JOBSHM_USAGE ".usage"
 
 /* The job's base directory unlocked (-1, errno ENOENT: none), and the
  * job's directory as an O_PATH descriptor named by proc for mount(2);
@@ -155,5 +157,10 @@ int jobshm_ns_dirfd(const jobshm_ns_t *ns);
 /* fsdax.c: empty parent/name, never following a link nor leaving its
  * filesystem; the directory itself stays. */
 int jobshm_empty_at(int parent, const char *name);
+
+/* usagelog.c: append a JSON line to usage_log, rotating it past
+ * usage_log_max; 0 without writing where its directory does not exist. */
+int jobshm_usage_log_append(const struct jobshm_conf *conf, const char *json,
+			    jobshm_err_t *err);
 
 #endif

@@ -229,6 +229,16 @@ note_held(const struct jobshm_job *job, int basefd, dev_t dev)
 	close(fd);
 }
 
+/* The job's usage record, if the epilog did not log it (sweep). */
+static void
+unlink_usage(const struct jobshm_job *job, int basefd)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%" PRIu32 JOBSHM_USAGE, job->jobid);
+	unlinkat(basefd, name, 0);
+}
+
 /* Empty, unmount and remove the job's directory in its open base. */
 static int
 remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
@@ -244,6 +254,7 @@ remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return jobshm_fail(err, "rmdir %s: %m", job->path);
 	note_held(job, fd, dev);
+	unlink_usage(job, fd);
 	return 0;
 }
 

@@ -127,6 +127,10 @@ struct jobshm_conf {
 	int n_nvram_paths;
 	int stepd_namespace;          /* slurmstepd joins the job's namespace */
 	int debug;                    /* log what was decided and why       */
+	char usage_log[240];          /* JSON lines of each job's use, "": off */
+	uint64_t usage_log_max;       /* rotated past this many bytes (0: never) */
+	unsigned usage_interval;      /* seconds between samples (0: at task
+					 exits and the epilog only)          */
 };
 
 /* The keys of jobshm.conf, for documentation: i = 0, 1, ... until NULL. */
@@ -136,6 +140,7 @@ struct jobshm_conf_key {
 const struct jobshm_conf_key *jobshm_conf_key(size_t i);
 
 #define JOBSHM_DEFAULT_BASE "/run/jobshm/%n"
+#define JOBSHM_USAGE_LOG "/var/log/slurm/jobshm-usage.log"
 
 void jobshm_conf_defaults(struct jobshm_conf *conf);
 
@@ -258,6 +263,68 @@ int jobshm_fsdax_space(const char *path, uint64_t *avail, uint64_t *reserved,
 int jobshm_fsdax_remove(const struct jobshm_conf *conf, uint32_t jobid,
 			jobshm_err_t *err);
 
+/* ---- usage: what a job used of its shm on a node (lib/usage.c) ------- */
+
+/* A job's use of its shm on one node: a record, or a line of usage_log. */
+struct jobshm_usage {
+	uint32_t jobid;
+	uid_t uid;
+	char node[128];
+	char kind[8];          /* "tmpfs", "fsdax"                            */
+	uint64_t size;         /* its size (the largest, if a step grew it)   */
+	uint64_t peak;         /* the most used at any sample                 */
+	uint64_t used;         /* used at the last sample (the epilog: final) */
+	unsigned full;         /* times a sample found it full               */
+	int full_now;          /* full at the last sample                    */
+	int64_t start, end;    /* first and last sample, seconds since 1970   */
+};
+
+/* 1 if used of size is full: less free than 1% of size or 64 MiB. */
+int jobshm_usage_full(uint64_t size, uint64_t used);
+
+/*
+ * Sample the job's shm on this node (as root, where it is mounted):
+ * once now and, with interval > 0, every interval seconds in a thread of
+ * its own (every signal blocked), into the job's record on the node,
+ * which every step adds to.  _now samples at once: *u is the record with
+ * used as now, *full_in_step (if not NULL) the times this sampler saw
+ * the shm become full.  _stop samples a last time, ends the thread and
+ * frees; call it before the code is unloaded.
+ */
+typedef struct jobshm_sampler jobshm_sampler_t;
+jobshm_sampler_t *jobshm_sampler_start(const struct jobshm_job *job,
+				       unsigned interval, jobshm_err_t *err);
+int jobshm_sampler_now(jobshm_sampler_t *s, struct jobshm_usage *u,
+		       unsigned *full_in_step);
+void jobshm_sampler_stop(jobshm_sampler_t *s);
+
+/* The record of a running job on this node; -1 (ENOENT) if none. */
+int jobshm_usage_read(const struct jobshm_job *job, struct jobshm_usage *u,
+		      jobshm_err_t *err);
+
+/*
+ * At the job's epilog, before the cleanup: the last sample, the record
+ * appended to usage_log (nothing where its directory does not exist) and
+ * removed.  1: no record (no shm here); -1: the log could not be written.
+ */
+int jobshm_usage_end(const struct jobshm_job *job, struct jobshm_usage *u,
+		     jobshm_err_t *err);
+
+/* "n1: peak 3.1G of 4G (78%), full 0 times" */
+const char *jobshm_usage_summary(const struct jobshm_usage *u, char *buf,
+				 size_t len);
+
+/* A record as usage_log's JSON object (one line), and back (-1: not one). */
+const char *jobshm_usage_json(const struct jobshm_usage *u, char *buf,
+			      size_t len);
+int jobshm_usage_parse(const char *line, struct jobshm_usage *u);
+
+/* fn for each record of jobid (0: all) in usage_log.1, then usage_log;
+ * stops when fn returns < 0, and returns that. */
+typedef int (*jobshm_usage_f)(const struct jobshm_usage *u, void *arg);
+int jobshm_usage_log_each(const struct jobshm_conf *conf, uint32_t jobid,
+			  jobshm_usage_f fn, void *arg);
+
 /* ---- a job step on a node: the plugin's two calls ---------------------- */
 
 /*
@@ -274,6 +341,8 @@ struct jobshm_step {
 				 (slurmstepd), before it does              */
 	int container;        /* a job container moves the tasks out of the
 				 namespace they are forked in              */
+	int batch;            /* the batch step                              */
+	unsigned ntasks;      /* its tasks on this node (for the report)     */
 	/* set by jobshm_step_setup */
 	enum jobshm_kind kind;  /* JOBSHM_NONE: no private shm in this step  */
 	uint64_t bytes;       /* the job's shm on this node (JOBSHM_SIZE)    */
@@ -283,6 +352,10 @@ struct jobshm_step {
 	char note[JOBSHM_ERRLEN];  /* why the tasks enter one by one, or "" */
 	int host_ns;          /* the namespace it was set up in, open, or -1 */
 	ino_t job_ns;         /* the job's, when the caller's thread joined  */
+	jobshm_sampler_t *sampler;  /* before_fork: samples the job's shm    */
+	int report;           /* this step says what the job used here: the
+				 batch step, or the step that made the shm */
+	unsigned exited;      /* its tasks that have exited                 */
 };
 
 /*
@@ -308,6 +381,27 @@ int jobshm_step_setup(const struct jobshm_job *job, struct jobshm_step *step,
 const char *jobshm_step_env(const struct jobshm_job *job,
 			    const struct jobshm_step *step, size_t i,
 			    char *buf, size_t len);
+
+/*
+ * In the process that forked the tasks, when a task has exited with
+ * status (as waitpid gives it): 1 with msg when it died of SIGBUS or
+ * exited non-zero while the job's shm was full, or after it became full
+ * during the step ("task 3 on n1 died of SIGBUS while /dev/shm was full
+ * (256M of 256M); try --shm=512M"), else 0.
+ */
+int jobshm_task_exit(const struct jobshm_job *job, struct jobshm_step *step,
+		     uint32_t task, int status, char *msg, size_t len);
+
+/*
+ * 1 with the summary of what the job used here in buf (as
+ * jobshm_usage_summary), when this step reports it and its last task has
+ * exited; else 0.
+ */
+int jobshm_step_report(const struct jobshm_job *job,
+		       const struct jobshm_step *step, char *buf, size_t len);
+
+/* At the step's end: stop sampling (before the code is unloaded). */
+void jobshm_step_end(struct jobshm_step *step);
 
 /*
  * In a task, as root, before it becomes the user: give it the job's

@@ -9,9 +9,11 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -137,6 +139,23 @@ join_before_fork(const struct jobshm_job *job, struct jobshm_step *s)
 			 "namespace of its own", e.msg);
 }
 
+/*
+ * In the process that forks the tasks: sample the job's shm while the
+ * step runs (a step goes on without, with a note why).  The batch step,
+ * or else the step that made the shm, says at its end what was used.
+ */
+static void
+start_sampling(const struct jobshm_job *job, struct jobshm_step *s)
+{
+	jobshm_err_t e;
+
+	s->report = s->batch || !s->before;
+	s->sampler = jobshm_sampler_start(job, job->conf->usage_interval, &e);
+	if (!s->sampler)
+		snprintf(s->note, sizeof(s->note), "no usage sampling: %.400s",
+			 e.msg);
+}
+
 int
 jobshm_step_setup(const struct jobshm_job *job, struct jobshm_step *s,
 		  jobshm_err_t *err)
@@ -146,11 +165,15 @@ jobshm_step_setup(const struct jobshm_job *job, struct jobshm_step *s,
 	s->decision[0] = s->note[0] = '\0';
 	s->host_ns = -1;
 	s->job_ns = 0;
+	s->sampler = NULL;
+	s->exited = 0;
 	if (make(job, s, err) < 0) {
 		s->kind = JOBSHM_NONE;
 		s->bytes = 0;
 		return -1;
 	}
+	if (s->kind != JOBSHM_NONE && s->before_fork)
+		start_sampling(job, s);
 	if (s->kind != JOBSHM_NONE && s->before_fork &&
 	    job->conf->stepd_namespace && !s->container)
 		join_before_fork(job, s);
@@ -220,4 +243,90 @@ jobshm_task_enter(const struct jobshm_job *job, const struct jobshm_step *s,
 		return 0;
 	rc = jobshm_mntns_join(job, TARGET, err);
 	return rc > 0 ? jobshm_mntns_enter(job, TARGET, err) : rc;
+}
+
+/* --shm to try after a full shm of size: twice it, in whole G (or M),
+ * within max_size; "" when it is at the limit already. */
+static void
+suggest(const struct jobshm_job *job, const struct jobshm_step *s,
+	uint64_t size, char *buf, size_t len)
+{
+	uint64_t max = jobshm_conf_max_bytes(job->conf), b = 2 * size;
+	unsigned shift = b >= (1ULL << 30) ? 30 : 20;
+	char m[32];
+	int n;
+
+	b = (b + (1ULL << shift) - 1) >> shift << shift;
+	b = b > max ? max : b;
+	if (b <= size) {
+		snprintf(buf, len, "; it is at this node's limit (max_size = "
+			 "%s)", jobshm_size_format(max, m, sizeof(m)));
+		return;
+	}
+	n = snprintf(buf, len, "; try --shm=%s", jobshm_size_format(b, m,
+								    sizeof(m)));
+	if (job->conf->count_against_job_mem && s->job_mem && b > s->job_mem)
+		snprintf(buf + n, len - (size_t)n, " with --mem=%s or more",
+			 m);
+}
+
+/* How a task ended, if it may have died of a full shm; NULL if not. */
+static const char *
+died(int status, char *buf, size_t len)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+		return "died of SIGBUS";
+	if (!WIFEXITED(status) || !WEXITSTATUS(status))
+		return NULL;
+	snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	return buf;
+}
+
+int
+jobshm_task_exit(const struct jobshm_job *job, struct jobshm_step *s,
+		 uint32_t task, int status, char *msg, size_t len)
+{
+	struct jobshm_usage u;
+	unsigned full;
+	char how[32], a[32], b[32], hint[128];
+	const char *h;
+
+	s->exited++;
+	if (!s->sampler || !(h = died(status, how, sizeof(how))) ||
+	    jobshm_sampler_now(s->sampler, &u, &full) < 0 ||
+	    (!jobshm_usage_full(u.size, u.used) && !full))
+		return 0;
+	suggest(job, s, u.size, hint, sizeof(hint));
+	if (jobshm_usage_full(u.size, u.used))
+		snprintf(msg, len, "task %" PRIu32 " on %s %s while /dev/shm "
+			 "was full (%s of %s)%s", task, job->node, h,
+			 jobshm_size_format(u.used, a, sizeof(a)),
+			 jobshm_size_format(u.size, b, sizeof(b)), hint);
+	else
+		snprintf(msg, len, "task %" PRIu32 " on %s %s after /dev/shm "
+			 "became full during the step (peak %s of %s)%s", task,
+			 job->node, h, jobshm_size_format(u.peak, a, sizeof(a)),
+			 jobshm_size_format(u.size, b, sizeof(b)), hint);
+	return 1;
+}
+
+int
+jobshm_step_report(const struct jobshm_job *job,
+		   const struct jobshm_step *s, char *buf, size_t len)
+{
+	struct jobshm_usage u;
+
+	if (!s->sampler || !s->report || s->exited != s->ntasks ||
+	    jobshm_sampler_now(s->sampler, &u, NULL) < 0)
+		return 0;
+	snprintf(u.node, sizeof(u.node), "%s", job->node);
+	jobshm_usage_summary(&u, buf, len);
+	return 1;
+}
+
+void
+jobshm_step_end(struct jobshm_step *s)
+{
+	jobshm_sampler_stop(s->sampler);
+	s->sampler = NULL;
 }

@@ -2,11 +2,11 @@
 /*
  * jobshm.so - SPANK glue: Slurm's callbacks translated into libjobshm's
  * calls, which make every decision (lib/step.c): allocator/local: the
- * options and their syntax; slurmstepd: jobshm_step_setup once per step,
- * jobshm_task_enter per task; epilog: jobshm_job_cleanup; slurmd: start
- * `jobshm sweep`.  A user's mistake never fails a slurmstepd callback
- * (that drains the node); it is kept and fails the job's tasks instead.
- */
+ * options, their syntax and what no node could give (spank/slurm.c);
+ * slurmstepd: jobshm_step_setup once per step, jobshm_task_enter and
+ * jobshm_task_exit per task; epilog: jobshm_usage_end, jobshm_job_cleanup;
+ * slurmd: start `jobshm sweep`.  A user's mistake never fails a slurmstepd
+ * callback (that drains the node); it fails the job's tasks instead. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,6 +29,7 @@ static struct {
 	struct jobshm_step step;
 	int setup;                  /* step set up: 1 done, -1 failed */
 	char failure[JOBSHM_ERRLEN + 256];
+	char optbuf[3][128];        /* the job's options, for a step    */
 } state;
 
 enum { OPT_SHM, OPT_MPOL, OPT_NVRAM, NOPTS };
@@ -132,20 +133,8 @@ slurm_spank_init(spank_t sp, int ac, char **av)
 static const char *
 option(spank_t sp, int i)
 {
-	static char buf[NOPTS][128];
-	char env[128], *val = NULL;
-
-	if (opt_val[i])
-		return opt_val[i];
-	if (spank_option_getopt(sp, &options[i], &val) == ESPANK_SUCCESS && val)
-		return val;
-	snprintf(env, sizeof(env), "SPANK__SLURM_SPANK_OPTION_jobshm_%s",
-		 options[i].name);
-	for (char *p = env; *p; p++)
-		*p = *p == '-' ? '_' : *p;
-	if (spank_getenv(sp, env, buf[i], sizeof(buf[i])) == ESPANK_SUCCESS)
-		return buf[i];
-	return NULL;
+	return opt_val[i] ? opt_val[i] : jobshm_spank_option(sp, &options[i],
+			state.optbuf[i], sizeof(state.optbuf[i]));
 }
 
 /* The job on this node, named as in our own environment (the job's may
@@ -185,7 +174,9 @@ setup_once(spank_t sp, int ac, char **av, int before_fork)
 		return state.setup = 1;		/* no tasks of the user's */
 	*s = (struct jobshm_step){ .shm = option(sp, OPT_SHM),
 		.mpol = option(sp, OPT_MPOL), .nvram = option(sp, OPT_NVRAM),
-		.before_fork = before_fork, .container = jobshm_slurm_container() };
+		.before_fork = before_fork, .container = jobshm_slurm_container(),
+		.batch = stepid == SLURM_BATCH_SCRIPT };
+	spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &s->ntasks);
 	spank_get_item(sp, S_JOB_ALLOC_MEM, &mem_mb);
 	spank_get_item(sp, S_JOB_ALLOC_CORES, (char **)&s->cores);
 	s->job_mem = mem_mb << 20;
@@ -198,11 +189,10 @@ setup_once(spank_t sp, int ac, char **av, int before_fork)
 		slurm_error("%s", state.failure);
 		return -1;
 	}
-	if (state.conf.debug)
-		slurm_info("jobshm: job %" PRIu32 ": %s", state.job.jobid,
-			   s->decision);
-	if (s->note[0])
-		slurm_info("jobshm: job %" PRIu32 ": %s", state.job.jobid, s->note);
+	if (state.conf.debug || s->note[0])
+		slurm_info("jobshm: job %" PRIu32 ": %s%s%s", state.job.jobid,
+			   state.conf.debug ? s->decision : "",
+			   state.conf.debug && s->note[0] ? "; " : "", s->note);
 	for (size_t i = 0; (name = jobshm_step_env(&state.job, s, i, val,
 						   sizeof(val))); i++)
 		if (val[0])
@@ -249,14 +239,39 @@ slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 	return 0;
 }
 
+/* After each task, in slurmstepd: why it died, what the job used. */
+int
+slurm_spank_task_exit(spank_t sp, int ac, char **av)
+{
+	char msg[JOBSHM_ERRLEN];
+	uint32_t task = 0;
+	int status = 0;
+
+	(void)ac, (void)av;	/* the step's: set up in init_post_opt */
+	if (state.setup != 1 ||
+	    spank_get_item(sp, S_TASK_EXIT_STATUS, &status) != ESPANK_SUCCESS)
+		return 0;
+	spank_get_item(sp, S_TASK_GLOBAL_ID, &task);
+	if (jobshm_task_exit(&state.job, &state.step, task, status, msg,
+			     sizeof(msg)) > 0)
+		dprintf(STDERR_FILENO, "jobshm: %s\n", msg);
+	if (jobshm_step_report(&state.job, &state.step, msg, sizeof(msg)) > 0)
+		dprintf(STDERR_FILENO, "jobshm: %s\n", msg);
+	return 0;
+}
+
 int
 slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 {
+	struct jobshm_usage u;
 	jobshm_err_t err;
 	int rc, killed = 0;
 
 	if (load_conf(ac, av, 1) < 0 || (rc = job_init(sp, &err)) > 0)
 		return 0;	/* nothing of ours can be mounted */
+	if (rc == 0 && jobshm_usage_end(&state.job, &u, &err) < 0)
+		slurm_error("jobshm: epilog of job %" PRIu32 ": %s",
+			    state.job.jobid, err.msg);
 	if (rc == 0 && state.conf.debug &&
 	    jobshm_job_reap(&state.job, &killed, &err) == 0 && killed)
 		slurm_info("jobshm: epilog of job %" PRIu32 ": killed %d "
@@ -277,9 +292,8 @@ int
 slurm_spank_exit(spank_t sp, int ac, char **av)
 {
 	(void)sp, (void)ac, (void)av;
-	for (int i = 0; i < NOPTS; i++) {
-		free(opt_val[i]);
-		opt_val[i] = NULL;
-	}
+	jobshm_step_end(&state.step);	/* before the plugin is unloaded */
+	for (int i = 0; i < NOPTS; i++)
+		free(opt_val[i]), opt_val[i] = NULL;
 	return 0;
 }

@@ -2,6 +2,9 @@
 /*
  * What the plugin reads of Slurm beyond the SPANK API.
  *
+ * A step's options: Slurm hands a job's plugin options to its later
+ * steps in the environment, SPANK__SLURM_SPANK_OPTION_<plugin>_<name>.
+ *
  * The job container: from the configuration the daemon runs with
  * (libslurm's slurm_conf, which Slurm read itself, Include lines and all).
  *
@@ -25,6 +28,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +51,21 @@ jobshm_slurm_container(void)
 	const char *p = &slurm_conf ? slurm_conf.CONTAINER_PLUGIN : NULL;
 
 	return p && *p && !strstr(p, "none");
+}
+
+const char *
+jobshm_spank_option(spank_t sp, struct spank_option *o, char *buf, size_t len)
+{
+	char env[128], *val = NULL;
+
+	if (spank_option_getopt(sp, o, &val) == ESPANK_SUCCESS && val)
+		return val;
+	snprintf(env, sizeof(env), "SPANK__SLURM_SPANK_OPTION_jobshm_%s",
+		 o->name);
+	for (char *p = env; *p; p++)
+		*p = *p == '-' ? '_' : *p;
+	return spank_getenv(sp, env, buf, (int)len) == ESPANK_SUCCESS ? buf :
+	       NULL;
 }
 
 typedef char *(*option_get_f)(void *opt, const char *name);

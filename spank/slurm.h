@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <slurm/spank.h>
+
 #include "jobshm.h"
 
 /* What the plugin reads of Slurm beyond the SPANK API (spank/slurm.c). */
@@ -14,6 +16,13 @@
  * namespace, where its holder is.
  */
 int jobshm_slurm_container(void);
+
+/*
+ * A plugin option of this step in slurmstepd: as given to srun, else as
+ * Slurm passed the job's on in the environment (into buf); NULL: unset.
+ */
+const char *jobshm_spank_option(spank_t sp, struct spank_option *o,
+				char *buf, size_t len);
 
 /*
  * In sbatch, salloc or srun, after Slurm parsed the options: -1 (with

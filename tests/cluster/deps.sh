@@ -16,6 +16,9 @@ pamtester"
 # tests/integration/test_pam.py runs ssh-like sessions through them.
 PKGS="$PKGS git cpio iproute2 e2fsprogs"
 PKGS="$PKGS charliecloud-runtime podman uidmap libyaml-dev libjson-c-dev"
+PKGS="$PKGS python3-torch"
+# python3-torch: tests/integration/test_usage.py runs PyTorch's DataLoader
+# with workers in a too-small --shm (large: skipped with the reason if absent).
 # charliecloud-runtime (ch-run), podman and uidmap (newuidmap for rootless
 # podman): tests/integration/test_containers.py runs both in --shm jobs.
 # libyaml-dev, libjson-c-dev: Slurm 26.05 built from source reads

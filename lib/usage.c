@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What a job used of its shm on a node.  The slurmstepd of every step
+ * that has the job's shm samples it (fstatvfs on a descriptor of the
+ * job's mount, held open: no path walk, whatever namespace the thread is
+ * in) in a thread, every usage_interval seconds, and at each task's
+ * exit; the job epilog takes the last sample.  A sample is written only
+ * when it changes the record -- a new peak for this step, a change of
+ * fullness or of size -- to <base>/<jobid>.usage (root's, 0600), under
+ * its lock, so that every step on the node adds to one record.  At the
+ * epilog the record becomes one JSON line in usage_log (rotated by
+ * size) and its file is removed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RECORD JOBSHM_USAGE
+#define FULL_SLACK (64ULL << 20)
+
+struct jobshm_sampler {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int running, stop;
+	int dir, rec;           /* the job's mount, its record              */
+	uint64_t cap;           /* fsdax: the job's share                   */
+	unsigned interval;      /* seconds; 0: no thread                    */
+	uint64_t peak;          /* this step's peak, as added to the record */
+	int full_now;           /* its fullness, as added                   */
+	unsigned full;          /* times this step saw the shm become full  */
+	struct jobshm_usage u;  /* the record as last added, used: now      */
+};
+
+int
+jobshm_usage_full(uint64_t size, uint64_t used)
+{
+	uint64_t slack = size / 100 < FULL_SLACK ? size / 100 : FULL_SLACK;
+
+	return size && used + slack >= size;
+}
+
+/* The job's record in its base directory; -1 (errno ENOENT): none. */
+static int
+record_open(const struct jobshm_job *job, int create, jobshm_err_t *err)
+{
+	char name[32];
+	int base = jobshm_open_base_nolock(job, err), fd;
+
+	if (base < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%" PRIu32 RECORD, job->jobid);
+	fd = openat(base, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
+		    (create ? O_CREAT : 0), 0600);
+	close(base);
+	if (fd < 0)
+		return jobshm_fail(err, "open %s%s: %m", job->path, RECORD);
+	return fd;
+}
+
+#define RECORD_FMT "%" PRIu64 " %" PRIu64 " %" PRIu64 " %u %d %" PRId64 \
+		   " %" PRId64 "\n"
+#define RECORD_SCN "%" SCNu64 " %" SCNu64 " %" SCNu64 " %u %d %" SCNd64 \
+		   " %" SCNd64
+
+static void
+record_read(int fd, struct jobshm_usage *u)
+{
+	char buf[256];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	if (sscanf(buf, RECORD_SCN, &u->size, &u->peak, &u->used, &u->full,
+		   &u->full_now, &u->start, &u->end) != 7)
+		u->size = u->peak = u->used = u->full = u->full_now =
+			u->start = u->end = 0;
+}
+
+/* Add a sample to the record, under its lock; *u: the record after. */
+static int
+record_add(int fd, uint64_t size, uint64_t used, struct jobshm_usage *u)
+{
+	int full = jobshm_usage_full(size, used), n, rc = 0;
+	char buf[256];
+
+	if (flock(fd, LOCK_EX) < 0)
+		return -1;
+	record_read(fd, u);
+	u->end = time(NULL);
+	u->start = u->start ? u->start : u->end;
+	u->size = size > u->size ? size : u->size;
+	u->peak = used > u->peak ? used : u->peak;
+	u->used = used;
+	u->full += full && !u->full_now;
+	u->full_now = full;
+	n = snprintf(buf, sizeof(buf), RECORD_FMT, u->size, u->peak, u->used,
+		     u->full, u->full_now, u->start, u->end);
+	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
+		rc = -1;
+	flock(fd, LOCK_UN);
+	return rc;
+}
+
+/* One sample, added to the record when it changes it (s->lock held). */
+static int
+sample(jobshm_sampler_t *s)
+{
+	uint64_t size, used;
+	int full;
+
+	if (jobshm_fd_usage(s->dir, s->cap, &size, &used) < 0)
+		return -1;
+	full = jobshm_usage_full(size, used);
+	s->full += full && !s->full_now;
+	if (used <= s->peak && full == s->full_now && size <= s->u.size) {
+		s->u.used = used;
+		return 0;
+	}
+	s->peak = used > s->peak ? used : s->peak;
+	s->full_now = full;
+	return record_add(s->rec, size, used, &s->u);
+}
+
+static void *
+sampler_run(void *arg)
+{
+	jobshm_sampler_t *s = arg;
+	struct timespec t;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_sec += s->interval;
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &t) == ETIMEDOUT)
+			sample(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* The thread, with every signal blocked: they are the process's. */
+static int
+sampler_thread(jobshm_sampler_t *s, jobshm_err_t *err)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, sampler_run, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return jobshm_fail_code(err, rc, "cannot start the usage "
+					"sampler: %s", strerror(rc));
+	s->running = 1;
+	return 0;
+}
+
+jobshm_sampler_t *
+jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
+		     jobshm_err_t *err)
+{
+	jobshm_sampler_t *s = calloc(1, sizeof(*s));
+	pthread_condattr_t ca;
+	char at[32];
+
+	if (!s) {
+		jobshm_fail_code(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	s->dir = s->rec = -1;
+	s->interval = interval;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	jobshm_fsdax_reserved(job, &s->cap);
+	if ((s->dir = jobshm_open_job_dir(job, at, sizeof(at), err)) < 0 ||
+	    (s->rec = record_open(job, 1, err)) < 0 ||
+	    (sample(s) < 0 && jobshm_fail(err, "usage of %s: %m", job->path)) ||
+	    (interval && sampler_thread(s, err) < 0)) {
+		jobshm_sampler_stop(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+jobshm_sampler_now(jobshm_sampler_t *s, struct jobshm_usage *u,
+		   unsigned *full_in_step)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = sample(s);
+	*u = s->u;
+	if (full_in_step)
+		*full_in_step = s->full;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void
+jobshm_sampler_stop(jobshm_sampler_t *s)
+{
+	if (!s)
+		return;
+	if (s->running) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = 1;
+		pthread_cond_signal(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->dir >= 0 && s->rec >= 0)
+		sample(s);	/* the step's last word */
+	if (s->dir >= 0)
+		close(s->dir);
+	if (s->rec >= 0)
+		close(s->rec);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Who and where, for a record of job. */
+static void
+usage_of(const struct jobshm_job *job, struct jobshm_usage *u)
+{
+	struct stat st;
+
+	u->jobid = job->jobid;
+	u->uid = job->uid;
+	if (!u->uid && stat(job->path, &st) == 0)	/* the epilog's job */
+		u->uid = st.st_uid;
+	snprintf(u->node, sizeof(u->node), "%s", job->node);
+	snprintf(u->kind, sizeof(u->kind), "%s",
+		 jobshm_kind_name(jobshm_job_kind(job)));
+}
+
+int
+jobshm_usage_read(const struct jobshm_job *job, struct jobshm_usage *u,
+		  jobshm_err_t *err)
+{
+	int fd = record_open(job, 0, err);
+
+	memset(u, 0, sizeof(*u));
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_SH) == 0)
+		record_read(fd, u);
+	close(fd);
+	usage_of(job, u);
+	return 0;
+}
+
+const char *
+jobshm_usage_summary(const struct jobshm_usage *u, char *buf, size_t len)
+{
+	char a[32], b[32];
+
+	snprintf(buf, len, "%s: peak %s of %s (%u%%), full %u time%s",
+		 u->node[0] ? u->node : "this node",
+		 jobshm_size_format(u->peak, a, sizeof(a)),
+		 jobshm_size_format(u->size, b, sizeof(b)),
+		 u->size ? (unsigned)((double)u->peak * 100 / (double)u->size) : 0, u->full,
+		 u->full == 1 ? "" : "s");
+	return buf;
+}
+
+/*
+ * At the job's epilog: the last sample (if the shm is still mounted),
+ * the record logged, its file removed.  1: no record (no shm here).
+ */
+int
+jobshm_usage_end(const struct jobshm_job *job, struct jobshm_usage *u,
+		 jobshm_err_t *err)
+{
+	uint64_t size, used;
+	char line[512], name[32];
+	jobshm_err_t e;
+	int fd = record_open(job, 0, &e), base, rc = 0;
+
+	memset(u, 0, sizeof(*u));
+	if (fd < 0)
+		return 1;
+	if (jobshm_job_usage(job, &size, &used, &e) == 0)
+		record_add(fd, size, used, u);
+	else
+		record_read(fd, u);
+	close(fd);
+	usage_of(job, u);
+	if (job->conf->usage_log[0])
+		rc = jobshm_usage_log_append(job->conf, jobshm_usage_json(u,
+					     line, sizeof(line)), err);
+	snprintf(name, sizeof(name), "%" PRIu32 RECORD, job->jobid);
+	if ((base = jobshm_open_base_nolock(job, &e)) >= 0) {
+		unlinkat(base, name, 0);
+		close(base);
+	}
+	return rc;
+}

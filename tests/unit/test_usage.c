@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests: usage records, the usage log and its rotation, and the
+ * submit-time admission (what is certain before anything is queued). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+static void
+test_full(void **state)
+{
+	(void)state;
+	assert_true(jobshm_usage_full(256ULL << 20, 256ULL << 20));
+	assert_true(jobshm_usage_full(256ULL << 20, (256ULL << 20) - 4096));
+	assert_false(jobshm_usage_full(256ULL << 20, 250ULL << 20));
+	/* 1% of 100G is 1G free: not full; the slack is at most 64 MiB */
+	assert_false(jobshm_usage_full(100ULL << 30, 99ULL << 30));
+	assert_true(jobshm_usage_full(100ULL << 30, (100ULL << 30) - (60 << 20)));
+	assert_false(jobshm_usage_full(0, 0));
+}
+
+static void
+test_json_round_trip(void **state)
+{
+	struct jobshm_usage u = { .jobid = 42, .uid = 1001, .node = "n1",
+		.kind = "tmpfs", .size = 4ULL << 30, .peak = 3ULL << 30,
+		.used = 1ULL << 20, .full = 2, .start = 1700000000,
+		.end = 1700000100 }, v;
+	char line[512], sum[128];
+
+	(void)state;
+	jobshm_usage_json(&u, line, sizeof(line));
+	assert_string_equal(line, "{\"job\": 42, \"node\": \"n1\", \"uid\": "
+			    "1001, \"kind\": \"tmpfs\", \"size\": 4294967296, "
+			    "\"peak\": 3221225472, \"final\": 1048576, \"full\""
+			    ": 2, \"start\": 1700000000, \"end\": 1700000100}");
+	assert_int_equal(jobshm_usage_parse(line, &v), 0);
+	assert_int_equal(v.jobid, 42);
+	assert_string_equal(v.node, "n1");
+	assert_int_equal(v.peak, u.peak);
+	assert_int_equal(v.used, u.used);
+	assert_int_equal(v.full, 2);
+	assert_int_equal(jobshm_usage_parse("{\"job\": 1}", &v), -1);
+	assert_string_equal(jobshm_usage_summary(&u, sum, sizeof(sum)),
+			    "n1: peak 3G of 4G (75%), full 2 times");
+}
+
+static int
+count(const struct jobshm_usage *u, void *arg)
+{
+	(void)u;
+	++*(int *)arg;
+	return 0;
+}
+
+/* The epilog's logging through jobshm_usage_end needs a mounted job;
+ * the log itself is exercised through a record per job, as the epilog
+ * writes it, by the loader's own key. */
+static void
+test_log_rotation(void **state)
+{
+	char dir[] = "/tmp/jobshm-usage-test.XXXXXX", path[256], old[256];
+	struct jobshm_conf c;
+	struct jobshm_usage u = { .node = "n1", .kind = "tmpfs", .size = 1 };
+	char line[512];
+	struct stat st;
+	int n = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	jobshm_conf_defaults(&c);
+	snprintf(c.usage_log, sizeof(c.usage_log), "%s/usage.log", dir);
+	c.usage_log_max = 1024;
+	snprintf(path, sizeof(path), "%s", c.usage_log);
+	snprintf(old, sizeof(old), "%s.1", c.usage_log);
+	for (uint32_t j = 1; j <= 12; j++) {
+		jobshm_err_t err;
+
+		u.jobid = j;
+		jobshm_usage_json(&u, line, sizeof(line));
+		assert_int_equal(jobshm_usage_log_append(&c, line, &err), 0);
+	}
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size <= 1024);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(stat(old, &st), 0);
+	assert_true(st.st_size <= 1024);
+	assert_int_equal(jobshm_usage_log_each(&c, 12, count, &n), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(jobshm_usage_log_each(&c, 0, count, &n), 0);
+	assert_true(n >= 8 && n <= 12);
+	/* a missing directory: the log is off, not an error */
+	snprintf(c.usage_log, sizeof(c.usage_log), "%s/none/usage.log", dir);
+	{
+		jobshm_err_t err;
+
+		assert_int_equal(jobshm_usage_log_append(&c, line, &err), 0);
+	}
+	unlink(path);
+	unlink(old);
+	rmdir(dir);
+}
+
+static void
+test_submit_admission(void **state)
+{
+	struct jobshm_conf c;
+	struct jobshm_request r = { .submit = 1 };
+	jobshm_err_t err;
+	uint64_t b;
+
+	(void)state;
+	jobshm_conf_defaults(&c);
+	c.max_size = (struct jobshm_size){ .bytes = 3ULL << 30 };
+	r.shm = "3500M";
+	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), -1);
+	assert_string_equal(err.msg, "--shm=3500M (3.4G) is larger than this "
+			    "node's limit (max_size = 3G)");
+	r.shm = "2G";
+	r.job_mem = 1ULL << 30;
+	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), -1);
+	assert_non_null(strstr(err.msg, "larger than the job's memory"));
+	r.shm = "90%";		/* a share: the node decides */
+	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), 0);
+	assert_int_equal(b, 0);
+	r.shm = NULL;		/* default_size: the node's */
+	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), 0);
+	c.max_size = (struct jobshm_size){ .percent = 1 };	/* node's RAM */
+	r.shm = "3500M";
+	r.job_mem = 0;
+	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), 0);
+	r.submit = 0;		/* on the node: refused */
+	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_log_rotation),
+		cmocka_unit_test(test_submit_admission),
+	};
+
+	return cmocka_run_group_tests_name("usage", tests, NULL, NULL);
+}
