@@ -69,7 +69,7 @@ BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	pam/pam_jobshm.so \
 	$(PY_MOD) launcher/enqueue_jobshm $(MANS)
 
-.PHONY: lib-calls FORCE print-version all python docs \
+.PHONY: demo-stop lib-calls FORCE print-version all python docs \
 	install uninstall deb rpm \
 	check compat-check unit unit-asan python-test launcher-test docs-test \
 	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
@@ -357,6 +357,9 @@ deps:
 
 demo: deps all
 	tests/cluster/demo.sh
+
+demo-stop:
+	tests/cluster/demo.sh stop
 
 bench-rro: all
 	d=$$(mktemp -d /tmp/jobshm-bench.XXXXXX) && \

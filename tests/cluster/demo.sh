@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # make demo: a local one-node Slurm with jobshm, one job with --shm, and
 # proof that nothing of the job is left after it ends.
+# make demo-stop (demo.sh stop): stop the demo's cluster.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export JOBSHM_CLUSTER_DIR=${JOBSHM_CLUSTER_DIR:-/tmp/jobshm-demo}
@@ -9,6 +10,8 @@ export JOBSHM_CLUSTER_NODES=1 JOBSHM_CLUSTER_PORT=${JOBSHM_CLUSTER_PORT:-16917}
 export JOBSHM_CLUSTER_NODE_PREFIX=demo
 D=$JOBSHM_CLUSTER_DIR
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+[ "${1:-}" != stop ] || exec "$ROOT/tests/cluster/cluster.sh" stop
 
 "$ROOT/tests/cluster/cluster.sh" start
 export SLURM_CONF=$D/slurm.conf
@@ -35,5 +38,4 @@ find "$D/base" -mindepth 2 | grep . || echo "(no job directories)"
 "$ROOT/cli/jobshm" --conf "$D/jobshm.conf" status
 
 say "The demo cluster keeps running: export SLURM_CONF=$SLURM_CONF"
-echo "Stop it with: JOBSHM_CLUSTER_DIR=$D JOBSHM_CLUSTER_PORT=$JOBSHM_CLUSTER_PORT \\"
-echo "  JOBSHM_CLUSTER_NODES=1 JOBSHM_CLUSTER_NODE_PREFIX=demo tests/cluster/cluster.sh stop"
+echo "Stop it with: make demo-stop"
