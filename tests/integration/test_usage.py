@@ -254,3 +254,43 @@ def test_pytorch_dataloader_workers_in_a_small_shm():
                      "/dev/shm was full (256M of 256M); try --shm=512M") or \
             l.startswith("jobshm: task 0 on n1 exited with status 1 after "
                          "/dev/shm became full during the step"), lines
+
+
+MPI_BIG = """
+import numpy as np
+from mpi4py import MPI
+c = MPI.COMM_WORLD
+x = np.ones(8 << 20)                      # 64 MiB
+if c.Get_rank() == 0:
+    c.Send(x, dest=1)
+else:
+    y = np.empty_like(x)
+    c.Recv(y, source=0)
+    print("GOT", int(y.sum()), flush=True)
+"""
+
+
+def no_mpi():
+    from test_runtimes import no_mpi as why
+    return why()
+
+
+@pytest.mark.skipif(no_mpi() is not None, reason=str(no_mpi()))
+@pytest.mark.parametrize("shm,ok", [("32M", True), ("4M", False)])
+def test_open_mpi_shared_memory_transfer_larger_than_the_shm(shm, ok):
+    # Open MPI's shared-memory transport (vader, single copy off: every
+    # byte through its segments) pipelines a 64 MiB message through
+    # fixed segments: 32M of shm is enough.  In 4M its segments cannot be
+    # made and MPI_Init fails before anything is written: the shm was
+    # never full, and jobshm says only what the job used.
+    prog = program("mpi_big.py", MPI_BIG)
+    env = ["OMPI_MCA_btl=self,vader", "OMPI_MCA_pml=ob1",
+           "OMPI_MCA_btl_vader_single_copy_mechanism=none"]
+    p = run(["env"] + env + ["srun", "-w", "n1", "-n2", "--mem=1G",
+                             f"--shm={shm}", "--mpi=pmix", PY, str(prog)],
+            user=USER1, timeout=180)
+    assert (p.returncode == 0) == ok, p.stderr
+    assert ("GOT 8388608" in p.stdout) == ok, p.stdout + p.stderr
+    lines = jobshm_lines(p.stderr)
+    assert lines and all(l.startswith(f"jobshm: n1: peak ") and
+                         f" of {shm} (" in l for l in lines), p.stderr
