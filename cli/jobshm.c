@@ -216,11 +216,16 @@ cmd_report(int nargs, char **args)
 	uint64_t id;
 	uint32_t jobid;
 
-	if (nargs != 1 || sscanf(args[0], "%" SCNu64, &id) != 1 || !id ||
+	if (nargs != 1) {
+		fprintf(stderr, "%s: report: no JOBID given (usage: %s report "
+			"[--json] JOBID)\n", prog, prog);
+		return 2;
+	}
+	if (sscanf(args[0], "%" SCNu64, &id) != 1 || !id ||
 	    id > UINT32_MAX || strspn(args[0], "0123456789") !=
 	    strlen(args[0])) {
 		fprintf(stderr, "%s: report: invalid job id '%s': expected a "
-			"job number like 1234\n", prog, nargs ? args[0] : "");
+			"job number like 1234\n", prog, args[0]);
 		return 2;
 	}
 	jobid = (uint32_t)id;

@@ -99,6 +99,9 @@ def test_check_config_names_a_missing_nvram_path(tmp_path):
     ([], "no command given"),
     (["status", "extra"], "unexpected argument 'extra'"),
     (["--conf", "/nonexistent.conf", "status"], "/nonexistent.conf: cannot read"),
+    (["report"], "report: no JOBID given"),
+    (["report", "12x"], "report: invalid job id '12x': expected a job number"),
+    (["report", "4294967296"], "invalid job id '4294967296'"),
 ])
 def test_cli_bad_usage(args, msg):
     p = run([CLI] + args)
