@@ -283,6 +283,9 @@ mntns_holder(int dir, const struct jobshm_job *job, jobshm_err_t *err)
 		      : fd;
 }
 
+/* mntns_keep: the new namespace's id is not above the one it is bound in */
+#define MNTNS_NOT_NEWER (-3)
+
 /* In the helper, in the job's new namespace (open at `ns`): bind it on
  * the holder from the namespace open at `from`, where the holder is. */
 static int
@@ -290,15 +293,68 @@ mntns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 	jobshm_err_t *err)
 {
 	char src[32], at[32];
+	int older;
 
 	if (setns(from, CLONE_NEWNS) < 0)
 		return jobshm_fail(err, "setns back: %m");
 	snprintf(src, sizeof(src), "/proc/self/fd/%d", ns);
 	snprintf(at, sizeof(at), "/proc/self/fd/%d", hold);
-	if (mount(src, at, NULL, MS_BIND, NULL) < 0)
-		return jobshm_fail(err, "keep the namespace on %s.ns: %m",
-				   job->path);
+	if (mount(src, at, NULL, MS_BIND, NULL) < 0) {
+		older = errno == EINVAL;
+		jobshm_fail(err, "keep the namespace on %s.ns: %m", job->path);
+		return older ? MNTNS_NOT_NEWER : -1;
+	}
 	return 0;
+}
+
+/* In the helper, in the namespace open at `from`: a new one for the job,
+ * kept on the holder; 0, -1, or MNTNS_NOT_NEWER (back in `from`). */
+static int
+mntns_new_kept(const struct jobshm_job *job, int from, int hold,
+	       const char *target, jobshm_err_t *err)
+{
+	int ns, rc;
+
+	if (jobshm_mntns_enter(job, target, err) < 0)
+		return -1;
+	ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	rc = ns < 0 ? jobshm_fail(err, "the new namespace: %m") :
+	     mntns_keep(from, ns, hold, job, err);
+	if (ns >= 0)
+		close(ns);
+	return rc;
+}
+
+/*
+ * The kernel binds a mount namespace's file only in a namespace with a
+ * lower id (no loops).  On Linux 6.18 (seen on 6.18.44) the ids come
+ * from per-CPU batches, so a namespace made now on one CPU can get a
+ * lower id than one made earlier on another: the job's namespace under
+ * Slurm's namespace/linux, where slurmstepd and the tasks run and the
+ * holder is.  Then the job's namespace is made again on each CPU this
+ * helper may run on (pinned to it), until one is newer.
+ */
+static int
+mntns_new_kept_anywhere(const struct jobshm_job *job, int from, int hold,
+			const char *target, jobshm_err_t *err)
+{
+	cpu_set_t cpus, one;
+	int cpu, tries = 0, rc = mntns_new_kept(job, from, hold, target, err);
+
+	if (rc != MNTNS_NOT_NEWER || sched_getaffinity(0, sizeof(cpus), &cpus) < 0)
+		return rc;
+	for (cpu = 0; rc == MNTNS_NOT_NEWER && cpu < CPU_SETSIZE &&
+	     tries < 64; cpu++) {
+		if (!CPU_ISSET(cpu, &cpus))
+			continue;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) == 0) {
+			tries++;
+			rc = mntns_new_kept(job, from, hold, target, err);
+		}
+	}
+	return rc;
 }
 
 /* In the helper: make the job's namespace and keep it; 0 or -1. */
@@ -306,7 +362,7 @@ static int
 mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	  jobshm_err_t *err)
 {
-	int dir, hold, from, ns, rc = -1;
+	int dir, hold, from, rc = -1;
 
 	if ((dir = mntns_dir(basefd, job, err)) < 0)
 		return -1;
@@ -317,13 +373,9 @@ mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	from = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (from < 0)
 		jobshm_fail(err, "/proc/self/ns/mnt: %m");
-	else if (jobshm_mntns_enter(job, target, err) == 0) {
-		ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-		rc = ns < 0 ? jobshm_fail(err, "the new namespace: %m") :
-		     mntns_keep(from, ns, hold, job, err);
-		if (ns >= 0)
-			close(ns);
-	}
+	else
+		rc = mntns_new_kept_anywhere(job, from, hold, target, err) < 0 ?
+		     -1 : 0;
 	if (from >= 0)
 		close(from);
 	close(hold);
