@@ -34,14 +34,15 @@ FILL_MB = 48
 def slurm_version():
     p = subprocess.run(["sinfo", "-V"], capture_output=True, text=True)
     m = re.search(r"(\d+)\.(\d+)\.(\d+)", p.stdout)
-    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+    return (tuple(int(x) for x in m.groups()), m.group(0)) if m else \
+        ((0, 0, 0), "unknown")
 
 
-VERSION = slurm_version()
+VERSION, VERSION_TEXT = slurm_version()
 pytestmark = pytest.mark.skipif(
     VERSION < (25, 11, 0),
     reason=f"NamespaceType (namespace/linux, namespace/tmpfs) is Slurm "
-           f"25.11+; this is {'.'.join(map(str, VERSION))} "
+           f"25.11+; this is {VERSION_TEXT} "
            f"(make check-slurm-src runs these on 26.05)")
 
 # What each process reports: its /dev/shm (the filesystem on top there:
