@@ -34,7 +34,8 @@ for i in $(seq 1 100); do   # the epilog runs just after the job ends
 	[ -z "$(squeue -h)" ] && break; sleep 0.2
 done
 grep -F " $D/base/" /proc/self/mountinfo || echo "(no jobshm mounts)"
-find "$D/base" -mindepth 2 | grep . || echo "(no job directories)"
+find "$D/base" -mindepth 2 ! -name '.jobshm-*' | grep . ||
+	echo "(no job directories; the node's lock and marker stay)"
 "$ROOT/cli/jobshm" --conf "$D/jobshm.conf" status
 
 say "The demo cluster keeps running: export SLURM_CONF=$SLURM_CONF"

@@ -50,7 +50,7 @@ job_for(struct jobshm_job *job, const char *node, uint32_t id)
  * mounted with OPTS ("loop,prjquota") at top/NAME (written to mnt);
  * 0, or -1 where this kernel cannot (the caller skips).
  */
-static int
+static inline int
 loop_mount(const char *name, const char *size, const char *mkfs,
 	   const char *opts, char *mnt, size_t len)
 {
