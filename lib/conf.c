@@ -261,9 +261,10 @@ static const struct key {
 	    "Where per-job mounts live (<base>/<jobid>). Absolute, no . or ..; "
 	    "%n (a whole path component) is the Slurm node name, so several "
 	    "slurmd on one host never collide. Every component must be a "
-	    "directory of root's that only root can write to (a sticky one "
-	    "such as /tmp excepted); missing ones are created, the last "
-	    "root-only (0700)." }, set_base_path },
+	    "directory of root's that only root can write to (an existing one "
+	    "under a sticky directory such as /tmp excepted); missing ones "
+	    "are created, the last root-only (0700), but never inside a "
+	    "directory others can write to: keep it in a root-only place." }, set_base_path },
 	{ { "default_size", "size", "0",
 	    "Size for jobs without --shm; 0 or \"none\": they keep the node's "
 	    "/dev/shm. \"N%\" is N% of the job's memory on the node." },

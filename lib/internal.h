@@ -51,8 +51,9 @@ int jobshm_rmtree_at(int parent, const char *name);
 /* ---- jobdir.c: the job directories; it calls no other file of these */
 
 /* A root path opened component by component, never following a link,
- * each component root's and writable by root only (a sticky one on the
- * way excepted); create makes what is missing. */
+ * each component root's and writable by root only (an existing one
+ * under a sticky directory excepted); create makes what is missing,
+ * never inside a directory others can write to. */
 int jobshm_open_dir(const char *path, int create, jobshm_err_t *err);
 
 /* Size and use of the filesystem fd is on, held to cap (0: none);

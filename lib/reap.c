@@ -261,10 +261,34 @@ runs_as(int pdir, uid_t uid)
 	return real == uid || eff == uid;
 }
 
+/* fn(/proc's fd, pid, arg) for each process; the sum it returns, or -1
+ * if /proc cannot be read. */
+static int
+each_process(int (*fn)(int procfd, const char *pid, void *arg), void *arg)
+{
+	struct dirent *d;
+	DIR *proc = opendir("/proc");
+	int n = 0;
+
+	if (!proc)
+		return -1;
+	while ((d = readdir(proc)))
+		if (isdigit((unsigned char)d->d_name[0]))
+			n += fn(dirfd(proc), d->d_name, arg);
+	closedir(proc);
+	return n;
+}
+
+struct reaping {
+	struct target *t;
+	uid_t uid;
+};
+
 /* SIGKILL through a pidfd taken before the process was examined. */
 static int
-kill_if_holder(int procfd, const char *pid, uid_t uid, struct target *t)
+kill_if_holder(int procfd, const char *pid, void *arg)
 {
+	struct reaping *r = arg;
 	int pidfd, pdir, hit = 0;
 
 	if (atoi(pid) == getpid())
@@ -273,7 +297,7 @@ kill_if_holder(int procfd, const char *pid, uid_t uid, struct target *t)
 	if (pidfd < 0)
 		return 0;
 	pdir = openat(procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pdir >= 0 && runs_as(pdir, uid) && holds(pdir, pid, t))
+	if (pdir >= 0 && runs_as(pdir, r->uid) && holds(pdir, pid, r->t))
 		hit = syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0;
 	if (pdir >= 0)
 		close(pdir);
@@ -284,65 +308,65 @@ kill_if_holder(int procfd, const char *pid, uid_t uid, struct target *t)
 int
 jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
 {
-	struct target *t;
-	struct dirent *d;
-	uid_t uid = (uid_t)-1;
-	DIR *proc;
-	int rc = 0;
+	struct reaping r = { NULL, (uid_t)-1 };
+	int n;
 
 	*killed = 0;
 	if (jobshm_job_mounted(job, err) != 1)
 		return 0;
-	if (!(t = calloc(1, sizeof(*t))))
+	if (!(r.t = calloc(1, sizeof(*r.t))))
 		return jobshm_fail(err, "out of memory");
-	if (find_target(job, t, &uid, err) < 0 ||
-	    !(proc = opendir("/proc"))) {
-		rc = t->devs[0] ? jobshm_fail(err, "/proc: %m") : -1;
-		free(t);
-		return rc;
+	if (find_target(job, r.t, &r.uid, err) < 0) {
+		free(r.t);
+		return -1;
 	}
-	while ((d = readdir(proc)))
-		if (isdigit((unsigned char)d->d_name[0]))
-			*killed += kill_if_holder(dirfd(proc), d->d_name, uid, t);
-	closedir(proc);
-	free(t);
-	return rc;
+	n = each_process(kill_if_holder, &r);
+	free(r.t);
+	if (n < 0)
+		return jobshm_fail(err, "/proc: %m");
+	*killed = n;
+	return 0;
 }
 
 /* ---- what still holds a job's memory after its end ------------------- */
 
+struct holding {
+	struct target t;
+	jobshm_holder_f fn;
+	void *arg;
+};
+
+static int
+report_if_holder(int procfd, const char *pid, void *arg)
+{
+	struct holding *h = arg;
+	char comm[64];
+	ssize_t len;
+	int pdir, fd, hit;
+
+	pdir = openat(procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pdir < 0)
+		return 0;
+	hit = holds_dev(pdir, pid, &h->t);
+	if (hit && h->fn) {
+		fd = openat(pdir, "comm", O_RDONLY | O_CLOEXEC);
+		len = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
+		comm[len > 0 ? len - 1 : 0] = '\0';
+		if (fd >= 0)
+			close(fd);
+		h->fn(atoi(pid), comm, h->arg);
+	}
+	close(pdir);
+	return hit;
+}
+
 int
 jobshm_dev_holders(dev_t dev, jobshm_holder_f fn, void *arg)
 {
-	struct target t = { .dev = dev };
-	struct dirent *d;
-	char comm[64];
-	DIR *proc = opendir("/proc");
-	int pdir, n = 0, fd;
-	ssize_t len;
+	struct holding h = { .t = { .dev = dev }, .fn = fn, .arg = arg };
 
-	if (!proc)
-		return -1;
-	snprintf(t.devs, sizeof(t.devs), "%u:%u", major(dev), minor(dev));
-	if (stat("/proc/self/ns/mnt", &t.self) < 0)
-		t.self.st_ino = 0;
-	while ((d = readdir(proc))) {
-		if (!isdigit((unsigned char)d->d_name[0]) ||
-		    (pdir = openat(dirfd(proc), d->d_name, O_RDONLY |
-				   O_DIRECTORY | O_CLOEXEC)) < 0)
-			continue;
-		if (holds_dev(pdir, d->d_name, &t)) {
-			fd = openat(pdir, "comm", O_RDONLY | O_CLOEXEC);
-			len = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
-			comm[len > 0 ? len - 1 : 0] = '\0';
-			if (fd >= 0)
-				close(fd);
-			n++;
-			if (fn)
-				fn(atoi(d->d_name), comm, arg);
-		}
-		close(pdir);
-	}
-	closedir(proc);
-	return n;
+	snprintf(h.t.devs, sizeof(h.t.devs), "%u:%u", major(dev), minor(dev));
+	if (stat("/proc/self/ns/mnt", &h.t.self) < 0)
+		h.t.self.st_ino = 0;
+	return each_process(report_if_holder, &h);
 }

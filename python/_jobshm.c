@@ -266,22 +266,30 @@ m_attach(PyObject *mod, PyObject *args)
 	return wrap(ns, seg, &err);
 }
 
+/* fn(ns, name) for the one name argument: None, or the error raised. */
 static PyObject *
-m_unlink(PyObject *mod, PyObject *args)
+by_name(PyObject *args, int (*fn)(jobshm_ns_t *, const char *,
+				  jobshm_err_t *))
 {
 	const char *name;
 	jobshm_ns_t *ns;
 	jobshm_err_t err;
 	int rc;
 
-	(void)mod;
 	if (!PyArg_ParseTuple(args, "s", &name) || !(ns = ns_open()))
 		return NULL;
-	rc = jobshm_seg_unlink(ns, name, &err);
+	rc = fn(ns, name, &err);
 	jobshm_ns_close(ns);
 	if (rc < 0)
 		return fail(&err);
 	Py_RETURN_NONE;
+}
+
+static PyObject *
+m_unlink(PyObject *mod, PyObject *args)
+{
+	(void)mod;
+	return by_name(args, jobshm_seg_unlink);
 }
 
 static int
@@ -394,19 +402,8 @@ m_rro_lock(PyObject *mod, PyObject *args)
 static PyObject *
 m_rro_lock_remove(PyObject *mod, PyObject *args)
 {
-	const char *name;
-	jobshm_ns_t *ns;
-	jobshm_err_t err;
-	int rc;
-
 	(void)mod;
-	if (!PyArg_ParseTuple(args, "s", &name) || !(ns = ns_open()))
-		return NULL;
-	rc = jobshm_rro_lock_remove(ns, name, &err);
-	jobshm_ns_close(ns);
-	if (rc < 0)
-		return fail(&err);
-	Py_RETURN_NONE;
+	return by_name(args, jobshm_rro_lock_remove);
 }
 
 static PyObject *

@@ -99,11 +99,11 @@ task(const struct jobshm_job *job)
 }
 
 /* A process that opens path (the task's, through /proc) as uid and
- * keeps it open. */
+ * keeps it open (and flocked, with lock). */
 static pid_t
-opener(const char *path, uid_t uid, int flags)
+locker(const char *path, uid_t uid, int flags, int lock)
 {
-	int ready[2];
+	int ready[2], fd;
 	pid_t pid;
 
 	assert_int_equal(pipe(ready), 0);
@@ -112,7 +112,8 @@ opener(const char *path, uid_t uid, int flags)
 		close(ready[0]);
 		if (uid && (setgid(uid) < 0 || setuid(uid) < 0))
 			_exit(1);
-		if (open(path, flags | O_CLOEXEC) < 0)
+		if ((fd = open(path, flags | O_CLOEXEC)) < 0 ||
+		    (lock && flock(fd, LOCK_EX) < 0))
 			_exit(2);
 		signal_ready(ready[1]);
 		pause();
@@ -121,6 +122,12 @@ opener(const char *path, uid_t uid, int flags)
 	close(ready[1]);
 	wait_ready(ready[0]);
 	return pid;
+}
+
+static pid_t
+opener(const char *path, uid_t uid, int flags)
+{
+	return locker(path, uid, flags, 0);
 }
 
 static void
@@ -315,28 +322,13 @@ test_user_cannot_hold_the_base_lock(void **state)
 	struct jobshm_job job;
 	jobshm_err_t err;
 	char base[96];
-	int ready[2], status;
+	int status;
 	pid_t user, setup;
 
 	(void)state;
 	snprintf(base, sizeof(base), "%s/a4", top);
 	assert_int_equal(mkdir(base, 0755), 0);
-	assert_int_equal(pipe(ready), 0);
-	user = fork();
-	if (user == 0) {
-		int fd;
-
-		close(ready[0]);
-		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0 ||
-		    (fd = open(base, O_RDONLY | O_DIRECTORY)) < 0 ||
-		    flock(fd, LOCK_EX) < 0)
-			_exit(1);
-		signal_ready(ready[1]);
-		pause();
-		_exit(0);
-	}
-	close(ready[1]);
-	wait_ready(ready[0]);
+	user = locker(base, NOBODY, O_RDONLY | O_DIRECTORY, 1);
 	job_for(&job, "a4", 2005);
 	setup = fork();
 	if (setup == 0) {
