@@ -72,6 +72,11 @@ int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 #define JOBSHM_HELD ".held"
 /* <base>/<jobid>.usage: what the job used of its shm here (usage.c) */
 #define JOBSHM_USAGE ".usage"
+/* What a sampler's thread did: samples, those in a fast window, inotify
+ * wake-ups, and whether it still watches (for tests and benches). */
+void jobshm_sampler_counts(jobshm_sampler_t *s, unsigned long *samples,
+			   unsigned long *fast, unsigned long *events,
+			   int *watching);
 
 /* The job's base directory unlocked (-1, errno ENOENT: none), and the
  * job's directory as an O_PATH descriptor named by proc for mount(2);

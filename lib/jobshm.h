@@ -285,7 +285,9 @@ int jobshm_usage_full(uint64_t size, uint64_t used);
 /*
  * Sample the job's shm on this node (as root, where it is mounted):
  * once now and, with interval > 0, every interval seconds in a thread of
- * its own (every signal blocked), into the job's record on the node,
+ * its own (every signal blocked) -- and every millisecond for a moment
+ * after a file is made or grown in the shm's root, within a budget
+ * (lib/usage.c) -- into the job's record on the node,
  * which every step adds to.  _now samples at once: *u is the record with
  * used as now, *full_in_step (if not NULL) the times this sampler saw
  * the shm become full.  _stop samples a last time, ends the thread and

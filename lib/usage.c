@@ -10,17 +10,33 @@
  * its lock, so that every step on the node adds to one record.  At the
  * epilog the record becomes one JSON line in usage_log (rotated by
  * size) and its file is removed.
+ *
+ * A shm can fill and empty again between two samples a second apart: a
+ * PyTorch DataLoader worker dies of SIGBUS in a full shm and its segment
+ * goes with it within milliseconds.  What precedes every such fill is a
+ * file made or grown in the shm's root (shm_open, then ftruncate: torch,
+ * NCCL, Open MPI's vader), so the thread also watches that directory
+ * with inotify (through the held descriptor: the watch is on the inode,
+ * and sees what any namespace does there) and, after an event, samples
+ * every FAST_NS until WINDOW_NS after the last one.  While the window is
+ * open, writes raise no events (IN_MODIFY is off: a write stream would
+ * queue one per write); fast samples are paid for from a budget of BURST
+ * that refills at REFILL a second, so that a job making files without
+ * end makes the thread sample at most REFILL times a second.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,12 +46,21 @@
 #define RECORD JOBSHM_USAGE
 #define FULL_SLACK (64ULL << 20)
 
+#define FAST_NS 1000000LL       /* between samples after an event: 1 ms  */
+#define WINDOW_NS 250000000LL   /* ... until 250 ms after the last one   */
+#define BURST 2000.0            /* fast samples in hand at most (2 s)     */
+#define REFILL 200.0            /* fast samples earned a second           */
+#define WATCH (IN_CREATE | IN_MODIFY | IN_MOVED_TO)
+#define WATCH_OPEN (IN_CREATE | IN_MOVED_TO)	/* while a window is open */
+
 struct jobshm_sampler {
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int running, stop;
+	int running;
 	int dir, rec;           /* the job's mount, its record              */
+	int wake, ino;          /* eventfd: stop; inotify on dir (-1: none) */
+	char at[32];            /* /proc/self/fd/<dir>, for the watch       */
+	unsigned long samples, fast, events;	/* what the thread did     */
 	uint64_t cap;           /* fsdax: the job's share                   */
 	unsigned interval;      /* seconds; 0: no thread                    */
 	uint64_t peak;          /* this step's peak, as added to the record */
@@ -133,20 +158,93 @@ sample(jobshm_sampler_t *s)
 	return record_add(s->rec, size, used, &s->u);
 }
 
+static int64_t
+now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Read every queued event; 1 if there was one. */
+static int
+drain(jobshm_sampler_t *s)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int any = 0;
+
+	while (read(s->ino, buf, sizeof(buf)) > 0)
+		any = 1;
+	return any;
+}
+
+/* Watch for mask on the job's directory (the same watch, its mask
+ * replaced); -1 if it cannot be. */
+static int
+watch(jobshm_sampler_t *s, uint32_t mask)
+{
+	return inotify_add_watch(s->ino, s->at, mask | IN_ONLYDIR) < 0 ? -1 : 0;
+}
+
 static void *
 sampler_run(void *arg)
 {
 	jobshm_sampler_t *s = arg;
-	struct timespec t;
+	int64_t slow = (int64_t)s->interval * 1000000000LL, now = now_ns(),
+		next = now + slow, until = 0, last = now, d;
+	double tokens = BURST;
+	struct timespec ts;
 
-	pthread_mutex_lock(&s->lock);
-	while (!s->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		t.tv_sec += s->interval;
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &t) == ETIMEDOUT)
-			sample(s);
+	for (;;) {
+		/* outside a window, an event opens one; inside, events are
+		 * read at each sample */
+		struct pollfd p[2] = { { s->wake, POLLIN, 0 },
+				       { s->ino, POLLIN, 0 } };
+		int n = s->ino >= 0 && now >= until ? 2 : 1;
+
+		d = next > now ? next - now : 0;
+		ts.tv_sec = d / 1000000000LL;
+		ts.tv_nsec = d % 1000000000LL;
+		if (ppoll(p, (nfds_t)n, &ts, NULL) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			break;
+		now = now_ns();
+		if (n == 2 && p[1].revents && drain(s)) {
+			watch(s, WATCH_OPEN);	/* writes raise none while open */
+			__atomic_add_fetch(&s->events, 1, __ATOMIC_RELAXED);
+			until = now + WINDOW_NS;
+			next = now;
+		}
+		if (now < next)
+			continue;
+		if (now < until && drain(s)) {	/* made or moved: still open */
+			__atomic_add_fetch(&s->events, 1, __ATOMIC_RELAXED);
+			until = now + WINDOW_NS;
+		}
+		tokens += (double)(now - last) * REFILL / 1e9;
+		tokens = tokens > BURST ? BURST : tokens;
+		last = now;
+		pthread_mutex_lock(&s->lock);
+		sample(s);
+		s->samples++;
+		if (now < until) {	/* fast, as far as the budget goes */
+			s->fast++;
+			tokens -= 1;
+			d = tokens >= 1 ? FAST_NS :
+			    (int64_t)((1 - tokens) * 1e9 / REFILL);
+			next = now + (d > FAST_NS ? d : FAST_NS);
+		} else {
+			if (until && watch(s, WATCH) < 0) {	/* closed */
+				close(s->ino);
+				s->ino = -1;
+			}
+			until = 0;
+			next = now + slow;
+		}
+		pthread_mutex_unlock(&s->lock);
 	}
-	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -173,25 +271,34 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 		     jobshm_err_t *err)
 {
 	jobshm_sampler_t *s = calloc(1, sizeof(*s));
-	pthread_condattr_t ca;
-	char at[32];
 
 	if (!s) {
 		jobshm_fail_code(err, ENOMEM, "out of memory");
 		return NULL;
 	}
-	s->dir = s->rec = -1;
+	s->dir = s->rec = s->wake = s->ino = -1;
 	s->interval = interval;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	jobshm_fsdax_reserved(job, &s->cap);
-	if ((s->dir = jobshm_open_job_dir(job, at, sizeof(at), err)) < 0 ||
+	if ((s->dir = jobshm_open_job_dir(job, s->at, sizeof(s->at),
+					  err)) < 0 ||
 	    (s->rec = record_open(job, 1, err)) < 0 ||
-	    (sample(s) < 0 && jobshm_fail(err, "usage of %s: %m", job->path)) ||
-	    (interval && sampler_thread(s, err) < 0)) {
+	    (sample(s) < 0 && jobshm_fail(err, "usage of %s: %m", job->path))) {
+		jobshm_sampler_stop(s);
+		return NULL;
+	}
+	if (!interval)
+		return s;
+	/* without inotify (fs.inotify.max_user_instances reached): the
+	 * interval alone */
+	s->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->ino >= 0 && watch(s, WATCH) < 0) {
+		close(s->ino);
+		s->ino = -1;
+	}
+	if ((s->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ?
+	    jobshm_fail(err, "cannot start the usage sampler: eventfd: %m") :
+	    sampler_thread(s, err)) {
 		jobshm_sampler_stop(s);
 		return NULL;
 	}
@@ -214,15 +321,27 @@ jobshm_sampler_now(jobshm_sampler_t *s, struct jobshm_usage *u,
 }
 
 void
+jobshm_sampler_counts(jobshm_sampler_t *s, unsigned long *samples,
+		      unsigned long *fast, unsigned long *events, int *watching)
+{
+	pthread_mutex_lock(&s->lock);
+	*samples = s->samples;
+	*fast = s->fast;
+	*events = __atomic_load_n(&s->events, __ATOMIC_RELAXED);
+	*watching = s->ino >= 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
 jobshm_sampler_stop(jobshm_sampler_t *s)
 {
 	if (!s)
 		return;
 	if (s->running) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = 1;
-		pthread_cond_signal(&s->cond);
-		pthread_mutex_unlock(&s->lock);
+		uint64_t one = 1;
+
+		if (write(s->wake, &one, sizeof(one)) != sizeof(one))
+			pthread_cancel(s->thread);	/* cannot be */
 		pthread_join(s->thread, NULL);
 	}
 	if (s->dir >= 0 && s->rec >= 0)
@@ -231,7 +350,10 @@ jobshm_sampler_stop(jobshm_sampler_t *s)
 		close(s->dir);
 	if (s->rec >= 0)
 		close(s->rec);
-	pthread_cond_destroy(&s->cond);
+	if (s->wake >= 0)
+		close(s->wake);
+	if (s->ino >= 0)
+		close(s->ino);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Unit tests: usage records, the usage log and its rotation, and the
- * submit-time admission (what is certain before anything is queued). */
+/* Unit tests: usage records, the usage log and its rotation, the
+ * submit-time admission (what is certain before anything is queued),
+ * and, as root on a real tmpfs, the sampler's fast window. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,10 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "jobshm.h"
 #include "internal.h"
+
+#include "scratch.h"
 
 static void
 test_full(void **state)
@@ -142,6 +150,124 @@ test_submit_admission(void **state)
 	assert_int_equal(jobshm_admit_request(&c, &r, &b, &err), -1);
 }
 
+static void
+ms_sleep(long ms)
+{
+	struct timespec t = { ms / 1000, ms % 1000 * 1000000L };
+
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+static double
+secs(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A file made in the shm, written until it is full, and gone 30 ms
+ * later: far less than the interval (an hour here), seen because the
+ * file's making opened a fast window.  The window then closes: no
+ * samples while nothing happens. */
+static void
+test_fast_window_sees_a_brief_fill(void **state)
+{
+	static char buf[1 << 20];
+	struct jobshm_job job;
+	struct jobshm_usage u;
+	jobshm_err_t err;
+	jobshm_sampler_t *s;
+	unsigned long n, fast, ev, n2, f2, e2;
+	unsigned full;
+	char path[400];
+	int fd, w;
+
+	(void)state;
+	job_for(&job, "n1", 31);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 8 << 20, NULL,
+					  &err), 0);
+	s = jobshm_sampler_start(&job, 3600, &err);
+	assert_non_null(s);
+	jobshm_sampler_counts(s, &n, &fast, &ev, &w);
+	assert_int_equal(w, 1);
+	assert_int_equal(n, 0);
+	snprintf(path, sizeof(path), "%s/seg", job.path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	while (write(fd, buf, sizeof(buf)) > 0)
+		;
+	assert_int_equal(errno, ENOSPC);
+	ms_sleep(30);
+	close(fd);
+	unlink(path);
+	ms_sleep(30);
+	assert_int_equal(jobshm_sampler_now(s, &u, &full), 0);
+	assert_int_equal(full, 1);
+	assert_int_equal(u.size, 8 << 20);
+	assert_true(jobshm_usage_full(u.size, u.peak));
+	assert_true(u.used < (1 << 20));
+	jobshm_sampler_counts(s, &n, &fast, &ev, &w);
+	assert_true(ev >= 1);
+	assert_true(fast >= 10);
+	ms_sleep(400);		/* the window: 250 ms after the last event */
+	jobshm_sampler_counts(s, &n, &fast, &ev, &w);
+	ms_sleep(300);
+	jobshm_sampler_counts(s, &n2, &f2, &e2, &w);
+	assert_int_equal(n2, n);
+	assert_int_equal(w, 1);
+	jobshm_sampler_stop(s);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
+/* A job that makes files without end: fast samples as fast as 1 ms
+ * while the budget lasts (2000), then no more than 200 a second. */
+static void
+test_fast_window_is_bounded(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	jobshm_sampler_t *s;
+	unsigned long n, fast, ev, n2, f2, e2;
+	char path[400];
+	double start, t1 = 0, t2 = 0;
+	int w, fd, i = 0;
+
+	(void)state;
+	job_for(&job, "n1", 32);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 8 << 20, NULL,
+					  &err), 0);
+	s = jobshm_sampler_start(&job, 3600, &err);
+	assert_non_null(s);
+	start = secs();
+	n = fast = n2 = f2 = 0;
+	while (secs() < start + 5.5) {
+		snprintf(path, sizeof(path), "%s/f%d", job.path, i++ % 64);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		unlink(path);
+		ms_sleep(1);
+		if (!t1 && secs() >= start + 4) {
+			t1 = secs();
+			jobshm_sampler_counts(s, &n, &fast, &ev, &w);
+		} else if (!t2 && secs() >= start + 5) {
+			t2 = secs();
+			jobshm_sampler_counts(s, &n2, &f2, &e2, &w);
+		}
+	}
+	print_message("fast samples: %lu in the first 4 s, %.0f/s after\n",
+		      fast, (double)(f2 - fast) / (t2 - t1));
+	assert_true(fast >= 500);		/* it did sample fast */
+	assert_true(fast <= 2000 + 4 * 200 + 50);
+	assert_true((double)(f2 - fast) / (t2 - t1) <= 200 * 1.1 + 5);
+	assert_true(n2 - f2 <= 5);	/* nothing but fast ones */
+	jobshm_sampler_stop(s);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
 int
 main(void)
 {
@@ -152,5 +278,17 @@ main(void)
 		cmocka_unit_test(test_submit_admission),
 	};
 
-	return cmocka_run_group_tests_name("usage", tests, NULL, NULL);
+	const struct CMUnitTest mounted[] = {
+		cmocka_unit_test(test_fast_window_sees_a_brief_fill),
+		cmocka_unit_test(test_fast_window_is_bounded),
+	};
+	int rc = cmocka_run_group_tests_name("usage", tests, NULL, NULL);
+
+	if (geteuid() != 0) {
+		printf("test_usage: the sampler's tests need root (they mount "
+		       "tmpfs); skipped\n");
+		return rc;
+	}
+	return rc | cmocka_run_group_tests_name("usage-sampler", mounted,
+						setup, teardown);
 }
