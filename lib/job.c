@@ -205,16 +205,18 @@ tmpfs_dev(const struct jobshm_job *job, int basefd)
 /*
  * After the unmount: if a process (one the reaper could not kill: not
  * the job's user's) still holds the job's tmpfs, say so in a record,
- * <base>/<jobid>.held, that status lists with the holders.
+ * <base>/<jobid>.held, that status lists with the holders.  A sealed
+ * tmpfs holds nothing anyone could keep: no record, and no look at
+ * every process on the node.
  */
 static void
-note_held(const struct jobshm_job *job, int basefd, dev_t dev)
+note_held(const struct jobshm_job *job, int basefd, dev_t dev, int sealed)
 {
 	char name[32], line[64];
 	int fd, n;
 
 	snprintf(name, sizeof(name), "%" PRIu32 JOBSHM_HELD, job->jobid);
-	if (!dev || jobshm_dev_holders(dev, NULL, NULL) <= 0) {
+	if (!dev || sealed || jobshm_dev_holders(dev, NULL, NULL) <= 0) {
 		unlinkat(basefd, name, 0);
 		return;
 	}
@@ -239,31 +241,90 @@ unlink_usage(const struct jobshm_job *job, int basefd)
 	unlinkat(basefd, name, 0);
 }
 
+/*
+ * The emptied tmpfs of the job made read-only on its superblock: every
+ * mount of it, in every namespace, whoever holds one.  The kernel
+ * refuses while a file of it is open for writing or an unlinked file of
+ * it is still held (open, mapped, a working directory), so once it is
+ * sealed and empty nothing that still refers to it (a descriptor of its
+ * root, a namespace) holds any memory, or can ever write to it: nobody
+ * need be looked for.  1 sealed; 0 not (then it is writable as before).
+ */
+static int
+seal(const struct jobshm_job *job, int basefd)
+{
+	const unsigned long flags = MS_REMOUNT | MS_NOSUID | MS_NODEV;
+	uint64_t size, used;
+	jobshm_err_t ignore;
+	char at[32];
+	int fd = jobshm_dir_fd(basefd, jobshm_job_leaf(job), at, sizeof(at),
+			       &ignore), sealed = 0;
+
+	if (fd < 0)
+		return 0;
+	if (mount(NULL, at, NULL, flags | MS_RDONLY, NULL) == 0) {
+		sealed = jobshm_fd_usage(fd, 0, &size, &used) == 0 && used == 0;
+		if (!sealed)	/* written between the emptying and now */
+			mount(NULL, at, NULL, flags, NULL);
+	}
+	close(fd);
+	return sealed;
+}
+
+/*
+ * Empty the job's tmpfs so that what a surviving reference holds is
+ * nothing, and seal it.  Where that fails, someone holds a file of it:
+ * the processes of the job's user that do are killed (the reaper looks
+ * at every process on the node, only then), and it is emptied again.
+ * 1 sealed, 0 not.
+ */
+static int
+empty_and_seal(const struct jobshm_job *job, int fd)
+{
+	jobshm_err_t ignore;
+	int killed;
+
+	jobshm_empty_at(fd, jobshm_job_leaf(job));
+	if (seal(job, fd))
+		return 1;
+	if (jobshm_job_reap(job, &killed, &ignore) == 0 && killed)
+		jobshm_empty_at(fd, jobshm_job_leaf(job));
+	return 0;
+}
+
 /* Empty, unmount and remove the job's directory in its open base. */
 static int
 remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 {
 	dev_t dev = tmpfs_dev(job, fd);
+	int sealed = 0;
 
 	if (jobshm_mntns_release(job, fd, err) < 0)
 		return -1;
-	if (dev)	/* what a surviving reference holds is then nothing */
-		jobshm_empty_at(fd, jobshm_job_leaf(job));
+	if (dev)
+		sealed = empty_and_seal(job, fd);
 	if (jobshm_unmount_at(fd, jobshm_job_leaf(job), err) < 0)
 		return -1;
 	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return jobshm_fail(err, "rmdir %s: %m", job->path);
-	note_held(job, fd, dev);
+	note_held(job, fd, dev, sealed);
 	unlink_usage(job, fd);
 	return 0;
 }
 
+/*
+ * A tmpfs job's holders are looked for only when its emptied tmpfs
+ * cannot be sealed (remove_job_dir); an fsdax job's (a directory on a
+ * filesystem shared with other jobs, which cannot be sealed alone)
+ * always, first.
+ */
 int
 jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 {
 	int fd, lock, killed, rc;
 
-	if (jobshm_job_reap(job, &killed, err) < 0)
+	if (jobshm_job_kind(job) == JOBSHM_FSDAX &&
+	    jobshm_job_reap(job, &killed, err) < 0)
 		return -1;
 	fd = jobshm_open_base(job, 0, &lock, err);
 	if (fd < 0)

@@ -15,6 +15,7 @@
  * task has gone.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -60,6 +61,55 @@ job_mount_under(const struct jobshm_mountinfo *mi, void *arg)
 	return d->n == 64;	/* a full batch: detach, then read again */
 }
 
+/*
+ * The top of the base path in this new namespace, when it is jobshm's
+ * own bind of that directory on itself (jobdir.c's private_top: a mount
+ * root on the same filesystem as its parent, so nothing is hidden by
+ * taking it away): detached in one call with every job's mount below
+ * it, however many jobs the node runs.  Anything else (a filesystem of
+ * the admin's at the top) is left to the pass below.
+ */
+static int
+own_bind(int fd, const char *top)
+{
+	char parent[PATH_MAX];
+	const char *leaf = strrchr(top, '/') + 1;
+	struct dirent *e;
+	struct stat st, up;
+	DIR *d;
+	int own = 0;
+
+	snprintf(parent, sizeof(parent), "%.*s/", (int)(leaf - top - 1), top);
+	if (!jobshm_is_mount_root(fd) || fstat(fd, &st) < 0 ||
+	    stat(parent, &up) < 0 || st.st_dev != up.st_dev || !(d = opendir(parent)))
+		return 0;
+	/* the directory under the mount is the mount's own root */
+	while ((e = readdir(d)))
+		if (!strcmp(e->d_name, leaf)) {
+			own = e->d_ino == st.st_ino;
+			break;
+		}
+	closedir(d);
+	return own;
+}
+
+static void
+detach_own_top(const struct jobshm_job *job, const char *keep)
+{
+	size_t n = strlen(job->top);
+	int fd;
+
+	if (n < 2 || job->top[0] != '/' || job->top[n - 1] == '/' ||
+	    (!strncmp(keep, job->top, n) && (keep[n] == '/' || !keep[n])))
+		return;
+	fd = open(job->top, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (own_bind(fd, job->top))
+		umount2(job->top, MNT_DETACH | UMOUNT_NOFOLLOW);
+	close(fd);
+}
+
 static int
 detach_job_mounts(const struct jobshm_job *job, const char *keep,
 		  jobshm_err_t *err)
@@ -67,6 +117,7 @@ detach_job_mounts(const struct jobshm_job *job, const char *keep,
 	struct detach d = { job->top, keep, { "" }, 0 };
 	int pass, detached;
 
+	detach_own_top(job, keep);
 	for (pass = 0; pass < 4096; pass++) {
 		d.n = 0;
 		if (jobshm_mountinfo_each("/proc/self/mountinfo",

@@ -121,12 +121,38 @@ ns_mounts_job(int pdir, const char *pid, const struct target *t)
 	return jobshm_mountinfo_each(path, dev_mounted, (void *)t) == 1;
 }
 
+/*
+ * 1 if a mapping of the process is of a file on the job's device: its
+ * maps, one read, rather than a stat of each of map_files (a slurmstepd
+ * has hundreds).  The device is the fourth field, "maj:min" in hex.
+ */
+static int
+maps_on_dev(int pdir, const struct target *t)
+{
+	unsigned maj, mnr;
+	char *line = NULL;
+	size_t len = 0;
+	int fd = openat(pdir, "maps", O_RDONLY | O_CLOEXEC), hit = 0;
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!hit && getline(&line, &len, f) > 0)
+		hit = sscanf(line, "%*s %*s %*s %x:%x", &maj, &mnr) == 2 &&
+		      makedev(maj, mnr) == t->dev;
+	free(line);
+	fclose(f);
+	return hit;
+}
+
 static int
 holds_dev(int pdir, const char *pid, const struct target *t)
 {
 	return link_holds(pdir, "cwd", t) || link_holds(pdir, "root", t) ||
-	       any_link(pdir, "fd", link_holds, t) ||
-	       any_link(pdir, "map_files", link_holds, t) ||
+	       any_link(pdir, "fd", link_holds, t) || maps_on_dev(pdir, t) ||
 	       ns_mounts_job(pdir, pid, t);
 }
 

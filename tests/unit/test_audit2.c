@@ -152,8 +152,9 @@ job_with_target(struct jobshm_job *job, uint32_t id)
 
 /*
  * Item 2: a process of the same user outside the job opens the task's
- * /proc/<pid>/ns/mnt and sleeps: the reaper kills it.  Root's own
- * reference (not killed) keeps a namespace that holds none of the job.
+ * /proc/<pid>/ns/mnt and sleeps; root keeps one too.  Neither reference
+ * keeps anything of the job: the namespace is emptied of its mounts and
+ * the tmpfs sealed, so nobody need be killed for it.
  */
 static void
 test_nsfs_holder_keeps_nothing(void **state)
@@ -175,7 +176,7 @@ test_nsfs_holder_keeps_nothing(void **state)
 	rooth = opener(p, 0, O_RDONLY);	/* root's: not killed */
 	end_task(t);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
-	assert_true(was_killed(user));
+	assert_false(was_killed(user));	/* it holds nothing: left alone */
 	end_task(rooth);
 	/* what root still holds has no job shm in it */
 	rooth = fork();
@@ -190,9 +191,10 @@ test_nsfs_holder_keeps_nothing(void **state)
 }
 
 /*
- * Item 3: the same user, outside the job, takes a directory descriptor
- * through /proc/<task>/root<target>: a mount of another namespace, so
- * mount ids never match; the superblock does.
+ * Item 3: the same user, outside the job, opens the task's file through
+ * /proc/<task>/root<target>: a mount of another namespace, so mount ids
+ * never match; the superblock does.  Its 8 MiB cannot be freed while it
+ * is open, so the tmpfs cannot be sealed: the reaper finds it, kills it.
  */
 static void
 test_fd_through_proc_root_is_found(void **state)
@@ -205,16 +207,69 @@ test_fd_through_proc_root_is_found(void **state)
 	(void)state;
 	job_with_target(&job, 2002);
 	t = task(&job);
-	snprintf(p, sizeof(p), "/proc/%d/root%s", (int)t, target);
-	user = opener(p, NOBODY, O_RDONLY | O_DIRECTORY);
+	snprintf(p, sizeof(p), "/proc/%d/root%s/data", (int)t, target);
+	user = opener(p, NOBODY, O_RDONLY);
 	end_task(t);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
 	assert_true(was_killed(user));
 }
 
 /*
- * Item 3 (first audit's finding 4): a task keeps a descriptor into the
- * tmpfs, then pivot_roots into a tmpfs of its own inside its own user
+ * Item 3, what a reference to nothing can do: the same user keeps a
+ * descriptor of the job's shm directory (through /proc/<task>/root),
+ * survives the job's end and then tries to store data through it.
+ */
+static void
+test_kept_directory_takes_no_data(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	int ready[2], go[2], status;
+	char p[192];
+	ssize_t w;
+	pid_t t, user;
+
+	(void)state;
+	job_with_target(&job, 2008);
+	t = task(&job);
+	snprintf(p, sizeof(p), "/proc/%d/root%s", (int)t, target);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	user = fork();
+	if (user == 0) {
+		char c;
+		int fd, f;
+
+		close(ready[0]);
+		close(go[1]);
+		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0 ||
+		    (fd = open(p, O_RDONLY | O_DIRECTORY)) < 0)
+			_exit(1);
+		signal_ready(ready[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		f = openat(fd, "after", O_CREAT | O_RDWR, 0600);
+		if (f < 0)
+			_exit(errno == EROFS ? 0 : 3);
+		_exit(posix_fallocate(f, 0, 4 << 20) == 0 ? 4 : 5);
+	}
+	close(ready[1]);
+	close(go[0]);
+	wait_ready(ready[0]);
+	end_task(t);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+	signal(SIGPIPE, SIG_IGN);	/* it may be gone: then it fails */
+	w = write(go[1], "x", 1);
+	(void)w;
+	close(go[1]);
+	assert_int_equal(waitpid(user, &status, 0), user);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);	/* EROFS */
+}
+
+/*
+ * Item 3 (first audit's finding 4): a task keeps a file of the tmpfs open
+ * (1 MiB), then pivot_roots into a tmpfs of its own inside its own user
  * namespace, so that its mount table has nothing of the job.
  */
 static void
@@ -230,14 +285,18 @@ test_fd_kept_across_pivot_root_is_found(void **state)
 	assert_int_equal(pipe(ready), 0);
 	pid = fork();
 	if (pid == 0) {
+		char p[160];
 		int fd;
 
 		close(ready[0]);
 		if (jobshm_mntns_join(&job, target, &err) != 0 ||
 		    setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 			_exit(1);
-		fd = open(target, O_RDONLY | O_DIRECTORY);
-		if (fd < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		snprintf(p, sizeof(p), "%s/kept", target);
+		fd = open(p, O_CREAT | O_RDWR, 0600);
+		if (fd < 0 || posix_fallocate(fd, 0, 1 << 20) != 0)
+			_exit(5);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
 			_exit(77);	/* no user namespaces here */
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 		    mount("own", "/tmp", "tmpfs", 0, NULL) < 0 ||
@@ -447,6 +506,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nsfs_holder_keeps_nothing),
 		cmocka_unit_test(test_fd_through_proc_root_is_found),
+		cmocka_unit_test(test_kept_directory_takes_no_data),
 		cmocka_unit_test(test_fd_kept_across_pivot_root_is_found),
 		cmocka_unit_test(test_what_survives_is_listed),
 		cmocka_unit_test(test_user_cannot_hold_the_base_lock),
