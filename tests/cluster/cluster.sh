@@ -93,7 +93,12 @@ ensure_munge() {
 	if ! munge -n >/dev/null 2>&1; then
 		mkdir -p /run/munge /var/log/munge /var/lib/munge
 		chown munge:munge /run/munge /var/log/munge /var/lib/munge
-		runuser -u munge -- /usr/sbin/munged
+		# without our descriptors: munged outlives the cluster, and a
+		# lock the caller holds (flock around a test run) would be held
+		# by it for ever
+		(for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		 done; exec runuser -u munge -- /usr/sbin/munged)
 		sleep 0.5
 		munge -n >/dev/null || die "munged did not start"
 	fi
