@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""ssh sessions join the job's shm: Debian's pam_slurm_adopt, then
+"""ssh sessions join the job's shm: pam_slurm_adopt, then
 pam_jobshm, in a real PAM stack (a service file written here, removed
 after), driven by tests/integration/pam_driver.c, which does what sshd
-does in one process (account, session, then exec as the user).  A
+does in one process (account, session, then exec as the user).  The
+pam_slurm_adopt is the running Slurm's own: a source-built Slurm's
+(SLURM_PREFIX, as make check-slurm-src runs: tests/cluster/slurm-build.sh
+installs it as PREFIX/lib/security/pam_slurm_adopt.so), else Debian's
+libpam-slurm-adopt, which speaks only to the slurmstepd of its release.  A
 one-node test cluster of its own (node pam1, PrologFlags=Contain for the
 extern step pam_slurm_adopt adopts into) runs the jobs.  Also `jobshm
 exec`, the admin's way into a job's namespace."""
@@ -22,11 +26,12 @@ NODE = "pam1"
 ENV = dict(os.environ, JOBSHM_CLUSTER_DIR=str(D2), JOBSHM_CLUSTER_NODES="1",
            JOBSHM_CLUSTER_PORT="17517", JOBSHM_CLUSTER_NODE_PREFIX="pam",
            JOBSHM_CLUSTER_CONTAIN="yes", SLURM_CONF=str(D2 / "slurm.conf"))
+# a Slurm built from source (make check-slurm-src): its commands, as
+# cluster.sh runs its daemons
+PREFIX = os.environ.get("SLURM_PREFIX") or None
+if PREFIX:
+    ENV["PATH"] = f"{PREFIX}/sbin:{PREFIX}/bin:{ENV.get('PATH', '')}"
 MODULE = ROOT / "pam" / "pam_jobshm.so"
-ADOPT = next((p for p in ("/lib/security/pam_slurm_adopt.so",
-                          "/lib/x86_64-linux-gnu/security/pam_slurm_adopt.so",
-                          "/usr/lib64/security/pam_slurm_adopt.so")
-              if os.path.exists(p)), None)
 SHM = 64 << 20
 # what the session's command reports (the file the job wrote)
 PROBE = ("echo SIZE $(df -B1 --output=size /dev/shm | tail -1); "
@@ -41,29 +46,49 @@ def _major_minor(text):
     return f"{int(m.group(1))}.{int(m.group(2)):02d}" if m else None
 
 
-def _adopt_matches_slurm():
-    """Debian's pam_slurm_adopt speaks to slurmstepd in its own release's
-    protocol: it can adopt only into the Slurm it was built for."""
+def _adopt():
+    """The pam_slurm_adopt of the running Slurm, or None and why not.  It
+    speaks to slurmstepd in its own release's protocol, so it can adopt
+    only into the Slurm it was built with."""
+    run = subprocess.run(["sinfo", "--version"], capture_output=True,
+                         text=True, env=ENV).stdout.strip()
+    if PREFIX:
+        path = Path(PREFIX) / "lib" / "security" / "pam_slurm_adopt.so"
+        if path.exists():
+            return str(path), None
+        return None, (f"the Slurm at {PREFIX} ({run}) has no {path} "
+                      "(tests/cluster/slurm-build.sh builds it; Debian's "
+                      "is for another Slurm and cannot talk to its "
+                      "slurmstepd)")
+    path = next((p for p in ("/lib/security/pam_slurm_adopt.so",
+                             "/lib/x86_64-linux-gnu/security/"
+                             "pam_slurm_adopt.so",
+                             "/usr/lib64/security/pam_slurm_adopt.so")
+                 if os.path.exists(p)), None)
     pkg = subprocess.run(["dpkg-query", "-W", "-f=${Version}",
                           "libpam-slurm-adopt"], capture_output=True,
                          text=True).stdout
-    run = subprocess.run(["sinfo", "--version"], capture_output=True,
-                         text=True).stdout
-    return _major_minor(pkg) == _major_minor(run), pkg, run.strip()
+    if not path:
+        return None, ("needs libpam-slurm-adopt (tests/cluster/deps.sh "
+                      "installs it)")
+    if _major_minor(pkg) != _major_minor(run):
+        return None, (f"Debian's pam_slurm_adopt ({pkg or 'unknown'}) is "
+                      f"for another Slurm than this one ({run}): it cannot "
+                      "talk to its slurmstepd (run on 22.05 by make check, "
+                      "on a source-built Slurm with its own module by make "
+                      "check-slurm-src)")
+    return path, None
 
 
-ADOPT_OK, ADOPT_PKG, SLURM_RUN = _adopt_matches_slurm()
+ADOPT, ADOPT_WHY = _adopt()
 
-pytestmark = pytest.mark.skipif(
-    not ADOPT_OK,
-    reason=f"Debian's pam_slurm_adopt ({ADOPT_PKG or 'not installed'}) is "
-           f"for another Slurm than this one ({SLURM_RUN}): it cannot talk "
-           "to its slurmstepd (run on 22.05 by make check)")
-pytestmark = [pytestmark, pytest.mark.skipif(
-    not ADOPT or not shutil.which("pamtester") or
-    not os.path.exists("/usr/include/security/pam_appl.h"),
-    reason="needs libpam-slurm-adopt, pamtester and libpam0g-dev "
-           "(tests/cluster/deps.sh installs them)")]
+pytestmark = [
+    pytest.mark.skipif(not ADOPT, reason=ADOPT_WHY or ""),
+    pytest.mark.skipif(
+        not shutil.which("pamtester") or
+        not os.path.exists("/usr/include/security/pam_appl.h"),
+        reason="needs pamtester and libpam0g-dev "
+               "(tests/cluster/deps.sh installs them)")]
 
 
 def sh(cmd, **kw):
