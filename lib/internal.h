@@ -73,7 +73,8 @@ int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 /* <base>/<jobid>.usage: what the job used of its shm here (usage.c) */
 #define JOBSHM_USAGE ".usage"
 /* What a sampler's thread did: samples, those in a fast window, inotify
- * wake-ups, and whether it still watches (for tests and benches). */
+ * wake-ups, and whether it watches (1; 0: no thread; -errno: the watch
+ * could not be made or renewed: the interval alone). */
 void jobshm_sampler_counts(jobshm_sampler_t *s, unsigned long *samples,
 			   unsigned long *fast, unsigned long *events,
 			   int *watching);

@@ -148,12 +148,22 @@ static void
 start_sampling(const struct jobshm_job *job, struct jobshm_step *s)
 {
 	jobshm_err_t e;
+	unsigned long n, f, ev;
+	int w;
 
 	s->report = s->batch || !s->before;
 	s->sampler = jobshm_sampler_start(job, job->conf->usage_interval, &e);
-	if (!s->sampler)
+	if (!s->sampler) {
 		snprintf(s->note, sizeof(s->note), "no usage sampling: %.400s",
 			 e.msg);
+		return;
+	}
+	jobshm_sampler_counts(s->sampler, &n, &f, &ev, &w);
+	if (w < 0)	/* EMFILE: fs.inotify.max_user_instances reached */
+		snprintf(s->note, sizeof(s->note), "usage sampled every %u s "
+			 "only (a fill shorter than that may go unseen): no "
+			 "inotify watch of the shm: %s",
+			 job->conf->usage_interval, strerror(-w));
 }
 
 int

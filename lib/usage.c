@@ -59,6 +59,7 @@ struct jobshm_sampler {
 	int running;
 	int dir, rec;           /* the job's mount, its record              */
 	int wake, ino;          /* eventfd: stop; inotify on dir (-1: none) */
+	int ino_err;            /* why there is none (errno), 0: not tried  */
 	char at[32];            /* /proc/self/fd/<dir>, for the watch       */
 	unsigned long samples, fast, events;	/* what the thread did     */
 	uint64_t cap;           /* fsdax: the job's share                   */
@@ -237,6 +238,7 @@ sampler_run(void *arg)
 			next = now + (d > FAST_NS ? d : FAST_NS);
 		} else {
 			if (until && watch(s, WATCH) < 0) {	/* closed */
+				s->ino_err = errno;
 				close(s->ino);
 				s->ino = -1;
 			}
@@ -293,9 +295,11 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 	 * interval alone */
 	s->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->ino >= 0 && watch(s, WATCH) < 0) {
+		s->ino_err = errno;
 		close(s->ino);
 		s->ino = -1;
-	}
+	} else if (s->ino < 0)
+		s->ino_err = errno;
 	if ((s->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ?
 	    jobshm_fail(err, "cannot start the usage sampler: eventfd: %m") :
 	    sampler_thread(s, err)) {
@@ -328,7 +332,7 @@ jobshm_sampler_counts(jobshm_sampler_t *s, unsigned long *samples,
 	*samples = s->samples;
 	*fast = s->fast;
 	*events = __atomic_load_n(&s->events, __ATOMIC_RELAXED);
-	*watching = s->ino >= 0;
+	*watching = s->ino >= 0 ? 1 : -s->ino_err;
 	pthread_mutex_unlock(&s->lock);
 }
 
