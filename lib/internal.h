@@ -134,9 +134,11 @@ int jobshm_mntns_enter_from(const struct jobshm_job *job, int host,
 int jobshm_mntns_join(const struct jobshm_job *job, const char *target,
 		      jobshm_err_t *err);
 
-/* Release the job's kept mount namespace, if any (base locked). */
+/* Release the job's kept mount namespace, if any (base locked); detach:
+ * first detach every mount of the job in it (a helper enters it), which
+ * a sealed, empty tmpfs (job.c) does not need. */
 int jobshm_mntns_release(const struct jobshm_job *job, int basefd,
-			 jobshm_err_t *err);
+			 int detach, jobshm_err_t *err);
 
 /* The job's kept mount namespace's nsfs file; -1 if none. */
 int jobshm_mntns_stat(const struct jobshm_job *job, struct stat *st);

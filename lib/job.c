@@ -299,10 +299,11 @@ remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 	dev_t dev = tmpfs_dev(job, fd);
 	int sealed = 0;
 
-	if (jobshm_mntns_release(job, fd, err) < 0)
-		return -1;
 	if (dev)
 		sealed = empty_and_seal(job, fd);
+	/* sealed, what the namespace has of the job is nothing already */
+	if (jobshm_mntns_release(job, fd, !sealed, err) < 0)
+		return -1;
 	if (jobshm_unmount_at(fd, jobshm_job_leaf(job), err) < 0)
 		return -1;
 	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT)

@@ -574,7 +574,8 @@ detach_dev(struct job_dev *d)
  * Empty the job's kept namespace before it is let go: whoever still
  * holds a reference to it (an nsfs descriptor taken through
  * /proc/<task>/ns/mnt, a process that joined it) then holds a namespace
- * without the job's memory in it.
+ * without the job's memory in it.  Needed where the job's tmpfs could
+ * not be sealed (job.c), and for fsdax.
  */
 static int
 mntns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
@@ -607,14 +608,14 @@ mntns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 }
 
 int
-jobshm_mntns_release(const struct jobshm_job *job, int basefd,
+jobshm_mntns_release(const struct jobshm_job *job, int basefd, int detach,
 		  jobshm_err_t *err)
 {
 	char name[32];
 	int dir, rc;
 
 	mntns_dir_name(job, name, sizeof(name));
-	if (mntns_empty(basefd, job, err) < 0)
+	if (detach && mntns_empty(basefd, job, err) < 0)
 		return -1;
 	if ((dir = mntns_dir_open(basefd, job)) < 0)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
