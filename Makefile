@@ -75,7 +75,7 @@ BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
 	upgrade-test cluster-port-test cluster-test check-slurm-src \
 	cluster-start cluster-stop deps demo bench bench-rro bench-dask \
-	bench-stage bench-jobs soak clean
+	bench-stage bench-jobs bench-lifecycle soak clean
 
 # `make` is `make all`: the first rule, whatever is added above it
 .DEFAULT_GOAL := all
@@ -396,6 +396,11 @@ bench: all
 # BENCH_BEFORE=COMMIT: that commit's plugin too; BENCH_OUT=PREFIX
 bench-jobs: all
 	$(PYTHON) bench/jobs_per_node.py
+
+# a job's start and end in the library with J jobs on the node (no Slurm;
+# BENCH_BEFORE=COMMIT for a paired run against that commit's library)
+bench-lifecycle: lib/libjobshm.a
+	$(PYTHON) bench/lifecycle.py
 
 # ---- fuzzing (clang + libclang-rt from Debian) -----------------------------
 FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf tests/fuzz/fuzz_grow
