@@ -256,3 +256,103 @@ def test_check_config_says_who_manages_dev_shm(cluster):
     assert ("dir_confs" if kind == "linux" else "Dirs") in out, out
     if kind == "linux":
         assert "size=64m" in out, out
+
+
+# Found by this test on 26.05.3 (both plugins): pam_slurm_adopt's default
+# join_container=true moves the session into Slurm's namespace for the job
+# in the account stack, and pam_jobshm, looking there, does not see the
+# job's tmpfs mounted under base_path (its top is private), so it leaves the
+# session silently (PAM_IGNORE) with the plugin's /dev/shm.  Strict: when
+# pam_jobshm is fixed this passes and the mark must go.
+@pytest.mark.xfail(strict=True, reason="pam_jobshm after pam_slurm_adopt's "
+                   "join_container (26.05): the job's shm is not seen from "
+                   "Slurm's namespace for the job; the session keeps the "
+                   "plugin's /dev/shm")
+def test_adopted_pam_session_joins_the_jobs_shm_and_tmp(cluster,
+                                                        tmp_path_factory):
+    """An ssh-like session that the running Slurm's pam_slurm_adopt adopts
+    into a --shm job, with pam_jobshm after it in the session stack (as
+    test_pam.py, through its pam_driver), sees what the job's tasks see:
+    the job's sized /dev/shm with the file the batch script wrote, and
+    the namespace plugin's private /tmp with the job's file; under
+    namespace/linux it is in the very mount namespace of the job.  The
+    same session without pam_jobshm is in Slurm's namespace for the job:
+    its /tmp, but the plugin's /dev/shm, not the job's."""
+    from test_pam import ADOPT, ADOPT_WHY, MODULE
+    if not ADOPT:
+        pytest.skip(ADOPT_WHY)
+    kind, d, env, node = cluster
+    exe = tmp_path_factory.mktemp("pamns") / "pam_driver"
+    subprocess.run(["cc", "-Wall", "-o", str(exe),
+                    str(ROOT / "tests" / "integration" / "pam_driver.c"),
+                    "-lpam"], check=True)
+    script = d / "out" / "nspam.sh"
+    script.write_text(
+        "#!/bin/bash\necho tmp-$SLURM_JOB_ID > /tmp/jobshm-ns-$SLURM_JOB_ID\n"
+        "echo shm-$SLURM_JOB_ID > /dev/shm/jobshm-ns-$SLURM_JOB_ID\n"
+        "echo MNTNS $(readlink /proc/self/ns/mnt)\nsleep 300\n")
+    script.chmod(0o755)
+    p = subprocess.run(["runuser", "-u", USER1, "--", "sbatch", "--parsable",
+                        "-w", node, "--mem=128M", f"--shm={SHM_MB}M", "-o",
+                        str(d / "out" / "nspam-%j.out"), str(script)],
+                       env=env, capture_output=True, text=True, timeout=60,
+                       cwd="/")
+    assert p.returncode == 0, p.stderr
+    jobid = int(p.stdout.strip().split(";")[0])
+    out = d / "out" / f"nspam-{jobid}.out"
+    services = []
+    try:
+        end = time.time() + 60
+        while not (out.exists() and "MNTNS" in out.read_text()):
+            assert time.time() < end, f"job {jobid} did not start"
+            time.sleep(0.2)
+        job_ns = out.read_text().split("MNTNS ")[1].split()[0]
+        probe = ("echo SIZE $(df -B1M --output=size /dev/shm | tail -1) "
+                 "SHMF $(cat /dev/shm/jobshm-ns-$0 2>/dev/null || echo none)"
+                 " TMP $(cat /tmp/jobshm-ns-$0 2>/dev/null || echo none) "
+                 "MNTNS $(readlink /proc/self/ns/mnt) "
+                 "JSIZE ${JOBSHM_SIZE:-none}")
+
+        def session(with_jobshm):
+            name = f"jobshm-test-{os.urandom(4).hex()}"
+            lines = [f"account required {ADOPT} nodename={node} "
+                     f"service={name}"]
+            if with_jobshm:
+                lines.append(f"session required {MODULE} "
+                             f"conf={d / 'jobshm.conf'} nodename={node}")
+            lines.append("session optional pam_permit.so")
+            path = Path("/etc/pam.d") / name
+            path.write_text("\n".join(lines) + "\n")
+            services.append(path)
+            q = subprocess.run(
+                [str(exe), name, USER1, "sh", "-c", probe, str(jobid)],
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                     "SLURM_CONF": env["SLURM_CONF"]},
+                capture_output=True, text=True, timeout=120,
+                stdin=subprocess.DEVNULL)
+            assert q.returncode == 0, (q.returncode, q.stdout, q.stderr)
+            f = q.stdout.split()
+            return dict(zip(f[0::2], f[1::2])), q.stderr
+
+        s, err = session(True)
+        assert s["SIZE"] == str(SHM_MB), (s, err)
+        assert s["SHMF"] == f"shm-{jobid}", (s, err)
+        assert s["JSIZE"] == str(SHM_MB << 20), (s, err)
+        assert s["TMP"] == f"tmp-{jobid}", (s, err)
+        if kind == "linux":
+            assert s["MNTNS"] == job_ns, (s, job_ns, err)
+        s, err = session(False)
+        assert s["TMP"] == f"tmp-{jobid}", (s, err)
+        assert s["SHMF"] == "none" and s["JSIZE"] == "none", (s, err)
+        assert s["MNTNS"] != job_ns, (s, job_ns, err)
+    finally:
+        for path in services:
+            path.unlink()
+        subprocess.run(["scancel", str(jobid)], env=env, capture_output=True)
+        end = time.time() + 60
+        while time.time() < end:
+            q = subprocess.run(["squeue", "-h", "-j", str(jobid)], env=env,
+                               capture_output=True, text=True)
+            if not q.stdout.strip():
+                break
+            time.sleep(0.3)
