@@ -2,29 +2,43 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """What sampling each job's shm costs (jobshm.conf usage_interval).
 
-On the running test cluster (tests/cluster/cluster.sh start), the same
-build and run, allocations alternated between usage_interval = 1 (a
-sampler thread per step, fstatvfs once a second, the record written when
-the peak or fullness changes) and usage_interval = 0 (no thread: one
-sample when the step starts and one per task exit):
+On the running test cluster (tests/cluster/cluster.sh start), one build,
+many pairs of runs, each pair one run with usage_interval = 1 (on: a
+sampler thread per step, fstatvfs once a second, and the inotify watch
+on the shm's root that opens 1 ms windows of sampling, within their
+budget) and one with usage_interval = 0 (off: no thread, no watch; one
+sample when the step starts and one per task exit), the order of the
+two alternated from pair to pair:
 
-  1. step launch: step_scaling.py's timer, `srun -n N -O true` in an
-     allocation with --shm=256M, median step time, for N in BENCH_TASKS;
-  2. a job that writes continuously: a task rewriting a 192 MiB file in
-     its shm for BENCH_SECONDS (sampled every second while it writes),
-     its write rate in MiB/s.
+  1. a job that writes continuously: one task that, for BENCH_SECONDS,
+     makes a file in its shm, writes 64 MiB into it in 1 MiB writes and
+     removes it, again and again (about a hundred files a second: the
+     watch's worst case, a window open all the time, its budget spent
+     after ~2 s); its write rate in MiB/s, timed inside the task;
+  2. step launch: step_scaling.py's timer, `srun -n N -O true` in an
+     allocation with --shm=256M, the median of BENCH_STEPS steps, for N
+     in BENCH_TASKS.
+
+For each: the medians on and off; per pair the ratio on/off (writer:
+of rates, below 1 is slower; launch: of times, above 1 is slower), their
+median and min..max; a 95% bootstrap interval of the median ratio (pairs
+resampled, 10000 times, fixed seed); and a sign test: in how many pairs
+on was slower, and the two-sided binomial p of so many or more either
+way.  The machine's load average is read before every run and written
+out; before every pair the bench waits while a build runs (`make -j`).
 
   3. amplified, without Slurm: the same writer on a tmpfs of its own
      while another process reads fstatvfs of it 0, 1 and 1000 times a
      second, rounds alternated (BENCH_ONLY=amplified; needs root).
 
-Reported: the medians and the median over pairs of (on / off), with its
-spread.  BENCH_ALLOCS (default 5), BENCH_STEPS (default 8), BENCH_TASKS
-(default 1,16,64), BENCH_SECONDS (default 5), BENCH_ONLY=launch or
-writer: that part alone, BENCH_JSON: the numbers.
+BENCH_PAIRS (default 16), BENCH_STEPS (default 8), BENCH_TASKS (default
+1,16,64), BENCH_SECONDS (default 5), BENCH_ONLY=launch or writer: that
+part alone, BENCH_JSON: the numbers.
 """
 import json
+import math
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -36,21 +50,42 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import step_scaling as ss  # noqa: E402  (its timer and allocation)
 
 CONF = f"{ss.D}/jobshm.conf"
+PAIRS = int(os.environ.get("BENCH_PAIRS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ONLY = os.environ.get("BENCH_ONLY", "")
 
 WRITER = """
 import os, sys, time
-w = os.environ.get("SHM", "/dev/shm") + "/w"
-end, n, buf = time.time() + float(sys.argv[1]), 0, b"x" * (1 << 20)
-while time.time() < end:
-    with open(w, "wb") as f:
-        for _ in range(192):
-            f.write(buf)
-    n += 192
+d = os.environ.get("SHM", "/dev/shm")
+secs, buf = float(sys.argv[1]), b"x" * (1 << 20)
+n = k = 0
+t0 = time.perf_counter()
+while time.perf_counter() < t0 + secs:
+    w = f"{d}/w{k % 8}"                  # made: IN_CREATE
+    fd = os.open(w, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for _ in range(64):                  # written: IN_MODIFY
+        os.write(fd, buf)
+    os.close(fd)
     os.unlink(w)
-print(n / float(sys.argv[1]))
+    n, k = n + 64, k + 1
+t = time.perf_counter() - t0
+print(n / t, k / t)
 """
+
+
+def building():
+    p = subprocess.run(["pgrep", "-f", "make -j"], capture_output=True)
+    return p.returncode == 0
+
+
+def wait_quiet(log):
+    """Wait while a build runs; the seconds waited."""
+    t = time.time()
+    while building():
+        time.sleep(10)
+    if time.time() - t > 1:
+        log.append(round(time.time() - t))
+    return time.time() - t
 
 
 def set_interval(saved, seconds):
@@ -75,7 +110,7 @@ def amplified(seconds=3):
                     "jobshm-bench", d], check=True)
     out = {0: [], 1: [], 1000: []}
     try:
-        for i in range(ss.ALLOCS):
+        for i in range(PAIRS):
             for hz in ([0, 1, 1000] if i % 2 else [1000, 1, 0]):
                 pid = os.fork() if hz else 0
                 if hz and pid == 0:
@@ -100,26 +135,53 @@ def amplified(seconds=3):
     return out
 
 
-def paired(saved, measure):
-    """measure() with sampling on and off, alternated: (on, off) lists."""
-    on, off = [], []
-    for i in range(ss.ALLOCS):
+def paired(saved, measure, waits):
+    """measure() with sampling on and off, alternated: on, off, loads."""
+    on, off, load = [], [], []
+    for i in range(PAIRS):
+        wait_quiet(waits)
         kinds = [(on, 1), (off, 0)]
         if i % 2:
             kinds.reverse()
         for out, interval in kinds:
             set_interval(saved, interval)
+            load.append(os.getloadavg()[0])
             out.append(measure())
-    return on, off
+    return on, off, load
 
 
-def summary(name, on, off, unit, scale=1.0):
+def bootstrap(r, n=10000, seed=23):
+    """95% interval of the median of r, pairs resampled."""
+    rng = random.Random(seed)
+    m = sorted(statistics.median(rng.choices(r, k=len(r))) for _ in range(n))
+    return m[int(0.025 * n)], m[int(0.975 * n) - 1]
+
+
+def sign_test(slower, faster):
+    """Two-sided binomial p of a split at least this uneven (p = 1/2)."""
+    n, k = slower + faster, max(slower, faster)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def summary(name, on, off, load, unit, scale, higher_is_slower):
     r = [a / b for a, b in zip(on, off)]
-    print(f"{name:24s} on {statistics.median(on) * scale:8.1f} {unit}  off "
+    lo, hi = bootstrap(r)
+    slower = sum(1 for x in r if (x > 1) == higher_is_slower and x != 1)
+    faster = sum(1 for x in r if x != 1) - slower
+    p = sign_test(slower, faster)
+    print(f"{name:26s} on {statistics.median(on) * scale:8.1f} {unit}  off "
           f"{statistics.median(off) * scale:8.1f} {unit}  on/off "
-          f"{statistics.median(r):.3f} [{min(r):.3f}..{max(r):.3f}]",
+          f"{statistics.median(r):.3f} [{min(r):.3f}..{max(r):.3f}] 95% "
+          f"[{lo:.3f}..{hi:.3f}]  on slower in {slower} of {len(r)} "
+          f"(sign test p={p:.2f})  load {min(load):.2f}..{max(load):.2f}",
           flush=True)
-    return {"on": on, "off": off, "ratio": r}
+    return {"on": on, "off": off, "ratio": r, "median_ratio":
+            statistics.median(r), "bootstrap95": [lo, hi],
+            "on_slower": slower, "on_faster": faster, "sign_p": p,
+            "load1": load}
 
 
 def script(text):
@@ -141,25 +203,37 @@ def main():
     timer, writer = script(ss.TIMER), script(WRITER)
     with open(CONF) as f:
         saved = f.read()
-    res = {"allocs": ss.ALLOCS, "steps": ss.STEPS, "cpus": os.cpu_count(),
-           "seconds": SECONDS, "launch": {}}
-    print(f"jobshm usage sampling, usage_interval 1 (on) against 0 (off): "
-          f"{ss.ALLOCS} alternated pairs, {os.cpu_count()} CPUs, medians "
-          f"[min..max over pairs]", flush=True)
+    waits = []
+    res = {"pairs": PAIRS, "steps": ss.STEPS, "cpus": os.cpu_count(),
+           "seconds": SECONDS, "launch": {}, "waits_for_builds_s": waits,
+           "load1_start": os.getloadavg()[0]}
+    print(f"jobshm usage sampling, usage_interval 1 (on: thread + inotify "
+          f"windows) against 0 (off): {PAIRS} alternated pairs, "
+          f"{os.cpu_count()} CPUs, load average at start "
+          f"{os.getloadavg()[0]:.2f}; medians, on/off median [min..max] "
+          f"95% bootstrap of the median", flush=True)
+    t0 = time.time()
     try:
-        for n in ss.TASKS if ONLY != "writer" else []:
-            on, off = paired(saved, lambda: ss.allocation(
-                f"{ss.D}/slurm.conf", "n1", n, timer, ("--shm=256M",)))
-            res["launch"][n] = summary(f"step launch, {n} tasks", on, off,
-                                       "ms", 1000)
         if ONLY != "launch":
-            on, off = paired(saved, lambda: writer_rate(writer))
-            res["writer"] = summary("continuous writer", on, off, "MiB/s")
+            on, off, load = paired(saved, lambda: writer_rate(writer), waits)
+            res["writer"] = summary("writer, files made+written", on, off,
+                                    load, "MiB/s", 1.0, False)
+        for n in ss.TASKS if ONLY != "writer" else []:
+            on, off, load = paired(saved, lambda: ss.allocation(
+                f"{ss.D}/slurm.conf", "n1", n, timer, ("--shm=256M",)),
+                waits)
+            res["launch"][n] = summary(f"step launch, {n} tasks", on, off,
+                                       load, "ms", 1000, True)
     finally:
         with open(CONF, "w") as f:
             f.write(saved)
         os.unlink(timer)
         os.unlink(writer)
+    res["seconds_total"] = round(time.time() - t0)
+    res["load1_end"] = os.getloadavg()[0]
+    print(f"{res['seconds_total']} s in all; load average at the end "
+          f"{res['load1_end']:.2f}; waited for builds: {waits or 'never'}",
+          flush=True)
     if os.environ.get("BENCH_JSON"):
         with open(os.environ["BENCH_JSON"], "w") as f:
             json.dump(res, f, indent=1)
