@@ -136,8 +136,9 @@ cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h cli/slurm_compat.h \
 		cli/exec.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) $(SLURM_LIBS)
 
 # the PAM session module (libpam0g-dev): ssh sessions join the job's shm
-pam/pam_jobshm.so: pam/pam_jobshm.c pam/version.map lib/libjobshm.a $(GEN_H)
-	$(CC) $(ALL_CFLAGS) -shared -o $@ pam/pam_jobshm.c lib/libjobshm.a \
+pam/pam_jobshm.so: pam/pam_jobshm.c pam/cgjob.c pam/cgjob.h pam/version.map \
+		lib/libjobshm.a $(GEN_H)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ pam/pam_jobshm.c pam/cgjob.c lib/libjobshm.a \
 		-Wl,--version-script=pam/version.map $(LDFLAGS) \
 		-Wl,--as-needed $(DEPS_LIBS) -lpam
 
@@ -263,8 +264,11 @@ compat-check: $(GEN_H)
 UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
 	    tests/unit/test_segment.c tests/unit/test_place.c \
 	    tests/unit/test_fsdax.c tests/unit/test_attacks.c \
-	    tests/unit/test_audit2.c tests/unit/test_usage.c
+	    tests/unit/test_audit2.c tests/unit/test_usage.c \
+	    tests/unit/test_pamcg.c
 UNIT_BIN := $(UNIT_SRC:.c=)
+# pam_jobshm's cgroup lookup, on fixture files
+tests/unit/test_pamcg tests/unit/test_pamcg.asan: pam/cgjob.c pam/cgjob.h
 
 tests/unit/%: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka
