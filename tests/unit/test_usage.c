@@ -168,7 +168,7 @@ secs(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* A file made in the shm, written until it is full, and gone 30 ms
+/* A file made in the shm, written until it is full, and gone 100 ms
  * later: far less than the interval (an hour here), seen because the
  * file's making opened a fast window.  The window then closes: no
  * samples while nothing happens. */
@@ -200,7 +200,7 @@ test_fast_window_sees_a_brief_fill(void **state)
 	while (write(fd, buf, sizeof(buf)) > 0)
 		;
 	assert_int_equal(errno, ENOSPC);
-	ms_sleep(30);
+	ms_sleep(100);
 	close(fd);
 	unlink(path);
 	ms_sleep(30);
