@@ -258,16 +258,12 @@ def test_check_config_says_who_manages_dev_shm(cluster):
         assert "size=64m" in out, out
 
 
-# Found by this test on 26.05.3 (both plugins): pam_slurm_adopt's default
+# Found by this test on 26.05.3 (both plugins), before pam_jobshm looked
+# the job up in sshd's namespace: pam_slurm_adopt's default
 # join_container=true moves the session into Slurm's namespace for the job
-# in the account stack, and pam_jobshm, looking there, does not see the
-# job's tmpfs mounted under base_path (its top is private), so it leaves the
-# session silently (PAM_IGNORE) with the plugin's /dev/shm.  Strict: when
-# pam_jobshm is fixed this passes and the mark must go.
-@pytest.mark.xfail(strict=True, reason="pam_jobshm after pam_slurm_adopt's "
-                   "join_container (26.05): the job's shm is not seen from "
-                   "Slurm's namespace for the job; the session keeps the "
-                   "plugin's /dev/shm")
+# in the account stack, where /proc may be the job's PID namespace's and the
+# job's tmpfs may not be mounted (namespace/tmpfs), and pam_jobshm left the
+# session silently (PAM_IGNORE) with the plugin's /dev/shm.
 def test_adopted_pam_session_joins_the_jobs_shm_and_tmp(cluster,
                                                         tmp_path_factory):
     """An ssh-like session that the running Slurm's pam_slurm_adopt adopts
@@ -277,7 +273,9 @@ def test_adopted_pam_session_joins_the_jobs_shm_and_tmp(cluster,
     the namespace plugin's private /tmp with the job's file; under
     namespace/linux it is in the very mount namespace of the job.  The
     same session without pam_jobshm is in Slurm's namespace for the job:
-    its /tmp, but the plugin's /dev/shm, not the job's."""
+    its /tmp, but the plugin's /dev/shm, not the job's.  With pam_jobshm
+    failing (a configuration it cannot read) the session is told why and
+    stays where pam_slurm_adopt put it: Slurm's /tmp, not the node's."""
     from test_pam import ADOPT, ADOPT_WHY, MODULE
     if not ADOPT:
         pytest.skip(ADOPT_WHY)
@@ -313,13 +311,14 @@ def test_adopted_pam_session_joins_the_jobs_shm_and_tmp(cluster,
                  "MNTNS $(readlink /proc/self/ns/mnt) "
                  "JSIZE ${JOBSHM_SIZE:-none}")
 
-        def session(with_jobshm):
+        def session(with_jobshm, conf=None):
             name = f"jobshm-test-{os.urandom(4).hex()}"
             lines = [f"account required {ADOPT} nodename={node} "
                      f"service={name}"]
             if with_jobshm:
                 lines.append(f"session required {MODULE} "
-                             f"conf={d / 'jobshm.conf'} nodename={node}")
+                             f"conf={conf or d / 'jobshm.conf'} "
+                             f"nodename={node}")
             lines.append("session optional pam_permit.so")
             path = Path("/etc/pam.d") / name
             path.write_text("\n".join(lines) + "\n")
@@ -345,6 +344,13 @@ def test_adopted_pam_session_joins_the_jobs_shm_and_tmp(cluster,
         assert s["TMP"] == f"tmp-{jobid}", (s, err)
         assert s["SHMF"] == "none" and s["JSIZE"] == "none", (s, err)
         assert s["MNTNS"] != job_ns, (s, job_ns, err)
+        plugin_ns = s["MNTNS"]
+        s, err = session(True, conf="/nonexistent/jobshm.conf")
+        assert f"pam: jobshm: this session is not in job {jobid}'s " \
+            "/dev/shm" in err, (s, err)
+        assert s["TMP"] == f"tmp-{jobid}", (s, err)
+        assert s["SHMF"] == "none" and s["JSIZE"] == "none", (s, err)
+        assert s["MNTNS"] == plugin_ns, (s, plugin_ns, err)
     finally:
         for path in services:
             path.unlink()
