@@ -321,7 +321,10 @@ static const struct key {
 	{ { "usage_interval", "int", "1",
 	    "Seconds between samples of each job's shm by the slurmstepd of "
 	    "its steps (fstatvfs, written only when the peak or fullness "
-	    "changes); 0: sampled only when a task exits and at the epilog." },
+	    "changes); after a file is made or grown at the top of /dev/shm "
+	    "(inotify), every 1 ms for 250 ms, in at most a quarter of "
+	    "fs.inotify.max_user_instances (and 32) steps of the node at "
+	    "once; 0: sampled only when a task exits and at the epilog." },
 	  set_usage_interval },
 	{ { "debug", "bool", "false",
 	    "Say what was decided and why (admission, placement, mount "

@@ -7,6 +7,7 @@
  * the tasks joins the job's namespace, and how a task enters.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -159,11 +160,14 @@ start_sampling(const struct jobshm_job *job, struct jobshm_step *s)
 		return;
 	}
 	jobshm_sampler_counts(s->sampler, &n, &f, &ev, &w);
-	if (w < 0)	/* EMFILE: fs.inotify.max_user_instances reached */
+	if (w < 0)	/* EUSERS: no watch slot free; EMFILE: no instance */
 		snprintf(s->note, sizeof(s->note), "usage sampled every %u s "
 			 "only (a fill shorter than that may go unseen): no "
 			 "inotify watch of the shm: %s",
-			 job->conf->usage_interval, strerror(-w));
+			 job->conf->usage_interval, w == -EUSERS ?
+			 "as many steps as the node allows (a quarter of "
+			 "fs.inotify.max_user_instances, at most 32) watch "
+			 "already" : strerror(-w));
 }
 
 int

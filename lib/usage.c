@@ -52,6 +52,11 @@
 #define REFILL 200.0            /* fast samples earned a second           */
 #define WATCH (IN_CREATE | IN_MODIFY | IN_MOVED_TO)
 #define WATCH_OPEN (IN_CREATE | IN_MOVED_TO)	/* while a window is open */
+/* inotify instances are root's, and root's daemons need theirs: the
+ * steps of a node watch at most a quarter of fs.inotify.max_user_instances
+ * at once (a slot each: <base>/.jobshm-watch.<i>, flocked), and at most
+ * WATCH_SLOTS; the others sample every usage_interval s only */
+#define WATCH_SLOTS 32
 
 struct jobshm_sampler {
 	pthread_t thread;
@@ -59,6 +64,7 @@ struct jobshm_sampler {
 	int running;
 	int dir, rec;           /* the job's mount, its record              */
 	int wake, ino;          /* eventfd: stop; inotify on dir (-1: none) */
+	int slot;               /* the watch's slot, flocked (-1: none)     */
 	int ino_err;            /* why there is none (errno), 0: not tried  */
 	char at[32];            /* /proc/self/fd/<dir>, for the watch       */
 	unsigned long samples, fast, events;	/* what the thread did     */
@@ -268,6 +274,45 @@ sampler_thread(jobshm_sampler_t *s, jobshm_err_t *err)
 	return 0;
 }
 
+/* How many steps of the node may watch at once. */
+static int
+watch_slots(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_user_instances", "re");
+	int max = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+	return max / 4 < WATCH_SLOTS ? max / 4 : WATCH_SLOTS;
+}
+
+/* A free watch slot of the node, flocked, open; -1 if none is free. */
+static int
+watch_slot(const struct jobshm_job *job)
+{
+	jobshm_err_t ignore;
+	char name[32];
+	int base = jobshm_open_base_nolock(job, &ignore), n = watch_slots(), fd;
+
+	for (int i = 0; base >= 0 && i < n; i++) {
+		snprintf(name, sizeof(name), ".jobshm-watch.%d", i);
+		fd = openat(base, name, O_RDONLY | O_CREAT | O_NOFOLLOW |
+			    O_CLOEXEC, 0600);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			close(base);
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (base >= 0)
+		close(base);
+	return -1;
+}
+
 jobshm_sampler_t *
 jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 		     jobshm_err_t *err)
@@ -278,7 +323,7 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 		jobshm_fail_code(err, ENOMEM, "out of memory");
 		return NULL;
 	}
-	s->dir = s->rec = s->wake = s->ino = -1;
+	s->dir = s->rec = s->wake = s->ino = s->slot = -1;
 	s->interval = interval;
 	pthread_mutex_init(&s->lock, NULL);
 	jobshm_fsdax_reserved(job, &s->cap);
@@ -291,9 +336,10 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 	}
 	if (!interval)
 		return s;
-	/* without inotify (fs.inotify.max_user_instances reached): the
-	 * interval alone */
-	s->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* without a slot or inotify: the interval alone */
+	s->slot = watch_slot(job);
+	s->ino = s->slot < 0 ? (errno = EUSERS, -1) :
+		 inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->ino >= 0 && watch(s, WATCH) < 0) {
 		s->ino_err = errno;
 		close(s->ino);
@@ -358,6 +404,8 @@ jobshm_sampler_stop(jobshm_sampler_t *s)
 		close(s->wake);
 	if (s->ino >= 0)
 		close(s->ino);
+	if (s->slot >= 0)
+		close(s->slot);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

@@ -268,6 +268,46 @@ test_fast_window_is_bounded(void **state)
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
 }
 
+/* inotify instances are root's: the node's steps watch with at most a
+ * quarter of fs.inotify.max_user_instances (and 32) at once; the rest
+ * sample by the interval, and a slot let go is taken again. */
+static void
+test_watches_are_bounded_per_node(void **state)
+{
+	jobshm_sampler_t *s[40] = { NULL };
+	struct jobshm_job job;
+	jobshm_err_t err;
+	unsigned long n, f, ev;
+	int max = 0, slots, watching = 0, w, i;
+	FILE *m = fopen("/proc/sys/fs/inotify/max_user_instances", "r");
+
+	(void)state;
+	assert_non_null(m);
+	assert_int_equal(fscanf(m, "%d", &max), 1);
+	fclose(m);
+	slots = max / 4 < 32 ? max / 4 : 32;
+	job_for(&job, "n1", 33);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL,
+					  &err), 0);
+	for (i = 0; i < slots + 8; i++) {
+		s[i] = jobshm_sampler_start(&job, 3600, &err);
+		assert_non_null(s[i]);
+		jobshm_sampler_counts(s[i], &n, &f, &ev, &w);
+		watching += w == 1;
+		if (w != 1)
+			assert_int_equal(w, -EUSERS);
+	}
+	assert_int_equal(watching, slots);
+	jobshm_sampler_stop(s[0]);
+	s[0] = jobshm_sampler_start(&job, 3600, &err);
+	assert_non_null(s[0]);
+	jobshm_sampler_counts(s[0], &n, &f, &ev, &w);
+	assert_int_equal(w, 1);
+	for (i = 0; i < slots + 8; i++)
+		jobshm_sampler_stop(s[i]);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
 int
 main(void)
 {
@@ -281,6 +321,7 @@ main(void)
 	const struct CMUnitTest mounted[] = {
 		cmocka_unit_test(test_fast_window_sees_a_brief_fill),
 		cmocka_unit_test(test_fast_window_is_bounded),
+		cmocka_unit_test(test_watches_are_bounded_per_node),
 	};
 	int rc = cmocka_run_group_tests_name("usage", tests, NULL, NULL);
 
