@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -241,6 +243,18 @@ unlink_usage(const struct jobshm_job *job, int basefd)
 	unlinkat(basefd, name, 0);
 }
 
+/* Nothing of the job's in its tmpfs: no data, and no inode but its root
+ * (empty files, directories and extended attributes take inode space,
+ * not blocks). */
+static int
+empty_now(int fd)
+{
+	struct statvfs v;
+
+	return fstatvfs(fd, &v) == 0 && v.f_blocks == v.f_bfree &&
+	       v.f_files - v.f_ffree <= 1;
+}
+
 /*
  * The emptied tmpfs of the job made read-only on its superblock: every
  * mount of it, in every namespace, whoever holds one.  The kernel
@@ -254,7 +268,6 @@ static int
 seal(const struct jobshm_job *job, int basefd)
 {
 	const unsigned long flags = MS_REMOUNT | MS_NOSUID | MS_NODEV;
-	uint64_t size, used;
 	jobshm_err_t ignore;
 	char at[32];
 	int fd = jobshm_dir_fd(basefd, jobshm_job_leaf(job), at, sizeof(at),
@@ -263,32 +276,65 @@ seal(const struct jobshm_job *job, int basefd)
 	if (fd < 0)
 		return 0;
 	if (mount(NULL, at, NULL, flags | MS_RDONLY, NULL) == 0) {
-		sealed = jobshm_fd_usage(fd, 0, &size, &used) == 0 && used == 0;
-		if (!sealed)	/* written between the emptying and now */
+		sealed = empty_now(fd);
+		if (!sealed)	/* made between the emptying and now */
 			mount(NULL, at, NULL, flags, NULL);
 	}
 	close(fd);
 	return sealed;
 }
 
+/* The extended attributes of the tmpfs's root (the user's: its owner),
+ * which the emptying of what is below it leaves. */
+static void
+strip_root(int basefd, const struct jobshm_job *job)
+{
+	char names[4096], *n;
+	ssize_t len;
+	int fd = openat(basefd, jobshm_job_leaf(job), O_RDONLY | O_DIRECTORY |
+			O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (int pass = 0; pass < 64 && (len = flistxattr(fd, names,
+					 sizeof(names))) > 0; pass++)
+		for (n = names; n < names + len; n += strlen(n) + 1)
+			fremovexattr(fd, n);
+	close(fd);
+}
+
+static void
+empty(const struct jobshm_job *job, int fd)
+{
+	jobshm_empty_at(fd, jobshm_job_leaf(job));
+	strip_root(fd, job);
+}
+
 /*
  * Empty the job's tmpfs so that what a surviving reference holds is
  * nothing, and seal it.  Where that fails, someone holds a file of it:
  * the processes of the job's user that do are killed (the reaper looks
- * at every process on the node, only then), and it is emptied again.
- * 1 sealed, 0 not.
+ * at every process on the node, only then), and it is emptied and
+ * sealed again, as they die.  1 sealed, 0 not.
  */
 static int
 empty_and_seal(const struct jobshm_job *job, int fd)
 {
 	jobshm_err_t ignore;
-	int killed;
+	int killed, tries;
 
-	jobshm_empty_at(fd, jobshm_job_leaf(job));
+	empty(job, fd);
 	if (seal(job, fd))
 		return 1;
-	if (jobshm_job_reap(job, &killed, &ignore) == 0 && killed)
-		jobshm_empty_at(fd, jobshm_job_leaf(job));
+	if (jobshm_job_reap(job, &killed, &ignore) < 0)
+		killed = 0;
+	for (tries = 0; tries < (killed ? 20 : 1); tries++) {	/* 1 s */
+		if (tries)
+			usleep(50000);
+		empty(job, fd);
+		if (seal(job, fd))
+			return 1;
+	}
 	return 0;
 }
 

@@ -186,6 +186,16 @@ drain(jobshm_sampler_t *s)
 	return any;
 }
 
+/* Without a watch, its slot is another step's to take. */
+static void
+unwatched(jobshm_sampler_t *s)
+{
+	if (s->ino < 0 && s->slot >= 0) {
+		close(s->slot);
+		s->slot = -1;
+	}
+}
+
 /* Watch for mask on the job's directory (the same watch, its mask
  * replaced); -1 if it cannot be. */
 static int
@@ -247,6 +257,7 @@ sampler_run(void *arg)
 				s->ino_err = errno;
 				close(s->ino);
 				s->ino = -1;
+				unwatched(s);
 			}
 			until = 0;
 			next = now + slow;
@@ -346,6 +357,7 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 		s->ino = -1;
 	} else if (s->ino < 0)
 		s->ino_err = errno;
+	unwatched(s);
 	if ((s->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ?
 	    jobshm_fail(err, "cannot start the usage sampler: eventfd: %m") :
 	    sampler_thread(s, err)) {

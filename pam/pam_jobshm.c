@@ -336,12 +336,20 @@ static int
 to_here(pam_handle_t *pamh, struct ns *ns, int in, uid_t uid, gid_t gid)
 {
 	jobshm_err_t err;
+	int now = in || ns->here < 0 ? -1 : ns_self();
 
-	if (!in && ns->in_host && go(ns, ns->here, 0) < 0) {
+	/* by where it is, not by where we think it went: the library may
+	 * have moved it (a failed clone beside namespace/tmpfs) */
+	if (!in && ns->here >= 0 && (now < 0 || !same_file(now, ns->here)) &&
+	    go(ns, ns->here, 0) < 0) {
 		pam_syslog(pamh, LOG_ERR, "cannot put the session back into "
 			   "its mount namespace: %m");
+		if (now >= 0)
+			close(now);
 		return -1;
 	}
+	if (now >= 0)
+		close(now);
 	if (jobshm_cwd_restore(&ns->cwd, uid, gid, &err) < 0)
 		pam_syslog(pamh, LOG_ERR, "%s", err.msg);
 	return 0;

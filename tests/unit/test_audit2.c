@@ -19,8 +19,10 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -153,8 +155,8 @@ job_with_target(struct jobshm_job *job, uint32_t id)
 /*
  * Item 2: a process of the same user outside the job opens the task's
  * /proc/<pid>/ns/mnt and sleeps; root keeps one too.  Neither reference
- * keeps anything of the job: the namespace is emptied of its mounts and
- * the tmpfs sealed, so nobody need be killed for it.
+ * keeps anything of the job: the tmpfs is emptied and sealed, so the
+ * namespace has nothing of the job in it and nobody need be killed.
  */
 static void
 test_nsfs_holder_keeps_nothing(void **state)
@@ -217,7 +219,9 @@ test_fd_through_proc_root_is_found(void **state)
 /*
  * Item 3, what a reference to nothing can do: the same user keeps a
  * descriptor of the job's shm directory (through /proc/<task>/root),
- * survives the job's end and then tries to store data through it.
+ * leaves in it what takes no data blocks (an extended attribute of its
+ * root, an empty file), survives the job's end, and then finds nothing
+ * kept and cannot store anything through it.
  */
 static void
 test_kept_directory_takes_no_data(void **state)
@@ -242,12 +246,25 @@ test_kept_directory_takes_no_data(void **state)
 
 		close(ready[0]);
 		close(go[1]);
+		struct statvfs v;
+		static char big[60000];
+
 		if (setgid(NOBODY) < 0 || setuid(NOBODY) < 0 ||
 		    (fd = open(p, O_RDONLY | O_DIRECTORY)) < 0)
 			_exit(1);
+		/* memory that takes no data blocks: an attribute of the
+		 * root (the user's, its owner), an empty file */
+		if (fsetxattr(fd, "user.kept", big, sizeof(big), 0) < 0 &&
+		    errno != EOPNOTSUPP)
+			_exit(6);
+		if (close(openat(fd, "empty", O_CREAT | O_RDWR, 0600)) < 0)
+			_exit(7);
 		signal_ready(ready[1]);
 		if (read(go[0], &c, 1) != 1)
 			_exit(2);
+		if (fstatvfs(fd, &v) < 0 || v.f_files - v.f_ffree > 1 ||
+		    fgetxattr(fd, "user.kept", big, sizeof(big)) >= 0)
+			_exit(8);	/* it keeps something */
 		f = openat(fd, "after", O_CREAT | O_RDWR, 0600);
 		if (f < 0)
 			_exit(errno == EROFS ? 0 : 3);
