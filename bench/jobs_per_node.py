@@ -87,14 +87,21 @@ def cluster(action, plugin=None, cli=None):
     return p.stdout.strip()
 
 
-def build_before(commit):
-    """That commit's plugin and jobshm, built in /tmp; their paths."""
+def checkout(commit):
+    """That commit's tree (`git archive`), in /tmp, made once; its path."""
     d = Path(f"/tmp/jobshm-before-{commit}")
-    if not (d / "spank/jobshm.so").exists():
+    if not (d / "Makefile").exists():
         d.mkdir(exist_ok=True)
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(d)], input=archive, check=True)
+    return d
+
+
+def build_before(commit):
+    """That commit's plugin and jobshm, built in /tmp; their paths."""
+    d = checkout(commit)
+    if not (d / "spank/jobshm.so").exists():
         subprocess.run(["make", "-s", "-C", str(d), "spank/jobshm.so",
                         "cli/jobshm"], check=True, capture_output=True)
     return str(d / "spank/jobshm.so"), str(d / "cli/jobshm")

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jobs_per_node import checkout   # the commit before, in /tmp, once
+
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = [int(j) for j in os.environ.get("BENCH_JOBS", "1,32,128").split(",")]
 REPS = int(os.environ.get("BENCH_REPS", "5"))
@@ -46,13 +48,8 @@ def build(tree, out):
 def builds(tmp):
     b = {"current": build(ROOT, tmp / "lifecycle")}
     if BEFORE:
-        d = Path(f"/tmp/jobshm-before-{BEFORE}")
-        if not (d / "lib/libjobshm.a").exists():
-            d.mkdir(exist_ok=True)
-            tar = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE],
-                                 capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(d)], input=tar, check=True)
-        b[f"before ({BEFORE})"] = build(d, tmp / "lifecycle-before")
+        b[f"before ({BEFORE})"] = build(checkout(BEFORE),
+                                        tmp / "lifecycle-before")
     return b
 
 
