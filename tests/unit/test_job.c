@@ -568,6 +568,81 @@ test_later_jobs_never_reach_a_jobs_namespace(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Mounts of a process at dir (*at) and below it (*under). */
+static void
+mounts_of(pid_t pid, const char *dir, int *at, int *under)
+{
+	char path[64], line[1024], mp[512];
+	size_t n = strlen(dir);
+	FILE *f;
+
+	*at = *under = 0;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %*s %*s %511s", mp) == 1 &&
+		    !strncmp(mp, dir, n))
+			mp[n] == '\0' ? (*at)++ : mp[n] == '/' ? (*under)++ : 0;
+	fclose(f);
+}
+
+/*
+ * Issue 24: a job's new namespace drops the copy of base_path's top --
+ * jobshm's bind of that directory on itself -- with every other job's
+ * mount under it, in one detach; a filesystem of the admin's at the top
+ * stays (only the jobs' mounts below it go).
+ */
+static void
+test_namespace_drops_jobshms_own_top(void **state)
+{
+	struct jobshm_conf admin = conf;
+	struct jobshm_job a, b, c, d;
+	jobshm_err_t err;
+	char target[96], fs[96];
+	int at, under, shm, below;
+	pid_t t;
+
+	(void)state;
+	/* beside the top, as /dev/shm is (a target under it keeps it) */
+	snprintf(target, sizeof(target), "%s.target", top);
+	mkdir(target, 0755);
+	job_for(&a, "n8", 70);
+	job_for(&b, "n8", 71);
+	assert_int_equal(jobshm_job_setup(&a, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&b, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
+	assert_true((t = resident(&b, target)) > 0);
+	mounts_of(t, top, &at, &under);
+	mounts_of(t, target, &shm, &below);
+	kill(t, SIGKILL);
+	waitpid(t, NULL, 0);
+	assert_int_equal(at, 0);	/* jobshm's own bind: gone, */
+	assert_int_equal(under, 0);	/* and both jobs' mounts with it */
+	assert_int_equal(shm, 1);	/* the job's own, on target */
+	/* the admin's filesystem at the top */
+	snprintf(fs, sizeof(fs), "%s/adminfs", top);
+	mkdir(fs, 0755);
+	assert_int_equal(mount("adminfs", fs, "tmpfs", 0, "size=1m,mode=0755"), 0);
+	snprintf(admin.base_path, sizeof(admin.base_path), "%s/%%n", fs);
+	assert_int_equal(jobshm_job_init(&c, &admin, "n8", 72, &err), 0);
+	assert_int_equal(jobshm_job_init(&d, &admin, "n8", 73, &err), 0);
+	c.uid = c.gid = d.uid = d.gid = 65534;
+	assert_int_equal(jobshm_job_setup(&c, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&d, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
+	assert_true((t = resident(&d, target)) > 0);
+	mounts_of(t, fs, &at, &under);
+	kill(t, SIGKILL);
+	waitpid(t, NULL, 0);
+	assert_int_equal(at, 1);	/* the admin's: kept */
+	assert_int_equal(under, 0);	/* the jobs' under it: gone */
+	assert_int_equal(jobshm_job_cleanup(&a, &err), 0);
+	assert_int_equal(jobshm_job_cleanup(&b, &err), 0);
+	assert_int_equal(jobshm_job_cleanup(&c, &err), 0);
+	assert_int_equal(jobshm_job_cleanup(&d, &err), 0);
+	umount2(fs, MNT_DETACH);
+	rmdir(target);
+}
+
 int
 main(void)
 {
@@ -582,6 +657,7 @@ main(void)
 		cmocka_unit_test(test_step_setup_makes_grows_and_refuses),
 		cmocka_unit_test(test_task_enter_each_way),
 		cmocka_unit_test(test_later_jobs_never_reach_a_jobs_namespace),
+		cmocka_unit_test(test_namespace_drops_jobshms_own_top),
 	};
 
 	if (geteuid() != 0) {
