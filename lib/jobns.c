@@ -77,12 +77,17 @@ own_bind(int fd, const char *top)
 	struct dirent *e;
 	struct stat st, up;
 	DIR *d;
-	int own = 0;
+	int own = 0, pfd;
 
 	snprintf(parent, sizeof(parent), "%.*s/", (int)(leaf - top - 1), top);
 	if (!jobshm_is_mount_root(fd) || fstat(fd, &st) < 0 ||
-	    stat(parent, &up) < 0 || st.st_dev != up.st_dev || !(d = opendir(parent)))
+	    (pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0;
+	if (fstat(pfd, &up) < 0 || st.st_dev != up.st_dev ||
+	    !(d = fdopendir(pfd))) {
+		close(pfd);
+		return 0;
+	}
 	/* the directory under the mount is the mount's own root */
 	while ((e = readdir(d)))
 		if (!strcmp(e->d_name, leaf)) {

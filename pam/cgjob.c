@@ -62,18 +62,14 @@ is_sluid(const char *c, size_t n)
 static int
 is_job_id(const char *c, size_t n, uint32_t *id)
 {
-	char buf[16], *end;
-	unsigned long v;
+	char buf[16];
+	uint64_t v;
 
 	if (n < 5 || n > 14 || strncmp(c, "job_", 4) || c[4] == '0')
 		return 0;
 	memcpy(buf, c + 4, n - 4);
 	buf[n - 4] = '\0';
-	if (buf[0] < '1' || buf[0] > '9')
-		return 0;
-	errno = 0;
-	v = strtoul(buf, &end, 10);
-	if (*end || errno || v > UINT32_MAX - 3)
+	if (jobshm_parse_u64(buf, 1, UINT32_MAX - 3, &v, NULL) < 0)
 		return 0;
 	*id = (uint32_t)v;
 	return 1;
@@ -201,21 +197,13 @@ status_root(char *text)
 static int
 stepd_title(const char *cmd, uint32_t *id)
 {
-	const char *p = cmd, *q;
-	char num[16], *end;
-	unsigned long v;
-	size_t n;
+	const char *q;
+	uint64_t v;
 
-	if (strncmp(p, "slurmstepd: [", 13))
+	if (strncmp(cmd, "slurmstepd: [", 13) || cmd[13] == '0' ||
+	    jobshm_parse_u64(cmd + 13, 1, UINT32_MAX - 3, &v, &q) < 0 ||
+	    strncmp(q, ".extern", 7))
 		return 0;
-	p += 13;
-	for (q = p; *q >= '0' && *q <= '9'; q++)
-		;
-	n = (size_t)(q - p);
-	if (!n || n >= sizeof(num) || strncmp(q, ".extern", 7))
-		return 0;
-	memcpy(num, p, n);
-	num[n] = '\0';
 	q += 7;
 	if (!strncmp(q, " stepmgr", 8))
 		q += 8;
@@ -224,10 +212,6 @@ stepd_title(const char *cmd, uint32_t *id)
 	while (*q == ' ')
 		q++;
 	if (*q)
-		return 0;
-	errno = 0;
-	v = strtoul(num, &end, 10);
-	if (num[0] == '0' || *end || errno || v > UINT32_MAX - 3)
 		return 0;
 	*id = (uint32_t)v;
 	return 1;
