@@ -84,19 +84,20 @@ jobshm_usage_full(uint64_t size, uint64_t used)
 	return size && used + slack >= size;
 }
 
-/* The job's record in its base directory; -1 (errno ENOENT): none. */
+/* The job's record in its open base directory; -1 (errno ENOENT):
+ * none, or no base (base -1). */
 static int
-record_open(const struct jobshm_job *job, int create, jobshm_err_t *err)
+record_open(int base, const struct jobshm_job *job, int create,
+	    jobshm_err_t *err)
 {
 	char name[32];
-	int base = jobshm_open_base_nolock(job, err), fd;
+	int fd;
 
 	if (base < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%" PRIu32 RECORD, job->jobid);
 	fd = openat(base, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC |
 		    (create ? O_CREAT : 0), 0600);
-	close(base);
 	if (fd < 0)
 		return jobshm_fail(err, "open %s%s: %m", job->path, RECORD);
 	return fd;
@@ -300,27 +301,23 @@ watch_slots(void)
 	return max / 4 < WATCH_SLOTS ? max / 4 : WATCH_SLOTS;
 }
 
-/* A free watch slot of the node, flocked, open; -1 if none is free. */
+/* A free watch slot of the node in its open base, flocked, open; -1
+ * if none is free. */
 static int
-watch_slot(const struct jobshm_job *job)
+watch_slot(int base)
 {
-	jobshm_err_t ignore;
 	char name[32];
-	int base = jobshm_open_base_nolock(job, &ignore), n = watch_slots(), fd;
+	int n = watch_slots(), fd;
 
-	for (int i = 0; base >= 0 && i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), ".jobshm-watch.%d", i);
 		fd = openat(base, name, O_RDONLY | O_CREAT | O_NOFOLLOW |
 			    O_CLOEXEC, 0600);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-			close(base);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return fd;
-		}
 		if (fd >= 0)
 			close(fd);
 	}
-	if (base >= 0)
-		close(base);
 	return -1;
 }
 
@@ -329,6 +326,7 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 		     jobshm_err_t *err)
 {
 	jobshm_sampler_t *s = calloc(1, sizeof(*s));
+	int base;
 
 	if (!s) {
 		jobshm_fail_code(err, ENOMEM, "out of memory");
@@ -338,17 +336,21 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 	s->interval = interval;
 	pthread_mutex_init(&s->lock, NULL);
 	jobshm_fsdax_reserved(job, &s->cap);
-	if ((s->dir = jobshm_open_job_dir(job, s->at, sizeof(s->at),
-					  err)) < 0 ||
-	    (s->rec = record_open(job, 1, err)) < 0 ||
+	if ((base = jobshm_open_base_nolock(job, err)) < 0 ||
+	    (s->dir = jobshm_dir_fd(base, jobshm_job_leaf(job), s->at,
+				    sizeof(s->at), err)) < 0 ||
+	    (s->rec = record_open(base, job, 1, err)) < 0 ||
 	    (sample(s) < 0 && jobshm_fail(err, "usage of %s: %m", job->path))) {
+		if (base >= 0)
+			close(base);
 		jobshm_sampler_stop(s);
 		return NULL;
 	}
+	/* without a slot or inotify: the interval alone */
+	s->slot = interval ? watch_slot(base) : -1;
+	close(base);
 	if (!interval)
 		return s;
-	/* without a slot or inotify: the interval alone */
-	s->slot = watch_slot(job);
 	s->ino = s->slot < 0 ? (errno = EUSERS, -1) :
 		 inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->ino >= 0 && watch(s, WATCH) < 0) {
@@ -441,8 +443,11 @@ int
 jobshm_usage_read(const struct jobshm_job *job, struct jobshm_usage *u,
 		  jobshm_err_t *err)
 {
-	int fd = record_open(job, 0, err);
+	int base = jobshm_open_base_nolock(job, err),
+	    fd = record_open(base, job, 0, err);
 
+	if (base >= 0)
+		close(base);
 	memset(u, 0, sizeof(*u));
 	if (fd < 0)
 		return -1;
@@ -478,11 +483,15 @@ jobshm_usage_end(const struct jobshm_job *job, struct jobshm_usage *u,
 	uint64_t size, used;
 	char line[512], name[32];
 	jobshm_err_t e;
-	int fd = record_open(job, 0, &e), base, rc = 0;
+	int base = jobshm_open_base_nolock(job, &e),
+	    fd = record_open(base, job, 0, &e), rc = 0;
 
 	memset(u, 0, sizeof(*u));
-	if (fd < 0)
+	if (fd < 0) {
+		if (base >= 0)
+			close(base);
 		return 1;
+	}
 	if (jobshm_job_usage(job, &size, &used, &e) == 0)
 		record_add(fd, size, used, u);
 	else
@@ -493,9 +502,7 @@ jobshm_usage_end(const struct jobshm_job *job, struct jobshm_usage *u,
 		rc = jobshm_usage_log_append(job->conf, jobshm_usage_json(u,
 					     line, sizeof(line)), err);
 	snprintf(name, sizeof(name), "%" PRIu32 RECORD, job->jobid);
-	if ((base = jobshm_open_base_nolock(job, &e)) >= 0) {
-		unlinkat(base, name, 0);
-		close(base);
-	}
+	unlinkat(base, name, 0);
+	close(base);
 	return rc;
 }
