@@ -24,7 +24,10 @@ its own jobshm mount and namespace).  Runs alternate plain and --shm
   BENCH_BEFORE=COMMIT: the same again with that commit's plugin and
   jobshm (built from `git archive` in /tmp), BENCH_BEFORE_REPS (default 2),
   BENCH_OUT=PREFIX: write PREFIX.txt and PREFIX.json,
-  JOBSHM_CLUSTER_PROPAGATION (shared by default, or private).
+  JOBSHM_CLUSTER_PROPAGATION (shared by default, or private),
+  BENCH_BASE_FS: tmpfs (the default: the cluster's directory, and so
+  base_path, on a tmpfs, as base_path's default /run/jobshm/%n is on a
+  real node) or disk (this host's /tmp as it is).
 """
 import json
 import os
@@ -53,6 +56,7 @@ REPS_ONE = int(os.environ.get("BENCH_REPS_ONE", "12"))
 BEFORE = os.environ.get("BENCH_BEFORE", "")
 BEFORE_REPS = int(os.environ.get("BENCH_BEFORE_REPS", "2"))
 PROPAGATION = os.environ.get("JOBSHM_CLUSTER_PROPAGATION", "shared")
+BASE_FS = os.environ.get("BENCH_BASE_FS", "tmpfs")
 OUT = D / "out"
 TICKS = os.sysconf("SC_CLK_TCK")
 # the time now, the node's uptime now and its slurmstepd's start (in
@@ -78,6 +82,12 @@ def sh(cmd, check=True, **kw):
 
 def cluster(action, plugin=None, cli=None):
     env = dict(os.environ, **CLUSTER_ENV)
+    if action == "start" and BASE_FS == "tmpfs":
+        # cluster.sh makes it shared (or private) as it is; stop unmounts
+        D.mkdir(exist_ok=True)
+        if subprocess.run(["mountpoint", "-q", str(D)]).returncode:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755",
+                            "jobshm-bench", str(D)], check=True)
     if plugin:
         env.update(JOBSHM_PLUGIN=plugin, JOBSHM_CLI=cli)
     p = subprocess.run([str(ROOT / "tests/cluster/cluster.sh"), action],
@@ -271,7 +281,7 @@ def main():
     t = time.time()
     log(f"jobshm jobs per node: J = {JOBS}, {REPS} alternated pairs each, "
         f"node bj1 CPUs=128 on {os.cpu_count()} CPUs, --mem=16M, --shm=1M, "
-        f"{D} mounted {PROPAGATION}")
+        f"{D} ({BASE_FS}) mounted {PROPAGATION}")
     runs = series("current", REPS)
     before = None
     if BEFORE:
@@ -292,10 +302,10 @@ def main():
                 f"{os.cpu_count()} CPUs, JOBS={JOBS} REPS={REPS} "
                 f"REPS_ONE={REPS_ONE} "
                 f"BEFORE={BEFORE or '-'} BEFORE_REPS={BEFORE_REPS}, "
-                f"propagation {PROPAGATION}\n")
+                f"propagation {PROPAGATION}, base on {BASE_FS}\n")
         Path(prefix + ".txt").write_text(head + "\n".join(text) + "\n")
         Path(prefix + ".json").write_text(json.dumps(
-            {"jobs": JOBS, "reps": REPS, "before": BEFORE,
+            {"jobs": JOBS, "reps": REPS, "before": BEFORE, "base_fs": BASE_FS,
              "before_reps": BEFORE_REPS, "propagation": PROPAGATION,
              "cpus": os.cpu_count(), "summary": table, "runs": runs},
             indent=1))

@@ -2,7 +2,7 @@
 /*
  * The job's mount namespace on a node.
  *
- * The first task of a job on a node (under the base lock) unshares a
+ * The first task of a job on a node (under the job's own lock) unshares a
  * mount namespace, slave to the one it came from, binds the job's mount
  * over /dev/shm in it and detaches every other job's mount.  The
  * namespace is then kept without a process: its nsfs file is bound on
@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -387,28 +388,81 @@ mntns_new_kept(const struct jobshm_job *job, int from, int hold,
  * from per-CPU batches, so a namespace made now on one CPU can get a
  * lower id than one made earlier on another: the job's namespace under
  * Slurm's namespace/linux, where slurmstepd and the tasks run and the
- * holder is.  Then the job's namespace is made again on each CPU this
- * helper may run on (pinned to it), until one is newer.
+ * holder is.  Then the job's namespace is made again on another CPU this
+ * helper may run on (pinned to it), until one is newer.  The CPU that
+ * last made one (the one with the newest batch: later ids on it are
+ * newer still) is tried first, from a hint in the base; one attempt
+ * costs a copy of the node's mount table.
  */
-static int
-mntns_new_kept_anywhere(const struct jobshm_job *job, int from, int hold,
-			const char *target, jobshm_err_t *err)
-{
-	cpu_set_t cpus, one;
-	int cpu, tries = 0, rc = mntns_new_kept(job, from, hold, target, err);
+#define MNTNS_CPU_HINT ".jobshm-nscpu"
 
-	if (rc != MNTNS_NOT_NEWER || sched_getaffinity(0, sizeof(cpus), &cpus) < 0)
-		return rc;
+static int
+cpu_hint(int basefd)
+{
+	char buf[16] = "";
+	int fd = openat(basefd, MNTNS_CPU_HINT, O_RDONLY | O_NOFOLLOW |
+			O_CLOEXEC), cpu;
+
+	if (fd < 0)
+		return -1;
+	cpu = read(fd, buf, sizeof(buf) - 1) > 0 ? atoi(buf) : -1;
+	close(fd);
+	return cpu >= 0 && cpu < CPU_SETSIZE ? cpu : -1;
+}
+
+static void
+cpu_hint_set(int basefd, int cpu)
+{
+	char buf[16];
+	int fd = openat(basefd, MNTNS_CPU_HINT, O_WRONLY | O_CREAT | O_TRUNC |
+			O_NOFOLLOW | O_CLOEXEC, 0600), n;
+
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d\n", cpu);
+	if (write(fd, buf, (size_t)n) != n)
+		unlinkat(basefd, MNTNS_CPU_HINT, 0);
+	close(fd);
+}
+
+/* Pinned to cpu (when this helper may run there): made and kept. */
+static int
+mntns_new_kept_on(const struct jobshm_job *job, int from, int hold,
+		  const char *target, int cpu, jobshm_err_t *err)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) < 0) {
+		jobshm_fail(err, "pin to CPU %d: %m", cpu);
+		return MNTNS_NOT_NEWER;
+	}
+	return mntns_new_kept(job, from, hold, target, err);
+}
+
+static int
+mntns_new_kept_anywhere(const struct jobshm_job *job, int basefd, int from,
+			int hold, const char *target, jobshm_err_t *err)
+{
+	cpu_set_t cpus;
+	int cpu, tries = 0, first, rc;
+
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) < 0)
+		return mntns_new_kept(job, from, hold, target, err);
+	first = cpu_hint(basefd);
+	if (first < 0 || !CPU_ISSET(first, &cpus))
+		first = sched_getcpu();
+	rc = first < 0 ? mntns_new_kept(job, from, hold, target, err) :
+	     mntns_new_kept_on(job, from, hold, target, first, err);
 	for (cpu = 0; rc == MNTNS_NOT_NEWER && cpu < CPU_SETSIZE &&
 	     tries < 64; cpu++) {
-		if (!CPU_ISSET(cpu, &cpus))
+		if (!CPU_ISSET(cpu, &cpus) || cpu == first)
 			continue;
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		if (sched_setaffinity(0, sizeof(one), &one) == 0) {
-			tries++;
-			rc = mntns_new_kept(job, from, hold, target, err);
-		}
+		tries++;
+		rc = mntns_new_kept_on(job, from, hold, target, cpu, err);
+		if (rc == 0)
+			cpu_hint_set(basefd, cpu);
 	}
 	return rc;
 }
@@ -430,8 +484,8 @@ mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	if (from < 0)
 		jobshm_fail(err, "/proc/self/ns/mnt: %m");
 	else
-		rc = mntns_new_kept_anywhere(job, from, hold, target, err) < 0 ?
-		     -1 : 0;
+		rc = mntns_new_kept_anywhere(job, basefd, from, hold, target,
+					     err) < 0 ? -1 : 0;
 	if (from >= 0)
 		close(from);
 	close(hold);
@@ -477,8 +531,61 @@ mntns_make(const struct jobshm_job *job, int base, const char *target,
 /* No kept namespace could be made: the caller may make its own. */
 #define MNTNS_UNKEPT (-2)
 
-/* The job's kept namespace, open; made under the base lock if it is not
- * there yet.  -1 error, MNTNS_UNKEPT (err says why). */
+/* The open directory at name in basefd is still the one linked there. */
+static int
+still_linked(int basefd, const char *name, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(basefd, name, &b,
+					     AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * <base>/<jobid>.ns, made if need be (root's, 0700, in the root-only
+ * base: no user can open it) and locked: the job's own lock for making
+ * its namespace.  Jobs never touch each other's namespaces, so a node's
+ * starting jobs do not queue behind each other's (the base lock is held
+ * only for the mounts under the base).  The job's end takes it too, under
+ * the base lock (lock order: base, then job); a directory it removed
+ * while we waited is made again.  Open and locked, or -1.
+ */
+static int
+mntns_lock(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+{
+	char name[32];
+	struct stat st;
+	int fd, tries;
+
+	mntns_dir_name(job, name, sizeof(name));
+	for (tries = 0; tries < 8; tries++) {
+		if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
+			return jobshm_fail(err, "mkdir %s.ns: %m", job->path);
+		fd = mntns_dir_open(basefd, job);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != 0 || (st.st_mode & 077)) {
+			if (fd >= 0)
+				close(fd);
+			return jobshm_fail_code(err, EPERM, "%s.ns must be a "
+						"directory of root's, 0700",
+						job->path);
+		}
+		if (flock(fd, LOCK_EX) < 0) {
+			close(fd);
+			return jobshm_fail(err, "lock %s.ns: %m", job->path);
+		}
+		if (still_linked(basefd, name, fd))
+			return fd;
+		close(fd);
+	}
+	return jobshm_fail(err, "%s.ns keeps being removed", job->path);
+}
+
+/* The job's kept namespace, open; made under the job's own lock if it is
+ * not there yet.  -1 error, MNTNS_UNKEPT (err says why). */
 static int
 mntns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 {
@@ -486,18 +593,17 @@ mntns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 
 	if (base < 0)
 		return -1;
-	fd = mntns_open_at(base, job);
-	close(base);
-	if (fd >= 0)
-		return fd;
-	if ((base = jobshm_open_base(job, 0, &lock, err)) < 0)
-		return -1;
+	if ((fd = mntns_open_at(base, job)) >= 0 ||
+	    (lock = mntns_lock(base, job, err)) < 0) {
+		close(base);
+		return fd >= 0 ? fd : -1;
+	}
 	fd = mntns_open_at(base, job);	/* another task may have made it */
 	if (fd < 0)
 		fd = mntns_make(job, base, target, err) < 0 ? MNTNS_UNKEPT :
 		     mntns_open_at(base, job);
-	close(base);
 	close(lock);
+	close(base);
 	return fd == -1 ? jobshm_fail(err, "the job's namespace is not where "
 				      "it was made") : fd;
 }
@@ -620,19 +726,20 @@ jobshm_mntns_release(const struct jobshm_job *job, int basefd, int detach,
 	int dir, rc;
 
 	mntns_dir_name(job, name, sizeof(name));
-	if (detach && mntns_empty(basefd, job, err) < 0)
-		return -1;
 	if ((dir = mntns_dir_open(basefd, job)) < 0)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
 							 job->path);
-	rc = jobshm_unmount_at(dir, MNTNS_FILE, err);
+	flock(dir, LOCK_EX);	/* a task making it now finishes first */
+	rc = detach ? mntns_empty(basefd, job, err) : 0;
+	if (rc == 0)
+		rc = jobshm_unmount_at(dir, MNTNS_FILE, err);
 	if (rc == 0 && unlinkat(dir, MNTNS_FILE, 0) < 0 && errno != ENOENT)
 		rc = jobshm_fail(err, "remove %s.ns/%s: %m", job->path, MNTNS_FILE);
-	close(dir);
 	if (rc == 0)
 		rc = jobshm_unmount_at(basefd, name, err);
 	if (rc == 0 && unlinkat(basefd, name, AT_REMOVEDIR) < 0 &&
 	    errno != ENOENT)
 		rc = jobshm_fail(err, "rmdir %s.ns: %m", job->path);
+	close(dir);	/* unlocked only once it is gone */
 	return rc;
 }

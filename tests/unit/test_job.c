@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -643,6 +644,119 @@ test_namespace_drops_jobshms_own_top(void **state)
 	rmdir(target);
 }
 
+/* A child running fn(job, target); its pid. */
+static pid_t
+in_child(int (*fn)(const struct jobshm_job *, const char *),
+	 const struct jobshm_job *job, const char *target)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		closefrom(3);	/* a lock held by the test is not its */
+		_exit(fn(job, target) == 0 ? 0 : 1);
+	}
+	return pid;
+}
+
+static int
+join_only(const struct jobshm_job *job, const char *target)
+{
+	jobshm_err_t err;
+
+	return jobshm_mntns_join(job, target, &err);
+}
+
+static int
+cleanup_only(const struct jobshm_job *job, const char *target)
+{
+	jobshm_err_t err;
+
+	(void)target;
+	return jobshm_job_cleanup(job, &err);
+}
+
+/* The child's exit status if it ends within ms, else -1 (still going). */
+static int
+ends_within(pid_t pid, int ms)
+{
+	int status, i;
+
+	for (i = 0; i <= ms; i += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* A lock on the file or directory at path (made if need be); its fd. */
+static int
+hold_lock(const char *path, int dir)
+{
+	int fd;
+
+	if (dir)
+		mkdir(path, 0700);
+	fd = dir ? open(path, O_RDONLY | O_DIRECTORY) :
+	     open(path, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	return fd;
+}
+
+/*
+ * Issue 24: a job's namespace is made under a lock of the job's own
+ * (its <jobid>.ns), not the node's base lock, so that a node's starting
+ * jobs do not queue behind each other's; the job's end waits for it.
+ */
+static void
+test_jobs_make_namespaces_side_by_side(void **state)
+{
+	struct jobshm_job a, b;
+	jobshm_err_t err;
+	char target[96], path[512];
+	int lock;
+	pid_t p;
+
+	(void)state;
+	snprintf(target, sizeof(target), "%s/target", top);
+	mkdir(target, 0755);
+	job_for(&a, "n10", 90);
+	job_for(&b, "n10", 91);
+	assert_int_equal(jobshm_job_setup(&a, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
+	assert_int_equal(jobshm_job_setup(&b, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
+	/* the node's base lock held (another job's setup): b's namespace
+	 * is made all the same */
+	snprintf(path, sizeof(path), "%s/n10/.jobshm-nscpu", top);
+	lock = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(write(lock, "99999\n", 6), 6);	/* no such CPU */
+	close(lock);
+	snprintf(path, sizeof(path), "%s/n10/.jobshm-lock", top);
+	lock = hold_lock(path, 0);
+	p = in_child(join_only, &b, target);
+	assert_int_equal(ends_within(p, 5000), 0);
+	close(lock);
+	/* a's own lock held (another task of a making it): a task of a
+	 * waits, then joins what was made */
+	snprintf(path, sizeof(path), "%s.ns", a.path);
+	lock = hold_lock(path, 1);
+	p = in_child(join_only, &a, target);
+	assert_int_equal(ends_within(p, 300), -1);
+	close(lock);
+	assert_int_equal(ends_within(p, 5000), 0);
+	/* the job's end waits for a task making its namespace */
+	snprintf(path, sizeof(path), "%s.ns", b.path);
+	lock = hold_lock(path, 1);
+	p = in_child(cleanup_only, &b, target);
+	assert_int_equal(ends_within(p, 300), -1);
+	close(lock);
+	assert_int_equal(ends_within(p, 5000), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(jobshm_job_cleanup(&a, &err), 0);
+	snprintf(path, sizeof(path), "%s.ns", a.path);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
 int
 main(void)
 {
@@ -658,6 +772,7 @@ main(void)
 		cmocka_unit_test(test_task_enter_each_way),
 		cmocka_unit_test(test_later_jobs_never_reach_a_jobs_namespace),
 		cmocka_unit_test(test_namespace_drops_jobshms_own_top),
+		cmocka_unit_test(test_jobs_make_namespaces_side_by_side),
 	};
 
 	if (geteuid() != 0) {
