@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,10 @@ detach_job_mounts(const struct jobshm_job *job, const char *keep,
 	detach_own_top(job, keep);
 	for (pass = 0; pass < 4096; pass++) {
 		d.n = 0;
-		if (jobshm_mountinfo_each("/proc/self/mountinfo",
+		if (jobshm_mountinfo_each("/proc/thread-self/mountinfo",
 					  job_mount_under, &d) < 0)
-			return jobshm_fail(err, "/proc/self/mountinfo: %m");
+			return jobshm_fail(err, "/proc/thread-self/mountinfo: "
+					   "%m");
 		for (detached = 0; d.n-- > 0; )
 			detached += umount2(d.pts[d.n], MNT_DETACH |
 					    UMOUNT_NOFOLLOW) == 0;
@@ -240,9 +242,9 @@ jobshm_mntns_enter_from(const struct jobshm_job *job, int host,
 	int here, tree, rc = 0;
 
 	jobshm_cwd_save(&cwd);
-	here = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	here = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (here < 0)
-		return jobshm_fail(err, "/proc/self/ns/mnt: %m");
+		return jobshm_fail(err, "/proc/thread-self/ns/mnt: %m");
 	tree = clone_job_mount(job, host, here, err);
 	close(here);
 	if (tree < 0)
@@ -343,7 +345,7 @@ mntns_holder(int dir, const struct jobshm_job *job, jobshm_err_t *err)
 /* mntns_keep: the new namespace's id is not above the one it is bound in */
 #define MNTNS_NOT_NEWER (-3)
 
-/* In the helper, in the job's new namespace (open at `ns`): bind it on
+/* In the helper thread, in the job's new namespace (open at `ns`): bind it on
  * the holder from the namespace open at `from`, where the holder is. */
 static int
 mntns_keep(int from, int ns, int hold, const struct jobshm_job *job,
@@ -364,7 +366,7 @@ mntns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 	return 0;
 }
 
-/* In the helper, in the namespace open at `from`: a new one for the job,
+/* In the helper thread, in the namespace open at `from`: a new one for the job,
  * kept on the holder; 0, -1, or MNTNS_NOT_NEWER (back in `from`). */
 static int
 mntns_new_kept(const struct jobshm_job *job, int from, int hold,
@@ -374,7 +376,7 @@ mntns_new_kept(const struct jobshm_job *job, int from, int hold,
 
 	if (jobshm_mntns_enter(job, target, err) < 0)
 		return -1;
-	ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	ns = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	rc = ns < 0 ? jobshm_fail(err, "the new namespace: %m") :
 	     mntns_keep(from, ns, hold, job, err);
 	if (ns >= 0)
@@ -467,7 +469,7 @@ mntns_new_kept_anywhere(const struct jobshm_job *job, int basefd, int from,
 	return rc;
 }
 
-/* In the helper: make the job's namespace and keep it; 0 or -1. */
+/* In the helper thread: make the job's namespace and keep it; 0 or -1. */
 static int
 mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	  jobshm_err_t *err)
@@ -480,9 +482,9 @@ mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	close(dir);
 	if (hold < 0)
 		return -1;
-	from = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	from = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (from < 0)
-		jobshm_fail(err, "/proc/self/ns/mnt: %m");
+		jobshm_fail(err, "/proc/thread-self/ns/mnt: %m");
 	else
 		rc = mntns_new_kept_anywhere(job, basefd, from, hold, target,
 					     err) < 0 ? -1 : 0;
@@ -492,40 +494,47 @@ mntns_create(const struct jobshm_job *job, int basefd, const char *target,
 	return rc;
 }
 
+struct maker {
+	const struct jobshm_job *job;
+	const char *target;
+	int base, rc;
+	jobshm_err_t err;
+};
+
+static void *
+maker_run(void *arg)
+{
+	struct maker *m = arg;
+
+	m->rc = mntns_create(m->job, m->base, m->target, &m->err);
+	return NULL;
+}
+
 /*
- * Make the job's namespace in a helper process, thrown away after (the
- * caller may have threads: slurmstepd); 0 or -1 with the helper's reason.
+ * Make the job's namespace in a thread of its own, gone after: it
+ * unshares its own filesystem context and mount namespace, so that the
+ * caller's other threads (slurmstepd's) and the caller itself stay where
+ * they are, and nothing of the caller's address space is copied (a fork
+ * of slurmstepd did that, and then took its page faults).  0, or -1 with
+ * the thread's reason.
  */
 static int
 mntns_make(const struct jobshm_job *job, int base, const char *target,
-	jobshm_err_t *err)
+	   jobshm_err_t *err)
 {
-	int pfd[2], status;
-	pid_t pid;
+	struct maker m = { job, target, base, -1, { 0, "" } };
+	pthread_t t;
+	int e;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return jobshm_fail(err, "pipe: %m");
-	pid = fork();
-	if (pid == 0) {
-		jobshm_err_t e = { 0, "" };
-
-		close(pfd[0]);
-		if (mntns_create(job, base, target, &e) == 0)
-			_exit(0);
-		_exit(write(pfd[1], &e, sizeof(e)) == sizeof(e) ? 1 : 2);
+	if ((e = pthread_create(&t, NULL, maker_run, &m)) != 0) {
+		errno = e;
+		return jobshm_fail(err, "a thread to make the job's "
+				   "namespace: %m");
 	}
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return jobshm_fail(err, "fork: %m");
-	}
-	if (read(pfd[0], err, sizeof(*err)) != sizeof(*err))
-		jobshm_fail(err, "the job's namespace could not be made");
-	close(pfd[0]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return jobshm_fail(err, "the process making the job's "
-				   "namespace died");
-	return WEXITSTATUS(status) == 0 ? 0 : -1;
+	pthread_join(t, NULL);
+	if (m.rc < 0)
+		*err = m.err;
+	return m.rc < 0 ? -1 : 0;
 }
 
 /* No kept namespace could be made: the caller may make its own. */
