@@ -7,7 +7,9 @@ taken from slurm.conf over this host's, the cluster's directory mounted
 shared as a systemd node has it: cluster.sh's JOBSHM_CLUSTER_PROPAGATION),
 J concurrent single-task sleeping batch jobs (--mem=16M), plain or with
 --shm=1M, submitted at once as one job array (one job per array task; each
-its own jobshm mount and namespace).  Runs alternate plain and --shm
+its own jobshm mount and namespace), 50 ms after a whole second: slurmctld
+schedules them in its background pass at the next one (SchedulerParameters
+defer and batch_sched_delay=0), so its wait is the same in every run.  Runs alternate plain and --shm
 (paired).  Measured per run:
 
   start  from the submission to each job's task running: the batch script
@@ -46,9 +48,13 @@ CLUSTER_ENV = dict(JOBSHM_CLUSTER_DIR=str(D), JOBSHM_CLUSTER_NODES="1",
                    JOBSHM_CLUSTER_PORT="17817", JOBSHM_CLUSTER_NODE_PREFIX="bj",
                    JOBSHM_CLUSTER_CPUS="128", JOBSHM_CLUSTER_MEMORY="8192",
                    # every array task started in the scheduling pass that
-                   # sees the submission (the default depth is 100)
+                   # sees the submission (the default depth is 100); that
+                   # pass is slurmctld's background one, which runs at each
+                   # whole second (defer: none at submission; no
+                   # batch_sched_delay: the first second after it)
                    JOBSHM_CLUSTER_SLURM_EXTRA="SchedulerParameters="
-                   "default_queue_depth=1000,bf_interval=5")
+                   "default_queue_depth=1000,bf_interval=5,defer,"
+                   "batch_sched_delay=0")
 JOBS = [int(j) for j in os.environ.get("BENCH_JOBS", "1,32,128").split(",")]
 REPS = int(os.environ.get("BENCH_REPS", "4"))
 # J = 1 is cheap and its start the noisiest (slurmctld's scheduling)
@@ -58,6 +64,7 @@ BEFORE_REPS = int(os.environ.get("BENCH_BEFORE_REPS", "2"))
 PROPAGATION = os.environ.get("JOBSHM_CLUSTER_PROPAGATION", "shared")
 BASE_FS = os.environ.get("BENCH_BASE_FS", "tmpfs")
 OUT = D / "out"
+SUBMIT_PHASE = 0.05     # s after a whole second of the realtime clock
 TICKS = os.sysconf("SC_CLK_TCK")
 # the time now, the node's uptime now and its slurmstepd's start (in
 # clock ticks since boot: /proc/PPID/stat's 22nd field, after the name)
@@ -151,6 +158,10 @@ def one_run(j, shm):
         args.append(f"--array=0-{j - 1}")
     if shm:
         args.append("--shm=1M")
+    # submitted at the same phase of slurmctld's second every time: its
+    # scheduling then waits the same for plain and --shm (it was 0.3, 1.3
+    # or 2.4 s, after whatever the run before had done)
+    time.sleep(1 + SUBMIT_PHASE - time.time() % 1)
     t0 = time.time()
     p = sh(args, input=SCRIPT.format(out=OUT), cwd=str(OUT))
     arrayid = p.stdout.strip().split(";")[0]
