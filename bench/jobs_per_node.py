@@ -14,9 +14,11 @@ defer and batch_sched_delay=0), so its wait is the same in every run.  Runs alte
 
   start  from the submission to each job's task running: the batch script
          writes the time (CLOCK_REALTIME) first thing; median and last job;
-  end    from scancel to the node being clean: no job left in squeue (so
-         every epilog has run), no slurmstepd of these jobs, no mount of
-         theirs under base_path;
+  end    from scancel to the node being clean: the last of the J jobs'
+         epilogs done (slurmd's log, "completed epilog", to the ms); the
+         run then waits for no job left in squeue, no slurmstepd of these
+         jobs and no mount of theirs under base_path (end_squeue: the
+         time that was seen, in steps of one squeue call, ~60 ms);
   mounts with all J running: the entries of the host's mount table plus
          those of each job's task (/proc/<pid>/mountinfo), and the largest
          single task's table.
@@ -147,6 +149,32 @@ def stepds(jobids):
     return found
 
 
+SLURMD_LOG = D / "log" / "slurmd.bj1.log"
+EPILOG_DONE = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})\] "
+                         r"(?:debug:\s+)?completed epilog for jobid (\d+)")
+
+
+def log_size():
+    try:
+        return SLURMD_LOG.stat().st_size
+    except OSError:
+        return 0
+
+
+def epilogs_done(since, jobids):
+    """{jobid: time its epilog completed} from slurmd's log after byte
+    `since` (its timestamps: local time, ms)."""
+    done = {}
+    with open(SLURMD_LOG, errors="replace") as f:
+        f.seek(since)
+        for ln in f:
+            m = EPILOG_DONE.match(ln)
+            if m and int(m.group(3)) in jobids:
+                t = time.mktime(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+                done[int(m.group(3))] = t + int(m.group(2)) / 1000
+    return done
+
+
 def one_run(j, shm):
     """(start latencies s, end s, mount counts) of J jobs at once."""
     for f in OUT.glob("m.*"):
@@ -190,6 +218,7 @@ def one_run(j, shm):
                        .splitlines()))
     jobids = set(jobs)
     nmounts = len(base_mounts(host, jobids))
+    since = log_size()
     t1 = time.time()
     sh(["scancel", arrayid])
     while True:
@@ -205,9 +234,17 @@ def one_run(j, shm):
                              f"{len(stepds(jobids))} slurmstepd, "
                              f"{base_mounts(host_now, jobids)[:5]}")
         time.sleep(0.05)
-    end = time.time() - t1
+    end_squeue = time.time() - t1
+    for _ in range(30):     # slurmd's log may lag its messages
+        done = epilogs_done(since, jobids)
+        if len(done) == len(jobids):
+            break
+        time.sleep(0.1)
+    # a line missing (128 epilogs log at once): the squeue time, counted
+    end = max(done.values()) - t1 if len(done) == len(jobids) else end_squeue
     return {"jobs": j, "shm": shm, "start_median": statistics.median(starts),
-            "start_last": max(starts), "end": end,
+            "start_last": max(starts), "end": end, "end_squeue": end_squeue,
+            "epilogs_unlogged": len(jobids) - len(done),
             "launch_median": statistics.median(launches),
             "launch_max": max(launches),
             "host_entries": len(host), "job_mounts_on_host": nmounts,
@@ -248,7 +285,7 @@ def spread(v):
 def summary(runs, label):
     """Lines of text and rows: per J, medians of plain and --shm over
     the runs, and the median [min..max] of the paired --shm/plain ratio."""
-    keys = ("start_median", "start_last", "launch_median", "end",
+    keys = ("start_median", "start_last", "launch_median", "end", "end_squeue",
             "total_entries", "task_entries_max")
     lines = [f"{label}: medians over runs; ratio --shm/plain: median "
              f"[min..max] over pairs",
