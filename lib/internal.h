@@ -78,6 +78,10 @@ int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 void jobshm_sampler_counts(jobshm_sampler_t *s, unsigned long *samples,
 			   unsigned long *fast, unsigned long *events,
 			   int *watching);
+/* jobshm_sampler_stop in a process about to exit: its inotify instance
+ * and watch slot are left for the exit to close (no wait for the kernel
+ * to free the watch on the way to the step's end). */
+void jobshm_sampler_stop_exiting(jobshm_sampler_t *s);
 
 /* The job's base directory unlocked (-1, errno ENOENT: none), and the
  * job's directory as an O_PATH descriptor named by proc for mount(2);

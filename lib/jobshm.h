@@ -402,7 +402,9 @@ int jobshm_task_exit(const struct jobshm_job *job, struct jobshm_step *step,
 int jobshm_step_report(const struct jobshm_job *job,
 		       const struct jobshm_step *step, char *buf, size_t len);
 
-/* At the step's end: stop sampling (before the code is unloaded). */
+/* At the step's end, in the process that ends with it (slurmstepd):
+ * stop sampling (before the code is unloaded); the inotify instance is
+ * left for the process's exit to close. */
 void jobshm_step_end(struct jobshm_step *step);
 
 /*

@@ -341,6 +341,6 @@ jobshm_step_report(const struct jobshm_job *job,
 void
 jobshm_step_end(struct jobshm_step *s)
 {
-	jobshm_sampler_stop(s->sampler);
+	jobshm_sampler_stop_exiting(s->sampler);
 	s->sampler = NULL;
 }

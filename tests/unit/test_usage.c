@@ -308,6 +308,57 @@ test_watches_are_bounded_per_node(void **state)
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
 }
 
+/* This process's open inotify instances. */
+static int
+inotify_fds(void)
+{
+	char path[64], link[64];
+	int fd, n = 0;
+	ssize_t len;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len > 0) {
+			link[len] = '\0';
+			n += strcmp(link, "anon_inode:inotify") == 0;
+		}
+	}
+	return n;
+}
+
+/* At the step's end the watch is left for slurmstepd's exit: closing a
+ * watched instance waits for the kernel to free the watch, and slurmd,
+ * polling for the step's end, waited a poll longer (bench/README.md).
+ * Every other stop closes it. */
+static void
+test_step_end_leaves_the_watch_to_the_exit(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	jobshm_sampler_t *s;
+	unsigned long n, f, ev;
+	int w, before;
+
+	(void)state;
+	job_for(&job, "n1", 34);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL,
+					  &err), 0);
+	before = inotify_fds();
+	s = jobshm_sampler_start(&job, 3600, &err);
+	assert_non_null(s);
+	jobshm_sampler_counts(s, &n, &f, &ev, &w);
+	assert_int_equal(w, 1);
+	assert_int_equal(inotify_fds(), before + 1);
+	jobshm_sampler_stop(s);
+	assert_int_equal(inotify_fds(), before);
+	s = jobshm_sampler_start(&job, 3600, &err);
+	assert_non_null(s);
+	jobshm_sampler_stop_exiting(s);
+	assert_int_equal(inotify_fds(), before + 1);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
 int
 main(void)
 {
@@ -322,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_fast_window_sees_a_brief_fill),
 		cmocka_unit_test(test_fast_window_is_bounded),
 		cmocka_unit_test(test_watches_are_bounded_per_node),
+		cmocka_unit_test(test_step_end_leaves_the_watch_to_the_exit),
 	};
 	int rc = cmocka_run_group_tests_name("usage", tests, NULL, NULL);
 
