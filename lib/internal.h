@@ -138,9 +138,17 @@ int jobshm_mntns_enter_from(const struct jobshm_job *job, int host,
 int jobshm_mntns_join(const struct jobshm_job *job, const char *target,
 		      jobshm_err_t *err);
 
-/* Release the job's kept mount namespace, if any (base locked); detach:
- * first detach every mount of the job in it (a helper enters it), which
- * a sealed, empty tmpfs (job.c) does not need. */
+/* At the job's end (base locked): the job's own lock, which a task
+ * making its namespace holds (its <jobid>.ns directory, made if need be),
+ * waited for up to 10 s (then the end goes on); -1 if none could be made.
+ * _unlock, once the job's directory is gone: the lock's directory removed,
+ * then let go, so that no task that waited for it makes anything. */
+int jobshm_mntns_end_lock(const struct jobshm_job *job, int basefd);
+void jobshm_mntns_end_unlock(const struct jobshm_job *job, int basefd,
+			     int lock);
+/* Release the job's kept mount namespace, if any (base and job locked);
+ * detach: first detach every mount of the job in it (a helper enters
+ * it), which a sealed, empty tmpfs (job.c) does not need. */
 int jobshm_mntns_release(const struct jobshm_job *job, int basefd,
 			 int detach, jobshm_err_t *err);
 

@@ -343,20 +343,28 @@ static int
 remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 {
 	dev_t dev = tmpfs_dev(job, fd);
-	int sealed = 0;
+	int sealed = 0, lock = jobshm_mntns_end_lock(job, fd), rc = -1;
 
 	if (dev)
 		sealed = empty_and_seal(job, fd);
 	/* sealed, what the namespace has of the job is nothing already */
-	if (jobshm_mntns_release(job, fd, !sealed, err) < 0)
-		return -1;
-	if (jobshm_unmount_at(fd, jobshm_job_leaf(job), err) < 0)
-		return -1;
-	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return jobshm_fail(err, "rmdir %s: %m", job->path);
+	if (jobshm_mntns_release(job, fd, !sealed, err) < 0 ||
+	    jobshm_unmount_at(fd, jobshm_job_leaf(job), err) < 0)
+		goto out;
+	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT) {
+		jobshm_fail(err, "rmdir %s: %m", job->path);
+		goto out;
+	}
 	note_held(job, fd, dev, sealed);
 	unlink_usage(job, fd);
-	return 0;
+	rc = 0;
+out:
+	if (rc == 0)	/* the job's lock's directory goes last */
+		jobshm_mntns_end_unlock(job, fd, lock);
+	else if (lock >= 0)
+		close(lock);
+	return rc;
 }
 
 /*

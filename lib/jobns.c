@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,7 +301,7 @@ mntns_open_at(int basefd, const struct jobshm_job *job)
 static int
 mntns_dir(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 {
-	char name[32], at[32];
+	char name[32], at[48];
 	int fd, i;
 
 	mntns_dir_name(job, name, sizeof(name));
@@ -311,7 +312,7 @@ mntns_dir(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 			    O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return jobshm_fail(err, "open %s.ns: %m", job->path);
-		snprintf(at, sizeof(at), "/proc/self/fd/%d", fd);
+		snprintf(at, sizeof(at), "/proc/thread-self/fd/%d", fd);
 		if (jobshm_is_mount_root(fd))
 			break;
 		if (i || mount(at, at, NULL, MS_BIND, NULL) < 0) {
@@ -351,13 +352,13 @@ static int
 mntns_keep(int from, int ns, int hold, const struct jobshm_job *job,
 	jobshm_err_t *err)
 {
-	char src[32], at[32];
+	char src[48], at[48];
 	int older;
 
 	if (setns(from, CLONE_NEWNS) < 0)
 		return jobshm_fail(err, "setns back: %m");
-	snprintf(src, sizeof(src), "/proc/self/fd/%d", ns);
-	snprintf(at, sizeof(at), "/proc/self/fd/%d", hold);
+	snprintf(src, sizeof(src), "/proc/thread-self/fd/%d", ns);
+	snprintf(at, sizeof(at), "/proc/thread-self/fd/%d", hold);
 	if (mount(src, at, NULL, MS_BIND, NULL) < 0) {
 		older = errno == EINVAL;
 		jobshm_fail(err, "keep the namespace on %s.ns: %m", job->path);
@@ -402,14 +403,18 @@ static int
 cpu_hint(int basefd)
 {
 	char buf[16] = "";
+	uint64_t v;
 	int fd = openat(basefd, MNTNS_CPU_HINT, O_RDONLY | O_NOFOLLOW |
 			O_CLOEXEC), cpu;
 
 	if (fd < 0)
 		return -1;
-	cpu = read(fd, buf, sizeof(buf) - 1) > 0 ? atoi(buf) : -1;
+	if (read(fd, buf, sizeof(buf) - 1) > 0)
+		buf[strcspn(buf, "\n")] = '\0';
+	cpu = jobshm_parse_u64(buf, 0, CPU_SETSIZE - 1, &v, NULL) == 0 ?
+	      (int)v : -1;
 	close(fd);
-	return cpu >= 0 && cpu < CPU_SETSIZE ? cpu : -1;
+	return cpu;
 }
 
 static void
@@ -515,18 +520,31 @@ maker_run(void *arg)
  * unshares its own filesystem context and mount namespace, so that the
  * caller's other threads (slurmstepd's) and the caller itself stay where
  * they are, and nothing of the caller's address space is copied (a fork
- * of slurmstepd did that, and then took its page faults).  0, or -1 with
- * the thread's reason.
+ * of slurmstepd did that, and then took its page faults).  (Where each
+ * task joins by itself, the caller is a task forked by slurmstepd and
+ * not yet exec'd: glibc's fork leaves thread creation working there.)
+ * 0, or -1 with the thread's reason.
  */
 static int
 mntns_make(const struct jobshm_job *job, int base, const char *target,
 	   jobshm_err_t *err)
 {
 	struct maker m = { job, target, base, -1, { 0, "" } };
+	pthread_attr_t attr;
+	sigset_t all, old;
 	pthread_t t;
 	int e;
 
-	if ((e = pthread_create(&t, NULL, maker_run, &m)) != 0) {
+	/* no signal handler of the caller's runs in it (another namespace,
+	 * root and cwd); a stack of its own size, whatever RLIMIT_STACK */
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 << 10);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&t, &attr, maker_run, &m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (e != 0) {
 		errno = e;
 		return jobshm_fail(err, "a thread to make the job's "
 				   "namespace: %m");
@@ -553,52 +571,70 @@ still_linked(int basefd, const char *name, int fd)
 
 /*
  * <base>/<jobid>.ns, made if need be (root's, 0700, in the root-only
- * base: no user can open it) and locked: the job's own lock for making
- * its namespace.  Jobs never touch each other's namespaces, so a node's
- * starting jobs do not queue behind each other's (the base lock is held
- * only for the mounts under the base).  The job's end takes it too, under
- * the base lock (lock order: base, then job); a directory it removed
- * while we waited is made again.  Open and locked, or -1.
+ * base: no user can open it), open; -1.
+ */
+static int
+mntns_dir_make(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+{
+	char name[32];
+	struct stat st;
+	int fd;
+
+	mntns_dir_name(job, name, sizeof(name));
+	if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
+		return jobshm_fail(err, "mkdir %s.ns: %m", job->path);
+	fd = mntns_dir_open(basefd, job);
+	if (fd < 0 && errno == ENOENT)	/* the job's end, just now */
+		return jobshm_fail_code(err, ENOENT, "the job has ended on "
+					"this node");
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != 0 || (st.st_mode & 077)) {
+		if (fd >= 0)
+			close(fd);
+		return jobshm_fail_code(err, EPERM, "%s.ns must be a directory "
+					"of root's, 0700", job->path);
+	}
+	return fd;
+}
+
+/*
+ * The job's own lock for making its namespace: its .ns directory, locked.
+ * Jobs never touch each other's namespaces, so a node's starting jobs do
+ * not queue behind each other's (the base lock is held only for the
+ * mounts under the base).  The job's end holds it (after the base lock:
+ * the order is base, then job) until the job's directory and then this
+ * one are gone; a task that waited for it then finds its directory gone
+ * and makes nothing.  Open and locked, or -1.
  */
 static int
 mntns_lock(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 {
 	char name[32];
-	struct stat st;
-	int fd, tries;
+	int fd = mntns_dir_make(basefd, job, err);
 
-	mntns_dir_name(job, name, sizeof(name));
-	for (tries = 0; tries < 8; tries++) {
-		if (mkdirat(basefd, name, 0700) < 0 && errno != EEXIST)
-			return jobshm_fail(err, "mkdir %s.ns: %m", job->path);
-		fd = mntns_dir_open(basefd, job);
-		if (fd < 0 && errno == ENOENT)
-			continue;
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
-		    st.st_uid != 0 || (st.st_mode & 077)) {
-			if (fd >= 0)
-				close(fd);
-			return jobshm_fail_code(err, EPERM, "%s.ns must be a "
-						"directory of root's, 0700",
-						job->path);
-		}
-		if (flock(fd, LOCK_EX) < 0) {
-			close(fd);
-			return jobshm_fail(err, "lock %s.ns: %m", job->path);
-		}
-		if (still_linked(basefd, name, fd))
-			return fd;
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX) < 0) {
 		close(fd);
+		return jobshm_fail(err, "lock %s.ns: %m", job->path);
 	}
-	return jobshm_fail(err, "%s.ns keeps being removed", job->path);
+	mntns_dir_name(job, name, sizeof(name));
+	if (!still_linked(basefd, name, fd)) {
+		close(fd);
+		return jobshm_fail_code(err, ENOENT, "the job has ended on "
+					"this node");
+	}
+	return fd;
 }
 
 /* The job's kept namespace, open; made under the job's own lock if it is
- * not there yet.  -1 error, MNTNS_UNKEPT (err says why). */
+ * not there yet, and only while the job's shm is.  -1 error,
+ * MNTNS_UNKEPT (err says why). */
 static int
 mntns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 {
-	int base = jobshm_open_base_nolock(job, err), fd, lock;
+	char name[32];
+	int base = jobshm_open_base_nolock(job, err), fd, lock, gone;
 
 	if (base < 0)
 		return -1;
@@ -608,13 +644,20 @@ mntns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 		return fd >= 0 ? fd : -1;
 	}
 	fd = mntns_open_at(base, job);	/* another task may have made it */
-	if (fd < 0)
-		fd = mntns_make(job, base, target, err) < 0 ? MNTNS_UNKEPT :
-		     mntns_open_at(base, job);
+	gone = fd < 0 && jobshm_mounted_at(base, jobshm_job_leaf(job), err) != 1;
+	if (gone) {
+		mntns_dir_name(job, name, sizeof(name));
+		unlinkat(base, name, AT_REMOVEDIR);	/* made just now */
+		jobshm_fail_code(err, ENOENT, "the job's shm is gone from "
+				 "this node (the job has ended)");
+	} else if (fd < 0 && mntns_make(job, base, target, err) < 0)
+		fd = MNTNS_UNKEPT;
+	else if (fd < 0 && (fd = mntns_open_at(base, job)) < 0)
+		jobshm_fail(err, "the job's namespace is not where it was "
+			    "made");
 	close(lock);
 	close(base);
-	return fd == -1 ? jobshm_fail(err, "the job's namespace is not where "
-				      "it was made") : fd;
+	return fd;
 }
 
 int
@@ -728,6 +771,32 @@ mntns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 }
 
 int
+jobshm_mntns_end_lock(const struct jobshm_job *job, int basefd)
+{
+	jobshm_err_t ignore;
+	int fd = mntns_dir_make(basefd, job, &ignore), i;
+
+	for (i = 0; fd >= 0 && i < 1000; i++) {	/* 10 s */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+			break;
+		usleep(10000);
+	}
+	return fd;
+}
+
+void
+jobshm_mntns_end_unlock(const struct jobshm_job *job, int basefd, int lock)
+{
+	char name[32];
+
+	mntns_dir_name(job, name, sizeof(name));
+	if (lock >= 0 && still_linked(basefd, name, lock))
+		unlinkat(basefd, name, AT_REMOVEDIR);
+	if (lock >= 0)
+		close(lock);
+}
+
+int
 jobshm_mntns_release(const struct jobshm_job *job, int basefd, int detach,
 		  jobshm_err_t *err)
 {
@@ -738,17 +807,13 @@ jobshm_mntns_release(const struct jobshm_job *job, int basefd, int detach,
 	if ((dir = mntns_dir_open(basefd, job)) < 0)
 		return errno == ENOENT ? 0 : jobshm_fail(err, "%s.ns: %m",
 							 job->path);
-	flock(dir, LOCK_EX);	/* a task making it now finishes first */
 	rc = detach ? mntns_empty(basefd, job, err) : 0;
 	if (rc == 0)
 		rc = jobshm_unmount_at(dir, MNTNS_FILE, err);
 	if (rc == 0 && unlinkat(dir, MNTNS_FILE, 0) < 0 && errno != ENOENT)
 		rc = jobshm_fail(err, "remove %s.ns/%s: %m", job->path, MNTNS_FILE);
-	if (rc == 0)
+	close(dir);
+	if (rc == 0)	/* the directory itself: jobshm_mntns_end_unlock */
 		rc = jobshm_unmount_at(basefd, name, err);
-	if (rc == 0 && unlinkat(basefd, name, AT_REMOVEDIR) < 0 &&
-	    errno != ENOENT)
-		rc = jobshm_fail(err, "rmdir %s.ns: %m", job->path);
-	close(dir);	/* unlocked only once it is gone */
 	return rc;
 }

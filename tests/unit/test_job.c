@@ -704,18 +704,50 @@ hold_lock(const char *path, int dir)
 	return fd;
 }
 
+/* The child's status once it ends within ms (-1 if it does not: then
+ * the lock is let go and the child killed, so that an assert leaves
+ * nothing running), the lock let go either way. */
+static int
+ends_then_unlock(pid_t pid, int ms, int lock)
+{
+	int rc = ends_within(pid, ms);
+
+	close(lock);
+	if (rc == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return rc;
+}
+
+/* The lock let go, then the child's status once it ends within ms (-1,
+ * the child killed, if it does not). */
+static int
+unlock_then_end(pid_t pid, int ms, int lock)
+{
+	int rc;
+
+	close(lock);
+	if ((rc = ends_within(pid, ms)) == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return rc;
+}
+
 /*
  * Issue 24: a job's namespace is made under a lock of the job's own
  * (its <jobid>.ns), not the node's base lock, so that a node's starting
- * jobs do not queue behind each other's; the job's end waits for it.
+ * jobs do not queue behind each other's; the job's end holds it, and a
+ * task that comes after the end makes nothing.
  */
 static void
 test_jobs_make_namespaces_side_by_side(void **state)
 {
 	struct jobshm_job a, b;
 	jobshm_err_t err;
-	char target[96], path[512];
-	int lock;
+	char target[96], path[512], ans[512], bns[512], amnt[512];
+	int base_lock, lock, rc, made, mounted;
 	pid_t p;
 
 	(void)state;
@@ -723,38 +755,55 @@ test_jobs_make_namespaces_side_by_side(void **state)
 	mkdir(target, 0755);
 	job_for(&a, "n10", 90);
 	job_for(&b, "n10", 91);
+	snprintf(ans, sizeof(ans), "%s.ns", a.path);
+	snprintf(amnt, sizeof(amnt), "%s.ns/mnt", a.path);
+	snprintf(bns, sizeof(bns), "%s.ns", b.path);
 	assert_int_equal(jobshm_job_setup(&a, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
 	assert_int_equal(jobshm_job_setup(&b, JOBSHM_TMPFS, 1 << 20, NULL, &err), 0);
-	/* the node's base lock held (another job's setup): b's namespace
-	 * is made all the same */
 	snprintf(path, sizeof(path), "%s/n10/.jobshm-nscpu", top);
 	lock = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_int_equal(write(lock, "99999\n", 6), 6);	/* no such CPU */
 	close(lock);
+	/* the node's base lock held (another job's setup) and a's own (a
+	 * task of a making its namespace): b's is made all the same */
 	snprintf(path, sizeof(path), "%s/n10/.jobshm-lock", top);
-	lock = hold_lock(path, 0);
+	base_lock = hold_lock(path, 0);
+	lock = hold_lock(ans, 1);
 	p = in_child(join_only, &b, target);
-	assert_int_equal(ends_within(p, 5000), 0);
+	rc = ends_then_unlock(p, 5000, base_lock);
 	close(lock);
-	/* a's own lock held (another task of a making it): a task of a
-	 * waits, then joins what was made */
-	snprintf(path, sizeof(path), "%s.ns", a.path);
-	lock = hold_lock(path, 1);
+	assert_int_equal(rc, 0);
+	/* a's own lock held: a task of a waits (nothing made meanwhile),
+	 * then joins what was made */
+	lock = hold_lock(ans, 1);
 	p = in_child(join_only, &a, target);
-	assert_int_equal(ends_within(p, 300), -1);
-	close(lock);
-	assert_int_equal(ends_within(p, 5000), 0);
+	rc = ends_within(p, 300);
+	made = access(amnt, F_OK) == 0;
+	if (rc == -1)
+		rc = unlock_then_end(p, 5000, lock);
+	else
+		close(lock);
+	assert_false(made);
+	assert_int_equal(rc, 0);
+	assert_int_equal(access(amnt, F_OK), 0);
 	/* the job's end waits for a task making its namespace */
-	snprintf(path, sizeof(path), "%s.ns", b.path);
-	lock = hold_lock(path, 1);
+	lock = hold_lock(bns, 1);
 	p = in_child(cleanup_only, &b, target);
-	assert_int_equal(ends_within(p, 300), -1);
-	close(lock);
-	assert_int_equal(ends_within(p, 5000), 0);
-	assert_int_equal(access(path, F_OK), -1);
+	rc = ends_within(p, 300);
+	mounted = jobshm_job_mounted(&b, &err);
+	if (rc == -1)
+		rc = unlock_then_end(p, 5000, lock);
+	else
+		close(lock);
+	assert_int_equal(mounted, 1);
+	assert_int_equal(rc, 0);
+	assert_int_equal(access(bns, F_OK), -1);
+	/* a task after the job's end makes no namespace for it */
+	p = in_child(join_only, &b, target);
+	assert_int_equal(ends_within(p, 5000), 1);
+	assert_int_equal(access(bns, F_OK), -1);
 	assert_int_equal(jobshm_job_cleanup(&a, &err), 0);
-	snprintf(path, sizeof(path), "%s.ns", a.path);
-	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(ans, F_OK), -1);
 }
 
 int
