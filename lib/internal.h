@@ -64,7 +64,7 @@ int jobshm_fd_usage(int fd, uint64_t cap, uint64_t *size, uint64_t *used);
 #define JOBSHM_NODE_MARK ".jobshm-node"
 
 /* The job's base directory, opened root-checked, and its lock (*lock: a
- * root-only file in it; the caller closes both). */
+ * root-only file in it; the caller closes both; lock NULL: not taken). */
 int jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 		     jobshm_err_t *err);
 #define JOBSHM_BASE_LOCK ".jobshm-lock"
@@ -138,7 +138,14 @@ int jobshm_mntns_enter_from(const struct jobshm_job *job, int host,
 int jobshm_mntns_join(const struct jobshm_job *job, const char *target,
 		      jobshm_err_t *err);
 
-/* At the job's end (base locked): the job's own lock, which a task
+/* The job's own lock (its <jobid>.ns directory, made if need be,
+ * root's and 0700, locked): held to make or grow its tmpfs and to make
+ * its namespace, so that jobs do not wait for each other (the base lock
+ * is for fsdax, whose space the node's jobs share; order: base, then
+ * job).  -1 (ENOENT: the job ended while we waited). */
+int jobshm_job_lock(const struct jobshm_job *job, int basefd,
+		    jobshm_err_t *err);
+/* At the job's end (fsdax: base locked): the job's own lock, which a task
  * making its namespace holds (its <jobid>.ns directory, made if need be),
  * waited for up to 10 s (then the end goes on); -1 if none could be made.
  * _unlock, once the job's directory is gone: the lock's directory removed,

@@ -136,23 +136,38 @@ grow(const struct jobshm_job *job, int basefd, uint64_t bytes,
 	return rc;
 }
 
+static int
+fsdax_job(const struct jobshm_job *job, enum jobshm_kind kind)
+{
+	return kind == JOBSHM_FSDAX || jobshm_job_kind(job) == JOBSHM_FSDAX;
+}
+
 /*
  * Create the job's mount of kind (a tmpfs with the NUMA policy mpol, or
  * an fsdax directory) or, when a step before made it, grow or check the
- * one that is there, whatever kind it is.  Under the base lock: safe
- * against concurrent steps of the same job.
+ * one that is there, whatever kind it is.  Under the job's own lock: safe
+ * against concurrent steps of the same job and its end; fsdax also under
+ * the base lock (the node's persistent memory is shared by its jobs).  A
+ * first step that fails leaves nothing of the job's behind.
  */
 int
 jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
 		 uint64_t bytes, const char *mpol, jobshm_err_t *err)
 {
-	int fd, lock, m, rc;
+	int fd, base_lock = -1, lock, m, rc;
 
 	if (bytes == 0 || kind == JOBSHM_NONE)
 		return jobshm_fail(err, "size 0: nothing to set up");
-	fd = jobshm_open_base(job, 1, &lock, err);
+	fd = jobshm_open_base(job, 1, fsdax_job(job, kind) ? &base_lock : NULL,
+			      err);
 	if (fd < 0)
 		return -1;
+	if ((lock = jobshm_job_lock(job, fd, err)) < 0) {
+		close(fd);
+		if (base_lock >= 0)
+			close(base_lock);
+		return -1;
+	}
 	m = jobshm_mounted_at(fd, jobshm_job_leaf(job), err);
 	if (m < 0)
 		rc = -1;
@@ -162,8 +177,13 @@ jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
 		rc = jobshm_fsdax_create(job, fd, job->node, bytes, err);
 	else
 		rc = mount_new(job, fd, bytes, mpol, err);
+	if (rc < 0 && jobshm_mounted_at(fd, jobshm_job_leaf(job), err) == 0)
+		jobshm_mntns_end_unlock(job, fd, lock);	/* none made */
+	else
+		close(lock);
 	close(fd);
-	close(lock);
+	if (base_lock >= 0)
+		close(base_lock);
 	return rc;
 }
 
@@ -371,23 +391,26 @@ out:
  * A tmpfs job's holders are looked for only when its emptied tmpfs
  * cannot be sealed (remove_job_dir); an fsdax job's (a directory on a
  * filesystem shared with other jobs, which cannot be sealed alone)
- * always, first.
+ * always, first.  Under the job's own lock (remove_job_dir); fsdax also
+ * under the base lock.
  */
 int
 jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 {
-	int fd, lock, killed, rc;
+	int fd, lock = -1, killed, rc;
 
-	if (jobshm_job_kind(job) == JOBSHM_FSDAX &&
-	    jobshm_job_reap(job, &killed, err) < 0)
+	int fsdax = jobshm_job_kind(job) == JOBSHM_FSDAX;
+
+	if (fsdax && jobshm_job_reap(job, &killed, err) < 0)
 		return -1;
-	fd = jobshm_open_base(job, 0, &lock, err);
+	fd = jobshm_open_base(job, 0, fsdax ? &lock : NULL, err);
 	if (fd < 0)
 		return errno == ENOENT ? remove_fsdax(job, err) : -1;
 	rc = remove_job_dir(job, fd, err);
 	if (rc == 0)
 		rc = remove_fsdax(job, err);
 	close(fd);
-	close(lock);
+	if (fsdax)
+		close(lock);
 	return rc;
 }

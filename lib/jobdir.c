@@ -195,9 +195,9 @@ private_top(const struct jobshm_job *job)
 
 /*
  * Open the job's base directory and its lock (*lock, closed by the
- * caller after the base), refusing links and anything a user could
- * have written to on the whole path.  A base of root's that others can
- * read is made 0700.
+ * caller after the base; lock NULL: none taken), refusing links and
+ * anything a user could have written to on the whole path.  A base of
+ * root's that others can read is made 0700.
  */
 int
 jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
@@ -221,7 +221,7 @@ jobshm_open_base(const struct jobshm_job *job, int create, int *lock,
 		close(fd);
 		return jobshm_fail(err, "make %s root-only: %m", base);
 	}
-	if ((*lock = lock_base(fd, base, err)) < 0) {
+	if (lock && (*lock = lock_base(fd, base, err)) < 0) {
 		close(fd);
 		return -1;
 	}

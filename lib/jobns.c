@@ -598,16 +598,15 @@ mntns_dir_make(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 }
 
 /*
- * The job's own lock for making its namespace: its .ns directory, locked.
- * Jobs never touch each other's namespaces, so a node's starting jobs do
- * not queue behind each other's (the base lock is held only for the
- * mounts under the base).  The job's end holds it (after the base lock:
- * the order is base, then job) until the job's directory and then this
- * one are gone; a task that waited for it then finds its directory gone
- * and makes nothing.  Open and locked, or -1.
+ * The job's own lock: its .ns directory, locked, for making or growing
+ * its tmpfs and making its namespace.  Jobs never touch each other's, so
+ * a node's starting and ending jobs do not queue behind each other's.
+ * The job's end holds it until the job's directory and then this one are
+ * gone; a task that waited for it then finds its directory gone and makes
+ * nothing.  Open and locked, or -1.
  */
-static int
-mntns_lock(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
+int
+jobshm_job_lock(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
 {
 	char name[32];
 	int fd = mntns_dir_make(basefd, job, err);
@@ -639,7 +638,7 @@ mntns_get(const struct jobshm_job *job, const char *target, jobshm_err_t *err)
 	if (base < 0)
 		return -1;
 	if ((fd = mntns_open_at(base, job)) >= 0 ||
-	    (lock = mntns_lock(base, job, err)) < 0) {
+	    (lock = jobshm_job_lock(job, base, err)) < 0) {
 		close(base);
 		return fd >= 0 ? fd : -1;
 	}

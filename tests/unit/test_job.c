@@ -277,7 +277,8 @@ test_join_never_follows_a_planted_holder(void **state)
 	close(pfd[0]);
 	snprintf(other, sizeof(other), "/proc/%d/ns/mnt", (int)sleeper);
 	snprintf(ns, sizeof(ns), "%s.ns", job.path);
-	assert_int_equal(mkdir(ns, 0700), 0);
+	/* (setup made it: the job's lock) */
+	assert_true(mkdir(ns, 0700) == 0 || errno == EEXIST);
 	snprintf(link, sizeof(link), "%s/mnt", ns);
 	assert_int_equal(symlink(other, link), 0);
 	pid = fork();
@@ -667,6 +668,15 @@ join_only(const struct jobshm_job *job, const char *target)
 }
 
 static int
+setup_only(const struct jobshm_job *job, const char *target)
+{
+	jobshm_err_t err;
+
+	(void)target;
+	return jobshm_job_setup(job, JOBSHM_TMPFS, 1 << 20, NULL, &err);
+}
+
+static int
 cleanup_only(const struct jobshm_job *job, const char *target)
 {
 	jobshm_err_t err;
@@ -689,6 +699,19 @@ ends_within(pid_t pid, int ms)
 	return -1;
 }
 
+/* Within ms: the child's status, or -1 (it is killed). */
+static int
+ends_or_killed(pid_t pid, int ms)
+{
+	int rc = ends_within(pid, ms);
+
+	if (rc == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return rc;
+}
+
 /* A lock on the file or directory at path (made if need be); its fd. */
 static int
 hold_lock(const char *path, int dir)
@@ -702,22 +725,6 @@ hold_lock(const char *path, int dir)
 	assert_true(fd >= 0);
 	assert_int_equal(flock(fd, LOCK_EX), 0);
 	return fd;
-}
-
-/* The child's status once it ends within ms (-1 if it does not: then
- * the lock is let go and the child killed, so that an assert leaves
- * nothing running), the lock let go either way. */
-static int
-ends_then_unlock(pid_t pid, int ms, int lock)
-{
-	int rc = ends_within(pid, ms);
-
-	close(lock);
-	if (rc == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	return rc;
 }
 
 /* The lock let go, then the child's status once it ends within ms (-1,
@@ -744,10 +751,10 @@ unlock_then_end(pid_t pid, int ms, int lock)
 static void
 test_jobs_make_namespaces_side_by_side(void **state)
 {
-	struct jobshm_job a, b;
+	struct jobshm_job a, b, c;
 	jobshm_err_t err;
 	char target[96], path[512], ans[512], bns[512], amnt[512];
-	int base_lock, lock, rc, made, mounted;
+	int base_lock, lock, rc, made, mounted, gone;
 	pid_t p;
 
 	(void)state;
@@ -755,6 +762,7 @@ test_jobs_make_namespaces_side_by_side(void **state)
 	mkdir(target, 0755);
 	job_for(&a, "n10", 90);
 	job_for(&b, "n10", 91);
+	job_for(&c, "n10", 92);
 	snprintf(ans, sizeof(ans), "%s.ns", a.path);
 	snprintf(amnt, sizeof(amnt), "%s.ns/mnt", a.path);
 	snprintf(bns, sizeof(bns), "%s.ns", b.path);
@@ -764,15 +772,23 @@ test_jobs_make_namespaces_side_by_side(void **state)
 	lock = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_int_equal(write(lock, "99999\n", 6), 6);	/* no such CPU */
 	close(lock);
-	/* the node's base lock held (another job's setup) and a's own (a
-	 * task of a making its namespace): b's is made all the same */
+	/* the node's base lock held (an fsdax job's setup) and a's own (a
+	 * task of a making its namespace): b's namespace is made, and c's
+	 * tmpfs made and removed, all the same */
 	snprintf(path, sizeof(path), "%s/n10/.jobshm-lock", top);
 	base_lock = hold_lock(path, 0);
 	lock = hold_lock(ans, 1);
-	p = in_child(join_only, &b, target);
-	rc = ends_then_unlock(p, 5000, base_lock);
+	rc = ends_or_killed(in_child(join_only, &b, target), 5000);
+	made = ends_or_killed(in_child(setup_only, &c, target), 5000);
+	mounted = jobshm_job_mounted(&c, &err);
+	gone = ends_or_killed(in_child(cleanup_only, &c, target), 5000);
+	close(base_lock);
 	close(lock);
 	assert_int_equal(rc, 0);
+	assert_int_equal(made, 0);
+	assert_int_equal(mounted, 1);
+	assert_int_equal(gone, 0);
+	assert_int_equal(jobshm_job_mounted(&c, &err), 0);
 	/* a's own lock held: a task of a waits (nothing made meanwhile),
 	 * then joins what was made */
 	lock = hold_lock(ans, 1);
