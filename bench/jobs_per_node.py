@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+from usage_sampling import bootstrap
+
 ROOT = Path(__file__).resolve().parents[1]
 D = Path("/tmp/jobshm-bench-jobs")
 BASE = D / "base"
@@ -278,8 +280,12 @@ def series(label, reps, plugin=None, cli=None):
 
 
 def spread(v):
-    return (f"{statistics.median(v):.3f} [{min(v):.3f}..{max(v):.3f}]"
-            if v else "-")
+    """median [min..max] (95% interval of the median, pairs resampled)"""
+    if not v:
+        return "-"
+    lo, hi = bootstrap(v)
+    return (f"{statistics.median(v):.3f} [{min(v):.3f}..{max(v):.3f}] "
+            f"({lo:.3f}..{hi:.3f})")
 
 
 def summary(runs, label):
@@ -288,7 +294,7 @@ def summary(runs, label):
     keys = ("start_median", "start_last", "launch_median", "end", "end_squeue",
             "total_entries", "task_entries_max")
     lines = [f"{label}: medians over runs; ratio --shm/plain: median "
-             f"[min..max] over pairs",
+             f"[min..max] (95% interval of the median) over pairs",
              "   J pairs | start s: plain --shm ratio | last start s: "
              "plain --shm | launch ms: plain --shm ratio | end s: plain "
              "--shm ratio | mount entries: plain --shm (largest task "
