@@ -147,8 +147,7 @@ fsdax_job(const struct jobshm_job *job, enum jobshm_kind kind)
  * an fsdax directory) or, when a step before made it, grow or check the
  * one that is there, whatever kind it is.  Under the job's own lock: safe
  * against concurrent steps of the same job and its end; fsdax also under
- * the base lock (the node's persistent memory is shared by its jobs).  A
- * first step that fails leaves nothing of the job's behind.
+ * the base lock (the node's persistent memory is shared by its jobs).
  */
 int
 jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
@@ -177,10 +176,7 @@ jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
 		rc = jobshm_fsdax_create(job, fd, job->node, bytes, err);
 	else
 		rc = mount_new(job, fd, bytes, mpol, err);
-	if (rc < 0 && jobshm_mounted_at(fd, jobshm_job_leaf(job), err) == 0)
-		jobshm_mntns_end_unlock(job, fd, lock);	/* none made */
-	else
-		close(lock);
+	close(lock);	/* its directory stays for the job's end */
 	close(fd);
 	if (base_lock >= 0)
 		close(base_lock);
@@ -362,8 +358,8 @@ empty_and_seal(const struct jobshm_job *job, int fd)
 static int
 remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 {
-	dev_t dev = tmpfs_dev(job, fd);
 	int sealed = 0, lock = jobshm_mntns_end_lock(job, fd), rc = -1;
+	dev_t dev = tmpfs_dev(job, fd);	/* as the lock leaves it */
 
 	if (dev)
 		sealed = empty_and_seal(job, fd);

@@ -773,13 +773,11 @@ int
 jobshm_mntns_end_lock(const struct jobshm_job *job, int basefd)
 {
 	jobshm_err_t ignore;
-	int fd = mntns_dir_make(basefd, job, &ignore), i;
+	int fd = mntns_dir_make(basefd, job, &ignore);
 
-	for (i = 0; fd >= 0 && i < 1000; i++) {	/* 10 s */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
-			break;
-		usleep(10000);
-	}
+	if (fd >= 0)	/* its holders (a step's setup, a task making the
+			 * namespace, another end) all finish */
+		flock(fd, LOCK_EX);
 	return fd;
 }
 
