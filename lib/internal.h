@@ -145,12 +145,9 @@ int jobshm_mntns_join(const struct jobshm_job *job, const char *target,
  * job).  -1 (ENOENT: the job ended while we waited). */
 int jobshm_job_lock(const struct jobshm_job *job, int basefd,
 		    jobshm_err_t *err);
-/* At the job's end (fsdax: base locked): the job's own lock, which a task
- * making its namespace holds (its <jobid>.ns directory, made if need be);
- * -1 if none could be made (the end goes on without).
- * _unlock, once the job's directory is gone: the lock's directory removed,
- * then let go, so that no task that waited for it makes anything. */
-int jobshm_mntns_end_lock(const struct jobshm_job *job, int basefd);
+/* At the job's end, which holds jobshm_job_lock (or -1: none), once the
+ * job's directory is gone: the lock's directory removed, then let go, so
+ * that no task that waited for it makes anything. */
 void jobshm_mntns_end_unlock(const struct jobshm_job *job, int basefd,
 			     int lock);
 /* Release the job's kept mount namespace, if any (base and job locked);

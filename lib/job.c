@@ -358,7 +358,9 @@ empty_and_seal(const struct jobshm_job *job, int fd)
 static int
 remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 {
-	int sealed = 0, lock = jobshm_mntns_end_lock(job, fd), rc = -1;
+	jobshm_err_t ignore;	/* without the lock (another end removed
+				 * it), the end goes on */
+	int sealed = 0, lock = jobshm_job_lock(job, fd, &ignore), rc = -1;
 	dev_t dev = tmpfs_dev(job, fd);	/* as the lock leaves it */
 
 	if (dev)
@@ -394,7 +396,6 @@ int
 jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 {
 	int fd, lock = -1, killed, rc;
-
 	int fsdax = jobshm_job_kind(job) == JOBSHM_FSDAX;
 
 	if (fsdax && jobshm_job_reap(job, &killed, err) < 0)

@@ -769,18 +769,6 @@ mntns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 	return 0;
 }
 
-int
-jobshm_mntns_end_lock(const struct jobshm_job *job, int basefd)
-{
-	jobshm_err_t ignore;
-	int fd = mntns_dir_make(basefd, job, &ignore);
-
-	if (fd >= 0)	/* its holders (a step's setup, a task making the
-			 * namespace, another end) all finish */
-		flock(fd, LOCK_EX);
-	return fd;
-}
-
 void
 jobshm_mntns_end_unlock(const struct jobshm_job *job, int basefd, int lock)
 {
