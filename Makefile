@@ -264,7 +264,7 @@ compat-check: $(GEN_H)
 UNIT_SRC := tests/unit/test_size.c tests/unit/test_conf.c tests/unit/test_job.c \
 	    tests/unit/test_segment.c tests/unit/test_place.c \
 	    tests/unit/test_fsdax.c tests/unit/test_attacks.c \
-	    tests/unit/test_audit2.c tests/unit/test_usage.c \
+	    tests/unit/test_audit2.c tests/unit/test_usage.c tests/unit/test_end.c \
 	    tests/unit/test_pamcg.c
 UNIT_BIN := $(UNIT_SRC:.c=)
 # pam_jobshm's cgroup lookup, on fixture files

@@ -79,19 +79,25 @@ user_name(uid_t uid, char *buf, size_t len)
 	return buf;
 }
 
-/* An ended job whose memory processes outside it still hold. */
+/* An ended job whose shm its end left frozen: something still holds
+ * an emptied file of it (who is not looked for). */
 static int
 print_held(const struct jobshm_entry *e, const char *user)
 {
+	char used[32];
+
+	jobshm_size_format(e->used, used, sizeof(used));
 	if (app.json)
 		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
-		       "\"user\": \"%s\", \"ended\": true, \"held_by\": "
-		       "\"%s\"}", app.count ? "," : "", e->job.jobid, e->node,
-		       user, e->holders);
+		       "\"user\": \"%s\", \"ended\": true, \"held\": true, "
+		       "\"held_bytes\": %" PRIu64 ", \"size\": %" PRIu64 ", "
+		       "\"held_by\": \"%s\"}", app.count ? "," : "",
+		       e->job.jobid, e->node, user, e->used, e->size,
+		       e->holders);
 	else
-		printf("%-10" PRIu32 " %-12s %-10s ended; its memory is still "
-		       "held by %s\n", e->job.jobid, e->node[0] ? e->node : "-",
-		       user, e->holders);
+		printf("%-10" PRIu32 " %-12s %-10s ended; held (%s still in "
+		       "use, frozen; holder %s): sweep retries\n", e->job.jobid,
+		       e->node[0] ? e->node : "-", user, used, e->holders);
 	app.count++;
 	return 0;
 }
@@ -246,6 +252,27 @@ cmd_report(int nargs, char **args)
 static enum job_liveness decided(uint32_t jobid, const char *node,
 				 char *why, size_t len);
 
+/* A job whose end left its shm frozen because something held it. */
+static int
+sweep_held(const struct jobshm_entry *e)
+{
+	jobshm_err_t err;
+	int rc = app.dry_run ? 1 : jobshm_job_cleanup(&e->job, &err);
+
+	if (rc == 0 && !app.quiet)
+		printf("removed %s (job %" PRIu32 ": its holder let go)\n",
+		       e->job.path, e->job.jobid);
+	else if (rc != 0)
+		fprintf(stderr, "%s: sweep: job %" PRIu32 " ended, but its "
+			"shm (%s) is still held; it is frozen, emptied of "
+			"what could be freed, and tried again at the next "
+			"sweep\n", prog, e->job.jobid, e->job.path);
+	if (rc < 0)
+		app.failed++;
+	app.count += rc == 0;
+	return 0;
+}
+
 static int
 sweep_entry(const struct jobshm_entry *e, void *arg)
 {
@@ -255,12 +282,8 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 			      decided(e->job.jobid, e->node, why, sizeof(why));
 
 	(void)arg;
-	if (e->held) {	/* nothing to remove: a process holds it */
-		fprintf(stderr, "%s: sweep: job %" PRIu32 " ended, but its "
-			"memory is still held by %s\n", prog, e->job.jobid,
-			e->holders);
-		return 0;
-	}
+	if (e->held)	/* its end ran: try it again */
+		return sweep_held(e);
 	if (e->unmarked) {	/* not known to be ours: never removed */
 		if (app.conf.debug)
 			fprintf(stderr, "%s: debug: sweep: %s left alone: its "

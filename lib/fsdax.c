@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 
 #include "internal.h"
 
@@ -447,6 +448,55 @@ struct level {
 	ino_t ino;
 };
 
+/*
+ * name, directly in the directory at, opened with flags: never through
+ * a link or a mount point (a user's FUSE mount is never entered, so never
+ * waited for), never outside at.  Kernels without openat2 (before 5.6):
+ * O_NOFOLLOW, and the callers check the device.
+ */
+int
+jobshm_open_here(int at, const char *name, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV |
+			   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
+	};
+	long fd = syscall(SYS_openat2, at, name, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(at, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	return (int)fd;
+}
+
+/*
+ * A regular file's data freed before its name is: whatever descriptor
+ * or mapping of it anyone keeps, however hidden (passed over a unix
+ * socket, in an io_uring table), then refers to an empty file (a mapping
+ * gets SIGBUS).  Only a regular file with this one name (a file with
+ * other links may be somebody else's, linked in on a shared filesystem),
+ * opened without blocking (a lease makes the open fail, not wait), never
+ * a FIFO or device, checked again on the open descriptor.
+ */
+static void
+truncate_here(int at, const char *name)
+{
+	struct stat st, fst;
+	int fd;
+
+	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size == 0)
+		return;
+	fd = jobshm_open_here(at, name, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return;	/* being run (ETXTBSY), leased: the seal tells */
+	if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) &&
+	    fst.st_ino == st.st_ino && fst.st_dev == st.st_dev &&
+	    fst.st_nlink == 1)
+		(void)ftruncate(fd, 0);
+	close(fd);
+}
+
 static int
 empty_level(int fd, char *sub, size_t len)
 {
@@ -459,6 +509,8 @@ empty_level(int fd, char *sub, size_t len)
 	while (!found && (d = readdir(dir))) {
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 			continue;
+		if (d->d_type == DT_REG || d->d_type == DT_UNKNOWN)
+			truncate_here(fd, d->d_name);
 		if (unlinkat(fd, d->d_name, 0) == 0 ||
 		    unlinkat(fd, d->d_name, AT_REMOVEDIR) == 0)
 			continue;
@@ -478,8 +530,9 @@ enter(int at, const char *dir, struct level **stack, size_t *depth,
 {
 	struct stat st;
 	struct level *s;
-	int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			O_CLOEXEC);
+	int fd = *depth ? jobshm_open_here(at, dir, O_RDONLY | O_DIRECTORY)
+			: openat(at, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				 O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0 ||
 	    (*depth && st.st_dev != (*stack)[0].dev)) {

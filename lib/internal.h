@@ -170,11 +170,6 @@ void jobshm_cwd_save(struct jobshm_cwd *c);
 int jobshm_cwd_restore(const struct jobshm_cwd *c, uid_t uid, gid_t gid,
 		       jobshm_err_t *err);
 
-/* reap.c: the processes holding the filesystem dev (open files, working
- * or root directory, mappings, or a mount namespace other than ours
- * with it mounted); fn for each; their count, -1 if /proc is unreadable. */
-typedef void (*jobshm_holder_f)(int pid, const char *comm, void *arg);
-int jobshm_dev_holders(dev_t dev, jobshm_holder_f fn, void *arg);
 
 /* segment.c: the open directory of a namespace. */
 int jobshm_ns_dirfd(const jobshm_ns_t *ns);
@@ -182,10 +177,18 @@ int jobshm_ns_dirfd(const jobshm_ns_t *ns);
 /* fsdax.c: empty parent/name, never following a link nor leaving its
  * filesystem; the directory itself stays. */
 int jobshm_empty_at(int parent, const char *name);
+/* name directly in at: no link, no mount point crossed, never outside at. */
+int jobshm_open_here(int at, const char *name, int flags);
 
 /* usagelog.c: append a JSON line to usage_log, rotating it past
  * usage_log_max; 0 without writing where its directory does not exist. */
 int jobshm_usage_log_append(const struct jobshm_conf *conf, const char *json,
 			    jobshm_err_t *err);
+
+
+/* jobns.c: a helper's exit status within ms, or -1 (then it is killed
+ * and left: what it waits on may never answer). */
+#define JOBSHM_HELPER_MS 5000
+int jobshm_wait_deadline(pid_t pid, int ms, int *status);
 
 #endif

@@ -221,29 +221,32 @@ tmpfs_dev(const struct jobshm_job *job, int basefd)
 }
 
 /*
- * After the unmount: if a process (one the reaper could not kill: not
- * the job's user's) still holds the job's tmpfs, say so in a record,
- * <base>/<jobid>.held, that status lists with the holders.  A sealed
- * tmpfs holds nothing anyone could keep: no record, and no look at
- * every process on the node.
+ * A job's tmpfs that its end could not seal stays mounted where it was,
+ * frozen, and <base>/<jobid>.held says so ("maj:min uid bytes"): status
+ * lists it (holder unknown: nobody is looked for), sweep tries the end
+ * again.  A sealed (or fsdax) job's record, if an earlier end left one,
+ * goes.
  */
 static void
-note_held(const struct jobshm_job *job, int basefd, dev_t dev, int sealed)
+note_held(const struct jobshm_job *job, int basefd, dev_t dev, int held)
 {
-	char name[32], line[64];
+	char name[32], line[96];
+	uint64_t size = 0, used = 0;
+	jobshm_err_t ignore;
 	int fd, n;
 
 	snprintf(name, sizeof(name), "%" PRIu32 JOBSHM_HELD, job->jobid);
-	if (!dev || sealed || jobshm_dev_holders(dev, NULL, NULL) <= 0) {
+	if (!held) {
 		unlinkat(basefd, name, 0);
 		return;
 	}
+	jobshm_job_usage(job, &size, &used, &ignore);
 	fd = openat(basefd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
 		    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	n = snprintf(line, sizeof(line), "%u:%u %u\n", major(dev), minor(dev),
-		     (unsigned)job->uid);
+	n = snprintf(line, sizeof(line), "%u:%u %u %" PRIu64 "\n", major(dev),
+		     minor(dev), (unsigned)job->uid, used);
 	if (write(fd, line, (size_t)n) != n)
 		unlinkat(basefd, name, 0);
 	close(fd);
@@ -327,58 +330,104 @@ empty(const struct jobshm_job *job, int fd)
 }
 
 /*
- * Empty the job's tmpfs so that what a surviving reference holds is
- * nothing, and seal it.  Where that fails, someone holds a file of it:
- * the processes of the job's user that do are killed (the reaper looks
- * at every process on the node, only then), and it is emptied and
- * sealed again, as they die.  1 sealed, 0 not.
+ * The tmpfs's limits set at what it uses now (at least one block and one
+ * inode: 0 would mean no limit): nothing in it can grow, whoever holds
+ * it.  Tried again while its use changes under us.
+ */
+static void
+freeze(const struct jobshm_job *job, int basefd)
+{
+	struct statvfs v;
+	jobshm_err_t ignore;
+	char at[32], opts[80];
+	int fd = jobshm_dir_fd(basefd, jobshm_job_leaf(job), at, sizeof(at),
+			       &ignore);
+
+	for (int tries = 0; fd >= 0 && tries < 8; tries++) {
+		uint64_t blocks, inodes;
+
+		if (fstatvfs(fd, &v) < 0)
+			break;
+		blocks = v.f_blocks - v.f_bfree;
+		inodes = v.f_files - v.f_ffree;
+		snprintf(opts, sizeof(opts), "size=%" PRIu64 ",nr_inodes=%"
+			 PRIu64, (blocks ? blocks : 1) * v.f_frsize,
+			 inodes ? inodes : 1);
+		if (mount(NULL, at, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV,
+			  opts) == 0 || errno != EINVAL)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * The job's end of its tmpfs, which needs nobody: frozen (nothing grows),
+ * every file's data freed and its name removed (a descriptor or mapping
+ * kept anywhere, however hidden, then refers to an empty file), then
+ * sealed read-only.  The seal fails only while an emptied file is still
+ * open for writing or held unlinked: then it is frozen again at what is
+ * left (at most what it was) and the caller records it.  1 sealed, 0 not.
  */
 static int
-empty_and_seal(const struct jobshm_job *job, int fd)
+end_tmpfs(const struct jobshm_job *job, int fd)
 {
-	jobshm_err_t ignore;
-	int killed, tries;
-
+	freeze(job, fd);
 	empty(job, fd);
 	if (seal(job, fd))
 		return 1;
-	if (jobshm_job_reap(job, &killed, &ignore) < 0)
-		killed = 0;
-	for (tries = 0; tries < (killed ? 20 : 1); tries++) {	/* 1 s */
-		if (tries)
-			usleep(50000);
-		empty(job, fd);
-		if (seal(job, fd))
-			return 1;
-	}
+	freeze(job, fd);
 	return 0;
 }
 
-/* Empty, unmount and remove the job's directory in its open base. */
+/* Unmount and remove what is left of the job's directory. */
+static int
+remove_mount(const struct jobshm_job *job, int fd, jobshm_err_t *err)
+{
+	if (jobshm_unmount_at(fd, jobshm_job_leaf(job), err) < 0)
+		return -1;
+	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 &&
+	    errno != ENOENT)
+		return jobshm_fail(err, "rmdir %s: %m", job->path);
+	return 0;
+}
+
+/*
+ * End the job's tmpfs (end_tmpfs) and remove its directory in its open
+ * base.  What the job's user did cannot make this fail: a tmpfs that
+ * could not be sealed, or whose kept namespace could not be emptied, is
+ * left mounted and frozen, recorded for status, and 1 is returned (with
+ * err) for sweep to try again.
+ */
 static int
 remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 {
 	jobshm_err_t ignore;	/* without the lock (another end removed
 				 * it), the end goes on */
-	int sealed = 0, lock = jobshm_job_lock(job, fd, &ignore), rc = -1;
+	int lock = jobshm_job_lock(job, fd, &ignore), rc, released;
 	dev_t dev = tmpfs_dev(job, fd);	/* as the lock leaves it */
+	int held = dev && !end_tmpfs(job, fd);
 
-	if (dev)
-		sealed = empty_and_seal(job, fd);
 	/* sealed, what the namespace has of the job is nothing already */
-	if (jobshm_mntns_release(job, fd, !sealed, err) < 0 ||
-	    jobshm_unmount_at(fd, jobshm_job_leaf(job), err) < 0)
-		goto out;
-	if (unlinkat(fd, jobshm_job_leaf(job), AT_REMOVEDIR) < 0 &&
-	    errno != ENOENT) {
-		jobshm_fail(err, "rmdir %s: %m", job->path);
-		goto out;
+	released = jobshm_mntns_release(job, fd, !dev || held, err) == 0;
+	if (!released && dev)
+		held = 1;
+	if (held) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", released ? "an emptied file "
+			 "is still open" : err->msg);
+		jobshm_fail(err, "job %" PRIu32 "'s shm is still held (%s); "
+			    "left frozen for jobshm sweep", job->jobid, why);
+		rc = 1;
 	}
-	note_held(job, fd, dev, sealed);
-	unlink_usage(job, fd);
-	rc = 0;
-out:
-	if (rc == 0)	/* the job's lock's directory goes last */
+	else
+		rc = released ? remove_mount(job, fd, err) : -1;
+	if (rc >= 0) {
+		note_held(job, fd, dev, held);
+		unlink_usage(job, fd);
+	}
+	if (released && rc >= 0)	/* the job's lock's directory goes last */
 		jobshm_mntns_end_unlock(job, fd, lock);
 	else if (lock >= 0)
 		close(lock);

@@ -710,13 +710,18 @@ mount_of_dev(const struct jobshm_mountinfo *mi, void *arg)
 	return d->n == 64;
 }
 
-/* In the helper, inside the namespace: detach every mount of dev. */
+/*
+ * In the helper, inside the namespace: detach every mount of dev, the
+ * topmost first where a user stacked them; as many passes as it takes
+ * while each makes progress (a user cannot add mounts to a namespace
+ * nobody is in any more).
+ */
 static int
 detach_dev(struct job_dev *d)
 {
-	int pass, detached;
+	int detached;
 
-	for (pass = 0; pass < 64; pass++) {
+	for (;;) {
 		d->n = 0;
 		if (jobshm_mountinfo_each("/proc/self/mountinfo",
 					  mount_of_dev, d) < 0)
@@ -729,7 +734,25 @@ detach_dev(struct job_dev *d)
 		if (!detached)
 			return -1;
 	}
-	return -1;
+}
+
+/* The helper's status within a deadline that nothing it waits on (a
+ * stalled FUSE mount on the way to a mount point) can extend; after it,
+ * it is killed and left (-1). */
+int
+jobshm_wait_deadline(pid_t pid, int ms, int *status)
+{
+	for (int t = 0; t < ms; t += 5) {
+		pid_t w = waitpid(pid, status, WNOHANG);
+
+		if (w == pid)
+			return 0;
+		if (w < 0)
+			return -1;
+		usleep(5000);
+	}
+	kill(pid, SIGKILL);
+	return waitpid(pid, status, WNOHANG) == pid ? 0 : -1;
 }
 
 /*
@@ -762,8 +785,8 @@ mntns_empty(int basefd, const struct jobshm_job *job, jobshm_err_t *err)
 	close(ns);
 	if (pid < 0)
 		return jobshm_fail(err, "fork: %m");
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (jobshm_wait_deadline(pid, JOBSHM_HELPER_MS, &status) < 0 ||
+	    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return jobshm_fail(err, "could not empty the namespace of job %"
 				   PRIu32, job->jobid);
 	return 0;

@@ -57,51 +57,39 @@ mount_mpol(const char *path, char *out, size_t len)
 	jobshm_mountinfo_each("/proc/self/mountinfo", mpol_of, &m);
 }
 
-static void
-add_holder(int pid, const char *comm, void *arg)
-{
-	struct jobshm_entry *e = arg;
-	size_t n = strlen(e->holders);
-
-	snprintf(e->holders + n, sizeof(e->holders) - n, "%s%d (%s)",
-		 n ? ", " : "", pid, comm);
-}
-
 /*
- * <jobid>.held: the job ended, a process it could not kill still held
- * its tmpfs.  Listed with who holds it now; forgotten once no one does.
+ * 1 if <base>/<jobid>.held says the job's end left its tmpfs mounted,
+ * frozen, because something still held it (job.c): nobody is looked
+ * for, here or anywhere the list is read (pam_jobshm at every login).
  */
 static int
-visit_held(const struct jobshm_conf *conf, const char *node, uint32_t id,
-	   const char *name, jobshm_entry_f fn, void *arg, jobshm_err_t *err)
+held_record(const char *path)
 {
-	struct jobshm_entry e;
-	unsigned maj, mnr, uid;
+	char rec[sizeof(((struct jobshm_job *)0)->path) + 8];
+	struct stat st;
+
+	snprintf(rec, sizeof(rec), "%s%s", path, JOBSHM_HELD);
+	return lstat(rec, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A record with no mount beside it (written by jobshm 0.4, which
+ * unmounted what it could not seal): nothing is left to retry. */
+static void
+drop_stale_held(const struct jobshm_conf *conf, const char *node,
+		const char *name, jobshm_err_t *err)
+{
 	char base[256], path[512];
-	FILE *f;
-	int n;
+	size_t n = strlen(name) - strlen(JOBSHM_HELD);
+	struct stat st, bst;
 
 	if (jobshm_conf_base(conf, node, base, sizeof(base), err) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/%s", base, name);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	n = fscanf(f, "%u:%u %u", &maj, &mnr, &uid);
-	fclose(f);
-	if (n != 3)
-		return 0;
-	memset(&e, 0, sizeof(e));
-	snprintf(e.node, sizeof(e.node), "%s", node);
-	if (jobshm_job_init(&e.job, conf, node, id, err) < 0)
-		return -1;
-	e.job.uid = uid;
-	e.held = jobshm_dev_holders(makedev(maj, mnr), add_holder, &e);
-	if (e.held <= 0) {
-		if (e.held == 0)
-			unlink(path);
-		return 0;
+		return;
+	snprintf(path, sizeof(path), "%s/%.*s", base, (int)n, name);
+	if (lstat(base, &bst) == 0 && (lstat(path, &st) < 0 ||
+				       st.st_dev == bst.st_dev)) {
+		snprintf(path, sizeof(path), "%s/%s", base, name);
+		unlink(path);
 	}
-	return fn(&e, arg);
 }
 
 static int
@@ -117,8 +105,9 @@ visit(const struct jobshm_conf *conf, const char *node, int unmarked,
 
 	if (n > h && n - h < sizeof(num) && !strcmp(name + n - h, JOBSHM_HELD)) {
 		snprintf(num, sizeof(num), "%.*s", (int)(n - h), name);
-		return is_jobid(num, &id) ? visit_held(conf, node, id, name,
-							fn, arg, err) : 0;
+		if (is_jobid(num, &id))
+			drop_stale_held(conf, node, name, err);
+		return 0;
 	}
 	if (!is_jobid(name, &id))
 		return 0;
@@ -133,6 +122,9 @@ visit(const struct jobshm_conf *conf, const char *node, int unmarked,
 	e.job.gid = st.st_gid;
 	e.kind = jobshm_job_kind(&e.job);
 	e.mounted = e.kind != JOBSHM_NONE;
+	e.held = e.mounted && held_record(e.job.path);
+	if (e.held)
+		snprintf(e.holders, sizeof(e.holders), "unknown");
 	if (e.mounted) {
 		jobshm_job_usage(&e.job, &e.size, &e.used, &ignore);
 		mount_mpol(e.job.path, e.mpol, sizeof(e.mpol));

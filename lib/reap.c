@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <inttypes.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -64,10 +66,16 @@ same_file(const struct stat *a, const struct stat *b)
 static int
 link_holds(int pdir, const char *link, const struct target *t)
 {
+	struct statx sx;
 	struct stat st;
 
-	if (fstatat(pdir, link, &st, 0) < 0)
+	/* the kernel's cached attributes: a stalled filesystem is never
+	 * asked (FUSE sends no request for AT_STATX_DONT_SYNC) */
+	if (statx(pdir, link, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
+		  STATX_INO, &sx) < 0)
 		return 0;
+	st.st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st.st_ino = sx.stx_ino;
 	return st.st_dev == t->dev || same_file(&t->ns, &st);
 }
 
@@ -108,7 +116,7 @@ dev_mounted(const struct jobshm_mountinfo *mi, void *arg)
 static int
 ns_mounts_job(int pdir, const char *pid, const struct target *t)
 {
-	char path[64];
+	char path[300];
 	struct stat st;
 
 	if (fstatat(pdir, "ns/mnt", &st, 0) < 0)
@@ -187,7 +195,8 @@ link_mount(int pdir, const char *link)
 {
 	struct statx sx;
 
-	if (statx(pdir, link, 0, STATX_MNT_ID, &sx) < 0 ||
+	if (statx(pdir, link, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
+		  STATX_MNT_ID, &sx) < 0 ||
 	    !(sx.stx_mask & STATX_MNT_ID))
 		return -1;
 	return (int)sx.stx_mnt_id;
@@ -331,15 +340,12 @@ kill_if_holder(int procfd, const char *pid, void *arg)
 	return hit;
 }
 
-int
-jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
+static int
+reap_here(const struct jobshm_job *job, jobshm_err_t *err)
 {
 	struct reaping r = { NULL, (uid_t)-1 };
 	int n;
 
-	*killed = 0;
-	if (jobshm_job_mounted(job, err) != 1)
-		return 0;
 	if (!(r.t = calloc(1, sizeof(*r.t))))
 		return jobshm_fail(err, "out of memory");
 	if (find_target(job, r.t, &r.uid, err) < 0) {
@@ -348,51 +354,44 @@ jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
 	}
 	n = each_process(kill_if_holder, &r);
 	free(r.t);
-	if (n < 0)
-		return jobshm_fail(err, "/proc: %m");
-	*killed = n;
-	return 0;
+	return n < 0 ? jobshm_fail(err, "/proc: %m") : n;
 }
 
-/* ---- what still holds a job's memory after its end ------------------- */
-
-struct holding {
-	struct target t;
-	jobshm_holder_f fn;
-	void *arg;
-};
-
-static int
-report_if_holder(int procfd, const char *pid, void *arg)
-{
-	struct holding *h = arg;
-	char comm[64];
-	ssize_t len;
-	int pdir, fd, hit;
-
-	pdir = openat(procfd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pdir < 0)
-		return 0;
-	hit = holds_dev(pdir, pid, &h->t);
-	if (hit && h->fn) {
-		fd = openat(pdir, "comm", O_RDONLY | O_CLOEXEC);
-		len = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
-		comm[len > 0 ? len - 1 : 0] = '\0';
-		if (fd >= 0)
-			close(fd);
-		h->fn(atoi(pid), comm, h->arg);
-	}
-	close(pdir);
-	return hit;
-}
-
+/*
+ * The search runs in a child under a deadline: whatever it meets (a
+ * process whose maps cannot be read while its page fault waits on a
+ * stalled filesystem) cannot make the job's end wait longer.  Only
+ * processes of the job's user are examined, so its cost grows with
+ * theirs, not with every descriptor on the node.
+ */
 int
-jobshm_dev_holders(dev_t dev, jobshm_holder_f fn, void *arg)
+jobshm_job_reap(const struct jobshm_job *job, int *killed, jobshm_err_t *err)
 {
-	struct holding h = { .t = { .dev = dev }, .fn = fn, .arg = arg };
+	int p[2], n = -1, status, rc;
+	pid_t pid;
 
-	snprintf(h.t.devs, sizeof(h.t.devs), "%u:%u", major(dev), minor(dev));
-	if (stat("/proc/self/ns/mnt", &h.t.self) < 0)
-		h.t.self.st_ino = 0;
-	return each_process(report_if_holder, &h);
+	*killed = 0;
+	if (jobshm_job_mounted(job, err) != 1)
+		return 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return jobshm_fail(err, "pipe: %m");
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		n = reap_here(job, err);
+		_exit(write(p[1], &n, sizeof(n)) == sizeof(n) ? 0 : 1);
+	}
+	close(p[1]);
+	rc = pid < 0 ? -1 : jobshm_wait_deadline(pid, JOBSHM_HELPER_MS, &status);
+	if (rc == 0 && read(p[0], &n, sizeof(n)) == sizeof(n) && n >= 0)
+		*killed = n;
+	close(p[0]);
+	if (pid < 0)
+		return jobshm_fail(err, "fork: %m");
+	if (rc < 0)
+		return jobshm_fail(err, "the search for the holders of job %"
+				   PRIu32 " did not end within %d s (a "
+				   "filesystem that does not answer?)",
+				   job->jobid, JOBSHM_HELPER_MS / 1000);
+	return n < 0 ? jobshm_fail(err, "the search for the holders of job %"
+				   PRIu32 " failed", job->jobid) : 0;
 }

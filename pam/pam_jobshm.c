@@ -297,9 +297,11 @@ to_host(pam_handle_t *pamh, struct ns *ns, const struct args *a)
 
 	ns->host = -1;
 	ns->same = 1;
-	ns->here_ours = 1;
 	ns->in_host = 0;
-	if ((ns->here = ns_self()) < 0 || (par = parent_pidfd()) < 0) {
+	ns->here = ns_self();
+	/* checked on every path, the fallbacks' included */
+	ns->here_ours = ns->here >= 0 && owned_by_us(ns->here);
+	if (ns->here < 0 || (par = parent_pidfd()) < 0) {
 		if (a->debug)
 			pam_syslog(pamh, LOG_DEBUG, "sshd's mount namespace "
 				   "cannot be reached: the job is looked up "
@@ -439,7 +441,7 @@ join_job(pam_handle_t *pamh, const struct args *a, struct ns *ns,
 	*in = 0;
 	if (load_conf(a, &conf, &err) < 0)
 		return failed(pamh, ns, jobid, err.msg);
-	if (!ns->same && !ns->here_ours)
+	if (!ns->here_ours)
 		return failed(pamh, ns, jobid, "the namespace the session is "
 			      "in belongs to a user namespace not the host's");
 	if (!ns->same) {

@@ -265,20 +265,15 @@ slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 {
 	struct jobshm_usage u;
 	jobshm_err_t err;
-	int rc, killed = 0;
+	int rc;
 
 	if (load_conf(ac, av, 1) < 0 || (rc = job_init(sp, &err)) > 0)
 		return 0;	/* nothing of ours can be mounted */
 	if (rc == 0 && jobshm_usage_end(&state.job, &u, &err) < 0)
 		slurm_error("jobshm: epilog of job %" PRIu32 ": %s",
 			    state.job.jobid, err.msg);
-	if (rc == 0 && state.conf.debug &&
-	    jobshm_job_reap(&state.job, &killed, &err) == 0 && killed)
-		slurm_info("jobshm: epilog of job %" PRIu32 ": killed %d "
-			   "process(es) of the job's user still holding its "
-			   "shm", state.job.jobid, killed);
 	rc = rc < 0 ? rc : jobshm_job_cleanup(&state.job, &err);
-	if (rc != 0)	/* > 0: the user's fsdax files: sweep retries */
+	if (rc != 0)	/* > 0: held or the user's fsdax files: sweep retries */
 		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s%s",
 			    state.job.jobid, state.node, err.msg,
 			    rc > 0 ? " (left for jobshm sweep)" : "");

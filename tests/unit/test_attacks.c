@@ -176,7 +176,8 @@ holder(const struct jobshm_job *job, char how)
 /*
  * Finding 4: processes that hold the job's tmpfs without having it on
  * /dev/shm in their mount table (an fd kept across a pivot_root, a cwd,
- * a mapping) are found and killed by cleanup.
+ * a mapping) are found and killed by the reaper (which fsdax jobs' end
+ * runs; a tmpfs job's end needs it not: test_end.c).
  */
 static void
 test_reaper_finds_every_holder(void **state)
@@ -192,6 +193,8 @@ test_reaper_finds_every_holder(void **state)
 	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 4 << 20, NULL, &err), 0);
 	for (i = 0; i < 3; i++)
 		pid[i] = holder(&job, how[i]);
+	assert_int_equal(jobshm_job_reap(&job, &status, &err), 0);
+	assert_int_equal(status, 3);
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
 	for (i = 0; i < 3; i++) {
 		int t = 0, done;
