@@ -406,6 +406,11 @@ bench-jobs: all
 bench-lifecycle: lib/libjobshm.a
 	$(PYTHON) bench/lifecycle.py
 
+# a held tmpfs job's end beside 16 x 15,000 descriptors against none
+# (BENCH_BEFORE=COMMIT: that commit's library too)
+bench-end-fds: lib/libjobshm.a
+	$(PYTHON) bench/end_fds.py
+
 # ---- fuzzing (clang + libclang-rt from Debian) -----------------------------
 FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf tests/fuzz/fuzz_grow
 FUZZ_SECONDS ?= 20

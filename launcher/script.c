@@ -111,15 +111,18 @@ exec_body(FILE *f, const struct request *r, const char *pydir)
  * it signs, made in the batch step and sent by srun (one task per node)
  * into a new 0700 directory on every node, files 0600: in the job's shm
  * (private to the job's namespace, gone with the job), else in the
- * user's own /dev/shm/jobshm-UID.  Every Dask process of the job (and a
+ * user's own directory in /dev/shm, as the runtime finds it.  Every Dask process of the job (and a
  * plain distributed.Client in APP, from DASK_* in the environment) speaks
  * TLS with them and nothing else; their HTTP endpoints are off.
  */
 static void
 dask_tls(FILE *f)
 {
-	fprintf(f, "export JOBSHM_DASK_TLS=\"${JOBSHM_DIR:-/dev/shm/jobshm-"
-		"$(id -u)}/.jobshm-dask-$SLURM_JOB_ID\"\n"
+	/* outside a --shm job the runtime's own directory of the user's
+	 * (one another user squatted is skipped, as by the runtime) */
+	fprintf(f, "export JOBSHM_DASK_TLS=\"${JOBSHM_DIR:-$(" PY " -c "
+		"'import jobshm; print(jobshm.info()[\"dir\"])')}/"
+		".jobshm-dask-$SLURM_JOB_ID\"\n"
 		"export JOBSHM_DASK_SCHEDULER_FILE=\"$JOBSHM_DASK_TLS/"
 		"scheduler.json\"\n"
 		"export DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION=True\n"

@@ -28,6 +28,7 @@ process holding the certificate and key can connect: `client()` does.
 import hashlib
 import json
 import os
+import stat
 import re
 import socket
 import subprocess
@@ -239,14 +240,39 @@ def _private_dir(path, dir_fd=None, mkdir=False):
             os.mkdir(path, 0o700, dir_fd=dir_fd)
         except FileExistsError:
             pass
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
-                 os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                     os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as e:
+        try:
+            st = os.lstat(path, dir_fd=dir_fd)
+        except OSError:
+            raise e from None
+        raise type(e)(e.errno, f"jobshm.dask: cannot use {path}: "
+                      f"{_whose(st)}; run the job with --shm, or set "
+                      "JOBSHM_DIR to a 0700 directory of yours") from None
     st = os.fstat(fd)
     if st.st_uid != os.geteuid() or st.st_mode & 0o077:
         os.close(fd)
-        raise RuntimeError(f"{path} is not a directory of yours that only "
-                           "you can use (mode 0700)")
+        raise RuntimeError(f"jobshm.dask: {path} is not a directory of "
+                           f"yours that only you can use (mode 0700): "
+                           f"{_whose(st)}; run the job with --shm, or set "
+                           "JOBSHM_DIR to a 0700 directory of yours")
     return fd
+
+
+def _whose(st):
+    """Who made a directory we cannot use, for the error."""
+    import pwd
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = "no name"
+    if st.st_uid != os.geteuid():
+        return f"it belongs to uid {st.st_uid} ({owner})"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a directory"
+    return f"it has mode {st.st_mode & 0o777:04o}"
 
 
 def install(path, files):

@@ -278,3 +278,49 @@ def test_squatted_user_directory_is_never_used(monkeypatch):
         assert st.st_uid == victim and st.st_mode & 0o777 == 0o700
     finally:
         subprocess.run(f"rm -rf {squat} {squat}.*", shell=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as two "
+                    "users")
+def test_eight_squats_and_the_dask_directory_name_the_squatter():
+    """Issue 30: user nobody makes all eight fallback names of the victim
+    first.  The runtime refuses with an error that names the squatter and
+    the way out (JOBSHM_DIR); the Dask TLS directory the launcher uses
+    outside a --shm job is the runtime's own directory (one squat skipped),
+    and where it too is taken the install says whose it is and what to do."""
+    victim, squat = 64997, "/dev/shm/jobshm-64997"
+    names = [squat] + [f"{squat}.{i}" for i in range(1, 8)]
+    env = {k: v for k, v in os.environ.items() if k != "JOBSHM_DIR"}
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(jobshm.__file__))
+    as_victim = ["setpriv", f"--reuid={victim}", f"--regid={victim}",
+                 "--clear-groups", sys.executable, "-c"]
+    tls_dir = ("import jobshm; print(jobshm.info()['dir'])")
+    subprocess.run(f"rm -rf {squat} {squat}.*", shell=True, check=True)
+    try:
+        os.mkdir(squat, 0o700)
+        os.chown(squat, 65534, 65534)
+        out = subprocess.run(as_victim + [tls_dir], env=env, cwd="/",
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == names[1], out
+        subprocess.run(f"rm -rf {names[1]}", shell=True, check=True)
+        for n in names[1:]:
+            os.mkdir(n, 0o700)
+            os.chown(n, 65534, 65534)
+        out = subprocess.run(as_victim + [tls_dir], env=env, cwd="/",
+                             capture_output=True, text=True)
+        assert out.returncode != 0
+        assert f"{squat} belongs to uid 65534 (nobody)" in out.stderr, out
+        assert "set JOBSHM_DIR" in out.stderr, out.stderr
+        assert all(os.listdir(n) == [] for n in names)
+        # the install into a squatted parent: whose, and the way out
+        out = subprocess.run(
+            as_victim + ["import sys, jobshm.dask as d; "
+                         "d.install(sys.argv[1], dict.fromkeys("
+                         "d.TLS_FILES, 'x'))", f"{squat}/.jobshm-dask-1"],
+            env=env, cwd="/", capture_output=True, text=True)
+        assert out.returncode != 0
+        assert "belongs to uid 65534 (nobody)" in out.stderr, out.stderr
+        assert "--shm" in out.stderr and "JOBSHM_DIR" in out.stderr
+        assert os.listdir(squat) == []
+    finally:
+        subprocess.run(f"rm -rf {squat} {squat}.*", shell=True)
