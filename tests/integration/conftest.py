@@ -36,6 +36,26 @@ def run(cmd, user=None, check=False, timeout=120, **kw):
     return p
 
 
+_submitted = []          # this test's batch jobs, cancelled if left
+
+
+@pytest.fixture(autouse=True)
+def _cancel_what_the_test_left():
+    """One failure is one failure: whatever batch job a test submitted and
+    left running (it failed before its scancel) is cancelled, and its end
+    waited for, before the next test starts."""
+    del _submitted[:]
+    yield
+    left = [j for j in _submitted if job_state(j) not in FINAL]
+    if left:
+        run(["scancel"] + [str(j) for j in left])
+        for j in left:
+            try:
+                wait_done(j, timeout=60)
+            except AssertionError:
+                pass
+
+
 def sbatch(args, script, user=USER1, name="job"):
     """Submit a batch script; return (jobid, output path)."""
     out = OUT / f"{name}-%j.out"
@@ -46,6 +66,7 @@ def sbatch(args, script, user=USER1, name="job"):
                        timeout=60)
     assert p.returncode == 0, p.stderr
     jobid = int(p.stdout.strip().split(";")[0])
+    _submitted.append(jobid)
     return jobid, OUT / f"{name}-{jobid}.out"
 
 
@@ -102,6 +123,40 @@ def job_mounts(jobid=None):
 def job_dirs(jobid):
     return [p for p in BASE.glob(f"*/{jobid}")] + \
         [p for p in BASE.glob(f"*/{jobid}.ns")]
+
+
+class OwnShm:
+    """The job's own tmpfs, held by an O_PATH descriptor of its root: what
+    it holds is measured there, never by a node-wide counter (Shmem: of
+    /proc/meminfo moves with whatever else runs on the host).  The
+    descriptor keeps the superblock (not a byte of data, not the mount
+    table entry, not the seal) after the job's end, so the end's freeing
+    of the job's memory is seen exactly."""
+
+    def __init__(self, jobid, timeout=30):
+        end = time.time() + timeout
+        while True:
+            mounted = [p for p in BASE.glob(f"*/{jobid}") if p.is_mount()]
+            if mounted:
+                break
+            if time.time() > end:
+                raise AssertionError(f"job {jobid}'s shm never mounted")
+            time.sleep(0.1)
+        self.fd = os.open(mounted[0], os.O_PATH | os.O_DIRECTORY)
+
+    def used_mb(self):
+        v = os.fstatvfs(self.fd)
+        return (v.f_blocks - v.f_bfree) * v.f_frsize / (1 << 20)
+
+    def freed(self, slack_mb=1, timeout=20):
+        """The job's memory is back: its tmpfs holds at most slack_mb."""
+        end = time.time() + timeout
+        while self.used_mb() > slack_mb:
+            if time.time() > end:
+                raise AssertionError(f"the job's tmpfs still holds "
+                                     f"{self.used_mb():.1f} MiB")
+            time.sleep(0.2)
+        os.close(self.fd)
 
 
 def shmem_kb():

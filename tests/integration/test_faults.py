@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (BASE, D, USER1, USER2, assert_clean, job_info,
-                      job_mounts, run, sbatch, shmem_kb, wait_done,
+                      OwnShm, job_mounts, run, sbatch, wait_done,
                       wait_file, wait_state)
 
 CGROUP = "proctrack/cgroup" in (D / "slurm.conf").read_text()
@@ -21,45 +21,46 @@ sleep 120
 """
 
 
-def memory_back(before, slack_kb=40 * 1024, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        if shmem_kb() - before < slack_kb:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"Shmem {shmem_kb()} kB, was {before} kB")
-
-
 def pid_in(out):
     return int(wait_file(out, "READY").split("READY")[1].split()[0])
 
 
+def own_filled(jobid, mb):
+    """The job's own tmpfs (not the node's Shmem), holding mb MiB."""
+    own = OwnShm(jobid)
+    assert own.used_mb() >= mb, own.used_mb()
+    return own
+
+
 def test_task_killed_with_sigkill():
-    before = shmem_kb()
     jobid, out = sbatch(["--mem=512M", "--shm=200M"], WRITE)
-    os.kill(pid_in(out), signal.SIGKILL)
+    pid = pid_in(out)
+    own = own_filled(jobid, 128)
+    os.kill(pid, signal.SIGKILL)
     assert wait_done(jobid) == "FAILED"
     assert_clean(jobid)
-    memory_back(before)
+    own.freed()
 
 
 @pytest.mark.skipif(not CGROUP, reason="needs cgroup memory limits")
 def test_job_out_of_memory():
-    before = shmem_kb()
     jobid, out = sbatch(["--mem=300M", "--shm=250M"], """
 dd if=/dev/zero of=/dev/shm/data bs=1M count=240 status=none
+echo FILLED; sleep 2
 python3 -c "b = bytearray(200 << 20); print('SURV' + 'IVED')"
 """)
+    wait_file(out, "FILLED")
+    own = own_filled(jobid, 240)
     assert wait_done(jobid) == "OUT_OF_MEMORY"
     assert "SURVIVED" not in out.read_text()
     assert_clean(jobid)
-    memory_back(before)
+    own.freed()
 
 
 def test_slurmstepd_killed_mid_job():
-    before = shmem_kb()
     jobid, out = sbatch(["-w", "n1", "--mem=512M", "--shm=200M"], WRITE)
     shell = pid_in(out)
+    own = own_filled(jobid, 128)
     # the batch script's parent is its slurmstepd (its process title is
     # cut short for long job ids, so it cannot be found by name)
     stat = Path(f"/proc/{shell}/stat").read_text()
@@ -70,8 +71,8 @@ def test_slurmstepd_killed_mid_job():
     run(["scancel", str(jobid)], check=True)
     wait_done(jobid)
     assert_clean(jobid)
-    if CGROUP:   # the job's orphaned tasks are killed through its cgroup
-        memory_back(before)
+    own.freed()   # whatever of the job survives (orphans without a
+    # cgroup), its files were emptied
 
 
 def test_requeued_job_starts_with_empty_shm():
@@ -167,16 +168,16 @@ def test_other_user_cannot_reach_through_proc():
 def test_ended_job_memory_not_pinned_by_a_later_job():
     """A job started while another's shm is mounted must not keep that
     shm (and its memory) alive after the other job ends."""
-    before = shmem_kb()
     first, out1 = sbatch(["-w", "n1", "--mem=512M", "--shm=200M"], WRITE)
     pid_in(out1)
+    own = own_filled(first, 128)
     second, out2 = sbatch(["-w", "n1", "--mem=256M", "--shm=8M"],
                           "echo READY $$; sleep 120")
     pid_in(out2)
     run(["scancel", str(first)], check=True)
     wait_done(first)
     assert_clean(first)
-    memory_back(before)           # while the second job still runs
+    own.freed()                   # while the second job still runs
     assert job_info(second)["JobState"] == "RUNNING"
     run(["scancel", str(second)], check=True)
     wait_done(second)

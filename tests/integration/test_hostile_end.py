@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 from conftest import (CLI, D, OUT, USER1, assert_clean, job_mounts,
                       node_states, run, sbatch, wait_done, wait_file)

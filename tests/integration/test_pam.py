@@ -50,7 +50,9 @@ def _adopt():
     """The pam_slurm_adopt of the running Slurm, or None and why not.  It
     speaks to slurmstepd in its own release's protocol, so it can adopt
     only into the Slurm it was built with."""
-    run = subprocess.run(["sinfo", "--version"], capture_output=True,
+    # slurmd -V reads no slurm.conf (sinfo --version does, and the pam
+    # cluster's is not written yet at import: it printed nothing)
+    run = subprocess.run(["slurmd", "-V"], capture_output=True,
                          text=True, env=ENV).stdout.strip()
     if PREFIX:
         path = Path(PREFIX) / "lib" / "security" / "pam_slurm_adopt.so"

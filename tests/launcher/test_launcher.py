@@ -84,7 +84,10 @@ def test_shm_working_dir_and_nvram_type():
     (["--nvram_options=1LM:1", "app"], "from 2 to 4000"),
     (["--nvram_options=1LM:5000", "app"], "from 2 to 4000"),
     (["--nvram_options=2LM:abc", "app"], "invalid NVRAM option '2LM:abc'"),
-    (["--frobnicate=1", "app"], "unknown or incomplete option '--frobnicate=1'"),
+    (["--frobnicate=1", "app"], "unrecognized option '--frobnicate=1'\n"),
+    (["--num_nodes"], "option '--num_nodes' requires an argument"),
+    (["--dry-run=yes", "app"], "option '--dry-run' takes no argument"),
+    (["-x", "app"], "invalid option -- 'x'"),
     (["--cpus_per_node=2", "--worker_in_master_cpus=4", "app"],
      "--worker_in_master_cpus=4 is larger than --cpus_per_node=2"),
     (["--runtime=exec"], "missing APP"),
@@ -96,7 +99,8 @@ def test_shm_working_dir_and_nvram_type():
      "needs --shm=SIZE"),
     (["--job_name=a\nb", "app"], "must be one line"),
     (["--extra_submit_flag=exclusive", "app"], "expected one sbatch option"),
-    (["app"], "give --worker_in_master_cpus=1 or more"),
+    (["--worker_in_master_cpus=0", "app"],
+     "give --worker_in_master_cpus=1 or more"),
 ])
 def test_bad_input_refused_before_submit(args, msg, tmp_path):
     # a fake sbatch on PATH proves nothing is submitted

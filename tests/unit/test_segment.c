@@ -190,16 +190,32 @@ test_outside_job(void **state)
  * writes into it and uses a directory of its own, which all its
  * processes find alike; when every fallback is taken it says whose.
  */
-#define VICTIM 64999
-#define SQUAT "/dev/shm/jobshm-64999"
+/* a victim uid and paths of this run's own (pid-derived: two runs on one
+ * host never share, nor remove, each other's fixtures) */
+static uid_t victim;
+static char squat[64], squat1[72], victim_dir[64];
 
 static const char *why;	/* what the victim's note must say, if anything */
+static char why_buf[160];
+
+static void
+sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_int_equal(system(cmd), 0);
+}
 
 static void
 clean_victim(void)
 {
-	assert_int_not_equal(system("rm -rf " SQUAT " " SQUAT ".* "
-				    "/tmp/jobshm-unit-victim"), -1);
+	sh("rm -rf %s %s.*", squat, squat);
+	if (victim_dir[0])
+		sh("rm -rf %s", victim_dir);
 }
 
 /* Run fn as the victim in a child; its exit status. */
@@ -210,8 +226,8 @@ as_victim(int (*fn)(void))
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setresgid(VICTIM, VICTIM, VICTIM)
-		    < 0 || setresuid(VICTIM, VICTIM, VICTIM) < 0)
+		if (setgroups(0, NULL) < 0 || setresgid(victim, victim, victim)
+		    < 0 || setresuid(victim, victim, victim) < 0)
 			_exit(90);
 		unsetenv("JOBSHM_DIR");
 		_exit(fn());
@@ -221,7 +237,7 @@ as_victim(int (*fn)(void))
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 99;
 }
 
-/* Publish segment "s" outside a job; 0 if it lands in SQUAT.1. */
+/* Publish segment "s" outside a job; 0 if it lands in squat.1. */
 static int
 victim_publishes(void)
 {
@@ -234,7 +250,7 @@ victim_publishes(void)
 		return 1;
 	}
 	fprintf(stderr, "victim: %s\n", jobshm_ns_note(ns));
-	if (strcmp(jobshm_ns_dir(ns), SQUAT ".1") != 0)
+	if (strcmp(jobshm_ns_dir(ns), squat1) != 0)
 		return 2;
 	if (why && !strstr(jobshm_ns_note(ns), why))
 		return 3;
@@ -252,12 +268,14 @@ victim_refused(void)
 {
 	jobshm_err_t err;
 	jobshm_ns_t *ns = jobshm_ns_open(&err);
+	char who[96];
 
 	if (ns)
 		return 1;
 	fprintf(stderr, "victim: %s\n", err.msg);
-	return !(strstr(err.msg, SQUAT " belongs to uid 65534") &&
-		 strstr(err.msg, "JOBSHM_DIR") && err.code == EPERM);
+	snprintf(who, sizeof(who), "%s belongs to uid 65534", squat);
+	return !(strstr(err.msg, who) && strstr(err.msg, "JOBSHM_DIR") &&
+		 err.code == EPERM);
 }
 
 static int
@@ -275,43 +293,62 @@ entries(const char *path)
 }
 
 static void
+victim_init(void)
+{
+	victim = 61000 + (uid_t)(getpid() % 3000);
+	snprintf(squat, sizeof(squat), "/dev/shm/jobshm-%u", (unsigned)victim);
+	snprintf(squat1, sizeof(squat1), "%s.1", squat);
+	victim_dir[0] = '\0';
+}
+
+static void
 test_squatted_user_dir(void **state)
 {
 	struct stat st;
-	char path[64];
+	char path[96];
 	int i;
 
 	(void)state;
 	if (geteuid() != 0)
 		skip();
+	victim_init();
 	clean_victim();
-	assert_int_equal(mkdir(SQUAT, 0700), 0);	/* the squat */
-	assert_int_equal(chown(SQUAT, 65534, 65534), 0);
-	why = SQUAT " belongs to uid 65534 (nobody), not to you";
+	assert_int_equal(mkdir(squat, 0700), 0);	/* the squat */
+	assert_int_equal(chown(squat, 65534, 65534), 0);
+	snprintf(why_buf, sizeof(why_buf), "%s belongs to uid 65534 (nobody), "
+		 "not to you", squat);
+	why = why_buf;
 	assert_int_equal(as_victim(victim_publishes), 0);
-	assert_int_equal(entries(SQUAT), 0);		/* never written */
-	assert_int_equal(stat(SQUAT ".1/jobshm.7.s", &st), 0);
-	assert_int_equal(st.st_uid, VICTIM);
-	assert_int_equal(stat(SQUAT ".1", &st), 0);
+	assert_int_equal(entries(squat), 0);		/* never written */
+	snprintf(path, sizeof(path), "%s/jobshm.7.s", squat1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, victim);
+	assert_int_equal(stat(squat1, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
-	assert_int_equal(unlink(SQUAT ".1/jobshm.7.s"), 0);
+	assert_int_equal(unlink(path), 0);
 	/* the squatter leaves: the victim's processes keep to .1 */
-	assert_int_equal(rmdir(SQUAT), 0);
+	assert_int_equal(rmdir(squat), 0);
 	why = NULL;
 	assert_int_equal(as_victim(victim_publishes), 0);
-	assert_int_equal(access(SQUAT, F_OK), -1);
+	assert_int_equal(access(squat, F_OK), -1);
 	/* a link to a directory of the victim's is not followed either */
-	assert_int_equal(system("rm -rf " SQUAT ".1; mkdir -m 700 "
-				"/tmp/jobshm-unit-victim && chown 64999 "
-				"/tmp/jobshm-unit-victim"), 0);
-	assert_int_equal(symlink("/tmp/jobshm-unit-victim", SQUAT), 0);
-	why = SQUAT " is a link of uid 0, not a directory";
+	sh("rm -rf %s", squat1);
+	snprintf(victim_dir, sizeof(victim_dir), "/tmp/jobshm-unit-victim-XXXXXX");
+	assert_non_null(mkdtemp(victim_dir));
+	assert_int_equal(chown(victim_dir, victim, victim), 0);
+	assert_int_equal(symlink(victim_dir, squat), 0);
+	snprintf(why_buf, sizeof(why_buf), "%s is a link of uid 0, not a "
+		 "directory", squat);
+	why = why_buf;
 	assert_int_equal(as_victim(victim_publishes), 0);
-	assert_int_equal(entries("/tmp/jobshm-unit-victim"), 0);
+	assert_int_equal(entries(victim_dir), 0);
 	/* every fallback taken: an error naming the squatter */
-	assert_int_equal(system("rm -rf " SQUAT " " SQUAT ".1"), 0);
+	sh("rm -rf %s %s", squat, squat1);
 	for (i = 0; i < 8; i++) {
-		snprintf(path, sizeof(path), i ? SQUAT ".%d" : SQUAT, i);
+		if (i)
+			snprintf(path, sizeof(path), "%s.%d", squat, i);
+		else
+			snprintf(path, sizeof(path), "%s", squat);
 		assert_int_equal(mkdir(path, 0700), 0);
 		assert_int_equal(chown(path, 65534, 65534), 0);
 	}
