@@ -72,7 +72,8 @@ dry_run(const struct request *r, const char *self)
 static int
 submit(const struct request *r, const char *self)
 {
-	FILE *p = popen("sbatch", "w");
+	/* --parsable: sbatch's own, "JOBID[;CLUSTER]" and nothing else */
+	FILE *p = popen(r->parsable ? "sbatch --parsable" : "sbatch", "w");
 	int st;
 
 	if (!p) {

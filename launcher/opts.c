@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* enqueue_compss's flags, checked before anything is submitted. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,7 +145,8 @@ usage(FILE *f)
 "  --exec_time=MIN               time limit in minutes (10)\n"
 "  --num_nodes=N                 nodes (1)\n"
 "  --cpus_per_node=N             CPUs per node (1)\n"
-"  --worker_in_master_cpus=N     CPUs of the master node that run tasks (0)\n"
+"  --worker_in_master_cpus=N     CPUs of the master node that run tasks\n"
+"                                (--cpus_per_node on one node, else 0)\n"
 "  --master_working_dir=DIR      absolute path or local_disk (.)\n"
 "  --worker_working_dir=DIR      shm (the job's shm), local_disk or a path\n"
 "  --lang=python|java|c          application language (python)\n"
@@ -167,13 +169,15 @@ usage(FILE *f)
 "                                application starts, and export the\n"
 "                                environment that uses it (repeatable)\n"
 "  --dry-run                     print the batch script (and the XML files)\n"
+"  --parsable                    print only the job id (and ;cluster), as\n"
+"                                sbatch --parsable\n"
 "  -h, --help, -V, --version\n", prog);
 }
 
 enum {
 	O_EXEC = 256, O_NODES, O_CPUS, O_WIM, O_MWD, O_WWD, O_LANG, O_TRACE,
 	O_GRAPH, O_LOG, O_QOS, O_PROJ, O_NAME, O_DEP, O_NVRAM, O_AFF, O_EXTRA, O_STAGE,
-	O_SHM, O_RUNTIME, O_DRY, O_XML, O_HOSTS,
+	O_SHM, O_RUNTIME, O_DRY, O_PARSABLE, O_XML, O_HOSTS,
 };
 
 static const struct option opts[] = {
@@ -198,6 +202,7 @@ static const struct option opts[] = {
 	{ "shm", required_argument, NULL, O_SHM },
 	{ "runtime", required_argument, NULL, O_RUNTIME },
 	{ "dry-run", no_argument, NULL, O_DRY },
+	{ "parsable", no_argument, NULL, O_PARSABLE },
 	{ "write-xml", required_argument, NULL, O_XML },
 	{ "hosts", required_argument, NULL, O_HOSTS },
 	{ "help", no_argument, NULL, 'h' },
@@ -264,6 +269,7 @@ set_opt(struct request *r, int c, const char *v)
 	case O_CPUS:
 		return uint_arg("cpus_per_node", v, 1, 4096, &r->cpus_per_node);
 	case O_WIM:
+		r->wim_given = 1;
 		return uint_arg("worker_in_master_cpus", v, 0, 4096,
 				&r->worker_in_master_cpus);
 	case O_DEP:
@@ -272,6 +278,7 @@ set_opt(struct request *r, int c, const char *v)
 	case O_NVRAM: r->nvram = v; return nvram_arg(r, v);
 	case O_SHM: r->shm = v; return shm_arg(r, v);
 	case O_DRY: r->dry_run = 1; return 0;
+	case O_PARSABLE: r->parsable = 1; return 0;
 	case O_STAGE: return stage_arg(r, v);
 	case O_EXTRA:
 		if (r->nextra == MAX_EXTRA || v[0] != '-' || strchr(v, '\n'))
@@ -304,11 +311,127 @@ cross_check(struct request *r)
 			"or --nvram_options=MODE:SIZE\n", prog);
 		return -1;
 	}
-	if (!r->app || !r->app[0]) {
-		fprintf(stderr, "%s: missing APP (see --help)\n", prog);
-		return -1;
-	}
 	return 0;
+}
+
+/* Not given: on one node the master is the only worker, with all its
+ * CPUs; on more, the workers are the other nodes (enqueue_compss's 0). */
+static void
+late_defaults(struct request *r)
+{
+	if (!r->wim_given)
+		r->worker_in_master_cpus = r->num_nodes == 1 ?
+					   r->cpus_per_node : 0;
+}
+
+static int
+try_help(void)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+	return -1;
+}
+
+static unsigned
+umin(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+/* Edits (insertions, deletions, substitutions, adjacent swaps) from the
+ * LEN characters at a to b; UINT_MAX when either is too long to matter. */
+static unsigned
+distance(const char *a, size_t la, const char *b)
+{
+	unsigned d[33][33], v;
+	size_t lb = strlen(b), i, j;
+
+	if (la > 32 || lb > 32)
+		return UINT_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			v = umin(v, umin(d[i - 1][j], d[i][j - 1]) + 1);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1])
+				v = umin(v, d[i - 2][j - 2] + 1);
+			d[i][j] = v;
+		}
+	return d[la][lb];
+}
+
+/* The option a misspelt NAME (LEN characters) means: the only one it
+ * begins, else the nearest within 2 edits and a third of its length;
+ * never a hidden one.  NULL if none. */
+static const char *
+nearest(const char *name, size_t len)
+{
+	const struct option *o, *best = NULL, *prefix = NULL;
+	unsigned d, best_d = 3;
+	int nprefix = 0;
+
+	for (o = opts; o->name; o++) {
+		if (o->val == O_XML || o->val == O_HOSTS)
+			continue;
+		if (len && !strncmp(o->name, name, len) && nprefix++ == 0)
+			prefix = o;
+		d = distance(name, len, o->name);
+		if (d < best_d && 3 * d <= len) {
+			best = o;
+			best_d = d;
+		}
+	}
+	if (nprefix == 1)
+		return prefix->name;
+	return best ? best->name : NULL;
+}
+
+/* --NAME[=VALUE] with NAME spelt in full: getopt_long would take a unique
+ * prefix, which a later option could make ambiguous. */
+static int
+long_known(const char *arg)
+{
+	size_t len = strcspn(arg + 2, "=");
+	const struct option *o;
+	const char *near;
+
+	for (o = opts; o->name; o++)
+		if (strlen(o->name) == len && !strncmp(o->name, arg + 2, len))
+			return 0;
+	fprintf(stderr, "%s: unrecognized option '%s'", prog, arg);
+	if ((near = nearest(arg + 2, len)))
+		fprintf(stderr, "; did you mean '--%s'?", near);
+	fputc('\n', stderr);
+	return try_help();
+}
+
+/* getopt_long's next option, -2 after an unknown one (said) */
+static int
+next_opt(int ac, char **av)
+{
+	const char *a = optind < ac ? av[optind] : "";
+
+	if (!strncmp(a, "--", 2) && a[2] && long_known(a) < 0)
+		return -2;
+	return getopt_long(ac, av, "+:hV", opts, NULL);
+}
+
+/* getopt_long's '?' or ':' for ARG, a known long option or a short one */
+static int
+bad_opt(int c, const char *arg)
+{
+	if (c == ':')
+		fprintf(stderr, "%s: option '%s' requires an argument\n", prog,
+			arg);
+	else if (!strncmp(arg, "--", 2))
+		fprintf(stderr, "%s: option '%.*s' takes no argument\n", prog,
+			(int)strcspn(arg, "="), arg);
+	else
+		fprintf(stderr, "%s: invalid option -- '%c'\n", prog, optopt);
+	return try_help();
 }
 
 int
@@ -318,7 +441,9 @@ request_parse(struct request *r, int ac, char **av)
 
 	defaults(r);
 	opterr = 0;
-	while ((c = getopt_long(ac, av, "+hV", opts, NULL)) != -1) {
+	while ((c = next_opt(ac, av)) != -1) {
+		if (c == -2)
+			return -1;
 		if (c == 'h') {
 			usage(stdout);
 			exit(0);
@@ -327,16 +452,18 @@ request_parse(struct request *r, int ac, char **av)
 			printf("%s %s\n", prog, JOBSHM_VERSION);
 			exit(0);
 		}
-		if (c == '?' || c == ':') {
-			fprintf(stderr, "%s: unknown or incomplete option '%s' "
-				"(see --help)\n", prog, av[optind - 1]);
-			return -1;
-		}
+		if (c == '?' || c == ':')
+			return bad_opt(c, av[optind - 1]);
 		if (set_opt(r, c, optarg) != 0)
 			return -1;
 	}
 	r->app = av + optind;
 	if (r->xml_dir)
 		return 0;
+	if (!r->app[0]) {
+		fprintf(stderr, "%s: missing APP, the program to run\n", prog);
+		return try_help();
+	}
+	late_defaults(r);
 	return cross_check(r);
 }

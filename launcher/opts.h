@@ -15,7 +15,8 @@ struct request {
 	const char *log_level, *qos, *project, *job_name, *dependency;
 	const char *nvram, *cpu_affinity, *shm, *runtime;
 	const char *extra[MAX_EXTRA];
-	int nextra, dry_run;
+	int nextra, dry_run, parsable;
+	int wim_given;           /* --worker_in_master_cpus was given     */
 	struct { char src[4096], name[256]; } stage[MAX_STAGE];
 	int nstage;
 	uint64_t shm_bytes;      /* 0: none or a percentage               */
