@@ -16,16 +16,22 @@ typedef struct {
 	jobshm_seg_t *seg;
 } Segment;
 
-static PyObject *JobshmError;
+static PyObject *JobshmError, *NotFound, *Exists, *PermissionDenied;
 
-/* An OSError subclass carrying libjobshm's error code and its text. */
+/* jobshm.Error, an OSError carrying libjobshm's error code and its text;
+ * for ENOENT, EEXIST, EPERM and EACCES its subclass that is also the one
+ * OSError(code, msg) picks: NotFound is a FileNotFoundError. */
 static PyObject *
 fail(const jobshm_err_t *err)
 {
 	PyObject *v = Py_BuildValue("(is)", err->code, err->msg);
+	PyObject *type = err->code == ENOENT ? NotFound :
+			 err->code == EEXIST ? Exists :
+			 err->code == EPERM || err->code == EACCES ?
+			 PermissionDenied : JobshmError;
 
 	if (v) {
-		PyErr_SetObject(JobshmError, v);
+		PyErr_SetObject(type, v);
 		Py_DECREF(v);
 	}
 	return NULL;
@@ -516,6 +522,24 @@ static struct PyModuleDef moddef = {
 	module_methods, NULL, NULL, NULL, NULL,
 };
 
+/* jobshm.name, a subclass of jobshm.Error and of builtin; NULL if not. */
+static PyObject *
+add_error(PyObject *m, const char *name, PyObject *builtin)
+{
+	PyObject *bases = PyTuple_Pack(2, JobshmError, builtin), *e;
+	char qual[64];
+
+	snprintf(qual, sizeof(qual), "jobshm.%s", name);
+	e = bases ? PyErr_NewException(qual, bases, NULL) : NULL;
+	Py_XDECREF(bases);
+	if (!e || PyModule_AddObject(m, name, e) < 0) {
+		Py_XDECREF(e);
+		return NULL;
+	}
+	Py_INCREF(e);		/* the module's reference, and ours */
+	return e;
+}
+
 PyMODINIT_FUNC
 PyInit__jobshm(void)
 {
@@ -529,6 +553,13 @@ PyInit__jobshm(void)
 	JobshmError = PyErr_NewException("jobshm.Error", PyExc_OSError, NULL);
 	Py_INCREF(JobshmError);
 	PyModule_AddObject(m, "Error", JobshmError);
+	if (!(NotFound = add_error(m, "NotFound", PyExc_FileNotFoundError)) ||
+	    !(Exists = add_error(m, "Exists", PyExc_FileExistsError)) ||
+	    !(PermissionDenied = add_error(m, "PermissionDenied",
+					   PyExc_PermissionError))) {
+		Py_DECREF(m);
+		return NULL;
+	}
 	Py_INCREF(&SegmentType);
 	PyModule_AddObject(m, "Segment", (PyObject *)&SegmentType);
 	PyModule_AddIntConstant(m, "HEADER", JOBSHM_ARRAY_HEADER);

@@ -19,10 +19,18 @@ loads X once per node (whichever worker comes first; the others wait and
 attach), then every task on the node gets a read-only, zero-copy array.
 A segment is built unnamed and linked into place, so no reader ever sees
 half of it, and two publishers never overwrite each other.
+
+Errors are jobshm.Error, an OSError; a missing name is also a
+FileNotFoundError (jobshm.NotFound), a taken one a FileExistsError
+(jobshm.Exists), a refused one a PermissionError (jobshm.PermissionDenied),
+and a segment the job's shm cannot hold has errno ENOSPC.  A bad shape or
+dtype is a TypeError or ValueError, as numpy's, before anything is made.
 """
 import collections
 import errno
 import json
+import math
+import operator
 import os
 import re
 
@@ -30,11 +38,11 @@ import numpy as np
 import numpy.lib.format as npformat
 
 from . import _jobshm as _c
-from ._jobshm import Error
+from ._jobshm import Error, Exists, NotFound, PermissionDenied
 
 __all__ = ["create", "attach", "delete", "list", "from_array", "load",
-           "publish", "rro", "stats", "info", "Error", "Entry", "Lock",
-           "Barrier", "BarrierTimeout"]
+           "publish", "rro", "stats", "info", "Error", "NotFound", "Exists",
+           "PermissionDenied", "Entry", "Lock", "Barrier", "BarrierTimeout"]
 
 from ._jobshm import HEADER, MAGIC   # the array header: lib/jobshm.h
 Entry = collections.namedtuple("Entry", "name dtype shape size")
@@ -42,7 +50,8 @@ _metas = {}                    # header line -> parsed metadata
 
 
 def _name(name):
-    name = os.fspath(name)
+    """A str, bytes (decoded as os.fsdecode does) or os.PathLike name."""
+    name = os.fsdecode(name)
     if name.startswith("shm://"):
         name = name[len("shm://"):]
     _c.name_check(name)
@@ -52,6 +61,53 @@ def _name(name):
 def info():
     """dir, prefix, note (empty inside a jobshm job), size, used."""
     return _c.info()
+
+
+def _fmt(n):
+    return _c.size_format(min(n, 2**64 - 1))
+
+
+def _reserve(name, nbytes, make, *args):
+    """make(*args): a new segment for nbytes of name's data.  Where the
+    job's shm cannot hold it (full, or more than any shm could), an Error
+    with errno ENOSPC that says how much is free and the --shm that would
+    do."""
+    try:
+        return make(*args)
+    except (Error, OverflowError) as e:     # OverflowError: over 8E
+        if isinstance(e, Error) and e.errno != errno.ENOSPC:
+            raise
+        shm = info()
+        need = shm["used"] + HEADER + nbytes
+        unit = "G" if need >= 1 << 30 else "M"          # whole G, or M
+        need = -(-need // (1 << (30 if unit == "G" else 20)))
+        raise Error(errno.ENOSPC, f"segment '{name}': {_fmt(nbytes)} is "
+                    f"more than this job's shm can hold ({_fmt(shm['size'])},"
+                    f" {_fmt(max(shm['size'] - shm['used'], 0))} free); ask "
+                    f"for more with --shm={need}{unit}") from e
+
+
+def _check(name, shape, dtype):
+    """(shape as a tuple of ints, dtype) of a new array called name, as
+    numpy.zeros takes them; TypeError or ValueError naming name if not."""
+    try:
+        shape = tuple(map(operator.index, shape if np.iterable(shape)
+                          else (shape,)))
+        dtype = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"segment '{name}': {e} (shape: an int or a tuple "
+                        "of ints; dtype: a numpy dtype)") from None
+    if any(n < 0 for n in shape):
+        raise ValueError(f"segment '{name}': shape {shape}: negative "
+                         "dimensions are not allowed")
+    if dtype.hasobject:
+        raise ValueError(f"segment '{name}': dtype {dtype}: object arrays "
+                         "cannot be shared (they hold pointers into one "
+                         "process)")
+    if dtype.itemsize == 0 and dtype.names is None:    # as numpy.frombuffer
+        raise ValueError(f"segment '{name}': dtype {dtype}: itemsize cannot "
+                         "be zero (give one, as in 'S8' or 'V16')")
+    return shape, dtype
 
 
 def _header(dtype, shape, order):
@@ -88,12 +144,12 @@ def _array(seg, name):
 
 
 def _new(name, dtype, shape, order, mpol=None):
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    seg = _c.create(name, HEADER + nbytes)
+    shape, dtype = _check(name, shape, dtype)
+    h = _header(dtype, shape, order)
+    nbytes = math.prod(shape) * dtype.itemsize
+    seg = _reserve(name, nbytes, _c.create, name, HEADER + nbytes)
     if mpol is not None:        # before any page is touched
         seg.policy(mpol)
-    h = _header(dtype, shape, order)
     memoryview(seg)[:len(h)] = h
     return seg
 
@@ -112,20 +168,24 @@ def _readonly(a):
 
 
 def create(name, shape, dtype=float, mpol=None):
-    """A new zero-filled shared array; FileExistsError if the name is taken.
-    mpol gives the segment its own NUMA policy: "interleave" (over the
-    job's NUMA nodes), "bind:LIST", "local" or "default"."""
+    """A new zero-filled shared array; shape and dtype as numpy.zeros takes
+    them (TypeError or ValueError, leaving nothing, if bad).
+    FileExistsError (jobshm.Exists) if the name is taken; Error with errno
+    ENOSPC if the job's shm cannot hold it.  mpol gives the segment its
+    own NUMA policy: "interleave" (over the job's NUMA nodes), "bind:LIST",
+    "local" or "default"."""
     name = _name(name)
-    shape = (shape,) if np.isscalar(shape) else tuple(shape)
     seg = _new(name, dtype, shape, "C", mpol)
+    a = _array(seg, name)              # before the name is taken
     if not seg.publish():
-        raise FileExistsError(errno.EEXIST, f"segment '{name}' exists")
-    return _array(seg, name)
+        raise Exists(errno.EEXIST, f"segment '{name}' exists")
+    return a
 
 
 def attach(name, ro=False, populate=False):
     """The shared array called name, zero-copy; read-only when ro.
-    populate maps every page now rather than at first touch."""
+    populate maps every page now rather than at first touch.
+    FileNotFoundError (jobshm.NotFound) if there is none."""
     name = _name(name)
     return _array(_c.attach(name, not ro, populate), name)
 
@@ -191,14 +251,15 @@ def load(name, path, mpol=None):
     shape, fortran, dtype, offset = _npy_header(path)
     if dtype.hasobject:
         raise ValueError(f"{path}: object arrays cannot be shared")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if mpol is not None:
         seg = _new(name, dtype, shape, "F" if fortran else "C", mpol)
         seg.fill(HEADER, os.fspath(path), offset, nbytes)
     else:
         h = _header(dtype, shape, "F" if fortran else "C")
-        seg = _c.load(name, h + bytes(HEADER - len(h)), os.fspath(path),
-                      offset, nbytes)
+        seg = _reserve(name, nbytes, _c.load, name,
+                       h + bytes(HEADER - len(h)), os.fspath(path), offset,
+                       nbytes)
     return _publish_or_attach(seg, name, ro=True)
 
 
@@ -253,7 +314,7 @@ class Lock:
         self.release()
 
 
-class BarrierTimeout(Error):
+class BarrierTimeout(Error, TimeoutError):
     """Not every party reached the barrier in time (one died or never
     came); errno is ETIMEDOUT."""
 
