@@ -15,7 +15,7 @@ pamtester"
 # libpam0g-dev: builds pam_jobshm.so; libpam-slurm-adopt, pamtester:
 # tests/integration/test_pam.py runs ssh-like sessions through them.
 PKGS="$PKGS git cpio iproute2 e2fsprogs"
-PKGS="$PKGS charliecloud-runtime podman uidmap libyaml-dev libjson-c-dev"
+PKGS="$PKGS charliecloud-runtime podman uidmap runc libyaml-dev libjson-c-dev"
 PKGS="$PKGS python3-torch"
 # python3-torch: tests/integration/test_usage.py runs PyTorch's DataLoader
 # with workers in a too-small --shm (large: skipped with the reason if absent).

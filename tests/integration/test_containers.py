@@ -31,8 +31,24 @@ PROGS = ["/bin/dash", "/usr/bin/stat", "/usr/bin/cat"]
 # (--root, --runroot, --tmpdir under the job's directory), the image read
 # from a shared store (vfs.imagestore), so its containers start from the
 # job's namespace and no other's.
+
+
+def hybrid_v2_controllers():
+    """A hybrid cgroup layout (v1 hierarchies, and v2 at .../unified) whose
+    v2 hierarchy still holds a controller: on this project's VMs hugetlb,
+    which no v1 hierarchy mounts (systemd would mount it there)."""
+    unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    return unified.exists() and unified.read_text().split()
+
+
+# crun (podman's default runtime) refuses such a layout before anything
+# of the job is involved ("cgroups in hybrid mode not supported, drop all
+# controllers from cgroupv2"); runc runs there, rootless, with podman's
+# cgroupfs manager (tests/cluster/deps.sh installs it for this).
+RUNTIME = (["--runtime=runc"] if hybrid_v2_controllers() and
+           shutil.which("runc") else [])
 PODMAN = ["--cgroup-manager=cgroupfs", "--events-backend=file",
-          "--storage-driver=vfs"]
+          "--storage-driver=vfs"] + RUNTIME
 
 
 def make_image(root):
