@@ -5,20 +5,26 @@ filesystem.
 
   python3 -m jobshm.stage SRC [--name NAME]     (or: jobshm stage ...)
 
-SRC is a directory, a tar archive (.tar, .tar.gz/.tgz, .tar.bz2, .tar.xz)
-or a single file.  The first task on a node copies it to
-$JOBSHM_DIR/stage/NAME under a temporary name and renames it into place;
-the others wait and reuse it.  Prints the environment that points a task
-at it, as shell `export` lines:  eval "$(jobshm stage env.tar.gz)".
-Runs as the user; staged bytes count against the job's --shm.
+SRC is a directory or a tar archive (.tar, .tar.gz/.tgz, .tar.bz2,
+.tar.xz); an archive whose members all sit under one top directory is
+staged as that directory's contents.  The first task on a node copies it
+to $JOBSHM_DIR/stage/NAME under a temporary name and renames it into
+place; the others wait and reuse it (a progress line on a terminal).
+Prints the environment that points a task at it, as shell `export`
+lines:  eval "$(jobshm stage env.tar.gz)".  Runs as the user; staged
+bytes count against the job's --shm.
 """
 import argparse
+import contextlib
 import errno
+import lzma
 import os
 import shutil
 import stat
 import sys
 import tarfile
+import time
+import zlib
 
 import jobshm
 
@@ -45,15 +51,97 @@ def default_name(src):
         raise StageError(f"'{src}': {e}; give --name") from None
 
 
+_EXT = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
+_MAGIC = ((b"\x1f\x8b", "gz", "gzip"), (b"BZh", "bz2", "bzip2"),
+          (b"\xfd7zXZ\x00", "xz", "xz"))
+# a wrapping top directory these names are not: env_for looks for them
+_KEEP = ("bin", "lib", "lib64", "site-packages", "dist-packages")
+
+
+@contextlib.contextmanager
+def _tar(src):
+    """src open as a tar archive, its compression told by its first
+    bytes.  Whatever fails to read in it is StageError: not an archive
+    (it does not open and its name is no archive's), else damaged."""
+    with open(src, "rb") as f:
+        head = f.read(6)
+    mode, how = next(((m, h) for b, m, h in _MAGIC if head.startswith(b)),
+                     ("", ""))
+    opened = False
+    try:
+        with tarfile.open(src, "r:" + mode) as t:
+            opened = True
+            yield t
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError,
+            OSError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise                           # not the archive's fault
+        if not opened and not src.endswith(_EXT):
+            raise StageError(f"'{src}' is not a directory, a tar archive "
+                             f"({', '.join(_EXT)}) or a plain file: nothing "
+                             "was staged") from None
+        why = "unexpected end of data" if isinstance(e, EOFError) else \
+            str(e).split("\n")[0]
+        raise StageError(f"'{src}' is damaged: {why}"
+                         + (f" ({how})" if how else "")
+                         + "; nothing was staged") from None
+
+
+def _plain_file(src):
+    """1 if src is a plain file staged as itself: regular, not empty, not
+    compressed, not named as an archive, and no tar (a dataset, a .npy)."""
+    if not os.path.isfile(src) or src.endswith(_EXT) or \
+            os.path.getsize(src) == 0:
+        return False
+    with open(src, "rb") as f:
+        head = f.read(6)
+    return not any(head.startswith(b) for b, _, _ in _MAGIC) and \
+        not tarfile.is_tarfile(src)
+
+
 def _inside(root, path):
     root = os.path.abspath(root)
     return os.path.commonpath([root, os.path.abspath(path)]) == root
 
 
+def _top(members):
+    """The one directory every member sits under, where it only wraps the
+    tree (not bin, lib, site-packages..., not a package), else None."""
+    parts = [[p for p in m.name.split("/") if p not in ("", ".")]
+             for m in members]
+    tops = {p[0] for p in parts if p}
+    if len(tops) != 1 or not any(len(p) > 1 for p in parts):
+        return None
+    top = tops.pop()
+    if top in _KEEP or [top, "__init__.py"] in parts or any(
+            p == [top] and not m.isdir() for p, m in zip(parts, members)):
+        return None
+    return top
+
+
+def _strip(m, top):
+    """m renamed as if archived from inside top (hard links' targets too)."""
+    for a in ("name", "linkname") if m.islnk() else ("name",):
+        parts = [p for p in getattr(m, a).split("/") if p not in ("", ".")]
+        if parts[:1] == [top]:
+            setattr(m, a, "/".join(parts[1:]) or ".")
+
+
 def _checked_members(tar, src):
     """The archive's members, or StageError naming the first that could
-    write outside the stage: absolute, '..', a link out, a device."""
-    members = tar.getmembers()
+    write outside the stage: absolute, '..', a link out, a device; a
+    wrapping top directory taken off, and checked again without it.
+    Returns the members and that directory's name (else None)."""
+    members = _check(tar.getmembers(), src)
+    top = _top(members)
+    if top:
+        for m in members:
+            _strip(m, top)
+        _check(members, src)
+    return members, top
+
+
+def _check(members, src):
     for m in members:
         name = m.name
         if name.startswith("/") or ".." in name.split("/"):
@@ -73,19 +161,62 @@ def _checked_members(tar, src):
 
 
 def _need(src):
-    """Bytes the stage will take in shm (file sizes in 4 KiB blocks)."""
-    if os.path.isdir(src):
-        total = 0
+    """Bytes the stage will take in shm (file sizes in 4 KiB blocks), and
+    the bytes to copy."""
+    if _plain_file(src):
+        sizes = [os.path.getsize(src)]
+    elif os.path.isdir(src):
+        sizes = []
         for d, _, files in os.walk(src):
             for f in files:
                 st = os.lstat(os.path.join(d, f))
-                total += _blocks(st.st_size) if stat.S_ISREG(st.st_mode) else 0
-        return total
-    if tarfile.is_tarfile(src):
-        with tarfile.open(src) as t:
-            return sum(_blocks(m.size) for m in _checked_members(t, src)
-                       if m.isfile())
-    return _blocks(os.path.getsize(src))
+                if stat.S_ISREG(st.st_mode):
+                    sizes.append(st.st_size)
+    else:
+        with _tar(src) as t:
+            sizes = [m.size for m in _checked_members(t, src)[0]
+                     if m.isfile()]
+    return sum(_blocks(n) for n in sizes), sum(sizes)
+
+
+class _Progress:
+    """Bytes done/total, rate and ETA on one line of stderr, at most four
+    times a second, and last the totals; nothing unless stderr is a
+    terminal."""
+
+    def __init__(self, total):
+        self.total, self.done = total, 0
+        self.t0 = self.shown = time.monotonic()
+        self.on = os.isatty(2) and total > 0
+
+    def add(self, n):
+        self.done += n
+        if self.on and time.monotonic() - self.shown >= 0.25:
+            self._show()
+
+    def _show(self):
+        self.shown = time.monotonic()
+        rate = self.done / max(self.shown - self.t0, 1e-3)
+        eta = int((self.total - self.done) / rate) if rate else 0
+        pct = 100 * self.done // self.total if self.total else 100
+        sys.stderr.write(f"\r{_fmt(self.done)} / {_fmt(self.total)} "
+                         f"{pct:3d}%  {_fmt(rate)}/s  ETA "
+                         f"{eta // 60}:{eta % 60:02d}\x1b[K")
+        sys.stderr.flush()
+
+    def end(self):
+        if self.on:
+            self._show()
+            sys.stderr.write("\n")
+
+
+def _pour(fin, fout, bar):
+    while True:
+        b = fin.read(1 << 20)
+        if not b:
+            return
+        fout.write(b)
+        bar.add(len(b))
 
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -129,7 +260,7 @@ def _walk(top, parts, create):
         raise
 
 
-def _member(t, m, top):
+def _member(t, m, top, bar):
     """Create one member inside the directory open as top; its parent
     directories are walked, never through a link."""
     parts = _parts(m.name)
@@ -145,7 +276,7 @@ def _member(t, m, top):
             fd = os.open(last, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
                          os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
             with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(t.extractfile(m), out, 1 << 20)
+                _pour(t.extractfile(m), out, bar)
                 os.fchmod(out.fileno(), m.mode & 0o755 | 0o400)
         elif m.issym():
             os.symlink(m.linkname, last, dir_fd=parent)
@@ -177,7 +308,7 @@ def _links_stay_inside(dest, src):
                                  "stage: refused")
 
 
-def _extract(src, dest):
+def _extract(src, dest, bar):
     """Extract member by member in archive order, each resolved against
     the tree as it is made: every parent component is opened with
     O_NOFOLLOW relative to its parent's descriptor, files are created
@@ -187,10 +318,14 @@ def _extract(src, dest):
     os.mkdir(dest, 0o700)
     top = os.open(dest, _DIR)
     try:
-        with tarfile.open(src) as t:
-            for m in _checked_members(t, src):
+        with _tar(src) as t:
+            members, strip = _checked_members(t, src)
+            if strip:
+                print(f"{PROG}: '{src}': its members are under {strip}/: "
+                      "staged its contents", file=sys.stderr)
+            for m in members:
                 try:
-                    _member(t, m, top)
+                    _member(t, m, top, bar)
                 except _Refused as e:
                     raise StageError(f"'{src}': member '{m.name}' goes "
                                      f"through '{e}', a link or not a "
@@ -203,13 +338,22 @@ def _extract(src, dest):
     _links_stay_inside(dest, src)
 
 
-def _copy(src, dest):
-    if os.path.isdir(src):
-        shutil.copytree(src, dest, symlinks=True)
-    elif tarfile.is_tarfile(src):
-        _extract(src, dest)
-    else:
-        shutil.copy2(src, dest)
+def _copy(src, dest, bar):
+    def copy(s, d):
+        with open(s, "rb") as fin, open(d, "xb") as fout:
+            _pour(fin, fout, bar)
+        shutil.copystat(s, d)
+    try:
+        if os.path.isdir(src):
+            shutil.copytree(src, dest, symlinks=True, copy_function=copy)
+        elif _plain_file(src):
+            print(f"{PROG}: '{src}' is no archive: staged as one file",
+                  file=sys.stderr)
+            copy(src, dest)
+        else:
+            _extract(src, dest, bar)
+    finally:
+        bar.end()
 
 
 def env_for(path):
@@ -259,7 +403,7 @@ def stage(src, name=None):
     with jobshm.Lock(f"stage.{name}"):
         if os.path.lexists(final):
             return final                    # another task staged it
-        need = _need(src)
+        need, nbytes = _need(src)
         shm = jobshm._c.info()              # the job's size, fsdax cap included
         free = max(shm["size"] - shm["used"], 0)
         if need > free:
@@ -268,7 +412,7 @@ def stage(src, name=None):
                              "--shm")
         tmp = os.path.join(root, f".tmp.{name}.{os.getpid()}")
         try:
-            _copy(src, tmp)
+            _copy(src, tmp, _Progress(nbytes))
             os.rename(tmp, final)           # nobody sees half a stage
         except BaseException:
             if os.path.isdir(tmp) and not os.path.islink(tmp):
