@@ -23,9 +23,10 @@ mandir     ?= $(PREFIX)/share/man
 sysconfdir ?= /etc/slurm
 pkgconfigdir ?= $(libdir)/pkgconfig
 plugindir  ?= $(libdir)/slurm
-# PAM modules: Debian's /lib/<triplet>/security, else $(libdir)/security
+# PAM modules: under PREFIX ($(libdir)/security), except for PREFIX=/usr,
+# where Debian's PAM looks (/lib/<triplet>/security); the packages give it
 PAM_MULTIARCH := $(or $(DEB_HOST_MULTIARCH),$(shell $(CC) -print-multiarch 2>/dev/null))
-pamdir     ?= $(if $(PAM_MULTIARCH),/lib/$(PAM_MULTIARCH)/security,$(libdir)/security)
+pamdir     ?= $(if $(and $(filter /usr,$(PREFIX)),$(PAM_MULTIARCH)),/lib/$(PAM_MULTIARCH)/security,$(libdir)/security)
 DESTDIR    ?=
 PYTHON     ?= /usr/bin/python3
 
@@ -103,7 +104,12 @@ FORCE:
 print-version:
 	@echo $(VERSION)
 
-%.o: %.c lib/jobshm.h lib/internal.h $(GEN_H)
+# before the first compile: every missing build package named at once
+.build-deps-ok: build-aux/check-deps.sh
+	@build-aux/check-deps.sh "$(CC)" "$(DEPS_CFLAGS) $(SLURM_CFLAGS) $(if $(PY_INC),-I$(PY_INC))"
+	@touch $@
+
+%.o: %.c lib/jobshm.h lib/internal.h $(GEN_H) | .build-deps-ok
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 lib/libjobshm.a: $(LIB_OBJ)
@@ -359,7 +365,11 @@ cluster-stop:
 deps:
 	tests/cluster/deps.sh
 
-demo: deps all
+# all in a new make: what the Makefile asks the compiler and python3 at
+# its start (their paths, the extension's suffix) is only known once
+# deps has installed them on a new machine
+demo: deps
+	$(MAKE) all
 	tests/cluster/demo.sh
 
 demo-stop:
@@ -443,6 +453,7 @@ soak: all
 
 clean:
 	rm -f $(LIB_OBJ) $(BUILT) $(UNIT_BIN) $(UNIT_BIN:=.asan) $(FUZZ_TARGETS) \
-	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map $(SLURM_STAMP)
+	      launcher/enqueue_jobshm $(GEN_H) lib/libjobshm.map $(SLURM_STAMP) \
+	      .build-deps-ok
 	rm -rf tests/fuzz/new
 	rm -rf tests/integration/__pycache__ .pytest_cache

@@ -136,6 +136,27 @@ grow(const struct jobshm_job *job, int basefd, uint64_t bytes,
 	return rc;
 }
 
+/*
+ * A requeued run of a job on the node where its earlier run's end left
+ * the tmpfs held (frozen, recorded): that tmpfs is let go (unmounted;
+ * what its holder keeps stays frozen, at most what it held) so that the
+ * new run starts with an empty shm of its own size.
+ */
+static int
+let_go_held(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
+{
+	char name[32];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%" PRIu32 JOBSHM_HELD, job->jobid);
+	if (fstatat(basefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;	/* none */
+	if (jobshm_unmount_at(basefd, jobshm_job_leaf(job), err) < 0)
+		return -1;
+	unlinkat(basefd, name, 0);
+	return 1;
+}
+
 static int
 fsdax_job(const struct jobshm_job *job, enum jobshm_kind kind)
 {
@@ -168,6 +189,11 @@ jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
 		return -1;
 	}
 	m = jobshm_mounted_at(fd, jobshm_job_leaf(job), err);
+	if (m > 0) {
+		int gone = let_go_held(job, fd, err);
+
+		m = gone < 0 ? -1 : !gone;	/* let go: mounted no more */
+	}
 	if (m < 0)
 		rc = -1;
 	else if (m)

@@ -14,7 +14,7 @@ fuse3 libfuse3-dev python3-scipy libmunge-dev libpam0g-dev libpam-slurm-adopt
 pamtester"
 # libpam0g-dev: builds pam_jobshm.so; libpam-slurm-adopt, pamtester:
 # tests/integration/test_pam.py runs ssh-like sessions through them.
-PKGS="$PKGS git cpio iproute2 e2fsprogs"
+PKGS="$PKGS git cpio iproute2 e2fsprogs groff-base"
 PKGS="$PKGS charliecloud-runtime podman uidmap runc libyaml-dev libjson-c-dev"
 PKGS="$PKGS python3-torch"
 # python3-torch: tests/integration/test_usage.py runs PyTorch's DataLoader
@@ -29,6 +29,7 @@ PKGS="$PKGS python3-torch"
 # cpio: test_rpm.sh unpacks the RPM (rpm2cpio) to import its Python package.
 # iproute2: ss, with which cluster.sh names who holds a port it needs.
 # e2fsprogs: mkfs.ext4 for tests/unit/test_fsdax.c's ext4 image.
+# groff-base: tests/install/test_docs.sh renders every man page (groff -ww).
 # libmunge-dev: make check-slurm-src configures Slurm 26.05 from source,
 # which needs munge's headers (auth/munge).
 # libopenblas0-pthread: an optimized BLAS for numpy, as on any HPC node;

@@ -15,8 +15,13 @@ table=$(sed -n '/^<!-- keys: begin/,/^<!-- keys: end/p' $keys_doc | sed '1d;$d')
 [ "$table" = "$($cli check-config --keys=md)" ] ||
 	fail "$keys_doc's configuration table differs from the keys the loader knows (run make docs)"
 version=$(make -s print-version)
-for m in man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3; do
+for m in man/jobshm.1 man/jobshm.8 man/enqueue_jobshm.1 man/jobshm.conf.5 man/libjobshm.3 \
+	 man/pam_jobshm.8; do
 	grep -m1 "^\.TH" "$m" | grep -q "\"jobshm $version\"" || fail "$m is not version $version"
+	# renders clean: no troff warning (a line starting with '.' eaten as
+	# a macro, a missing font, a bad escape)
+	w=$(groff -ww -man -Tutf8 -z "$m" 2>&1) || true
+	[ -z "$w" ] || fail "$m does not render clean under groff -ww: $w"
 done
 $cli check-config --keys | grep -v '^ ' | while read -r key rest; do
 	grep -q "^\.B $key\$" man/jobshm.conf.5 || fail "jobshm.conf(5) lacks $key"

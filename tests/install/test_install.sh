@@ -15,6 +15,7 @@ pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[
 	exit 1; }
 # no install trap: a plain `make` first, then install to another PREFIX:
 # the plugin must run the sweep command where it was installed
+tracked=$(git status --porcelain --untracked-files=no 2>/dev/null)
 make -s
 make -s install DESTDIR="$root" PREFIX=/opt/jobshm
 grep -q -a /opt/jobshm/bin/jobshm "$root/opt/jobshm/lib/slurm/jobshm.so" || {
@@ -23,8 +24,23 @@ grep -q -a /opt/jobshm/bin/jobshm "$root/opt/jobshm/lib/slurm/jobshm.so" || {
 "$root/opt/jobshm/bin/jobshm" --version | grep -qx "jobshm $(make -s print-version)" || {
 	echo "test_install: jobshm --version is not the Makefile's version" >&2
 	exit 1; }
-want="/lib/$(gcc -print-multiarch)/security/pam_jobshm.so
-/opt/jobshm/bin/enqueue_jobshm
+# a PREFIX install stays under PREFIX: the PAM module too (issue 31), and
+# nothing outside it is named even by a dry run
+if make -s -n install PREFIX=/opt/jobshm | grep -q -- "/lib/$(gcc -print-multiarch)/security"; then
+	echo "test_install: install PREFIX=/opt/jobshm writes the system's PAM directory" >&2
+	exit 1
+fi
+if make -s -n uninstall PREFIX=/opt/jobshm | grep -q -- "/lib/$(gcc -print-multiarch)/security"; then
+	echo "test_install: uninstall PREFIX=/opt/jobshm removes the system's PAM module" >&2
+	exit 1
+fi
+# a build or install with another PREFIX changes no tracked file (issue 35)
+if [ "$(git status --porcelain --untracked-files=no 2>/dev/null)" != "$tracked" ]; then
+	git status --porcelain --untracked-files=no >&2
+	echo "test_install: the build or install changed tracked files" >&2
+	exit 1
+fi
+want="/opt/jobshm/bin/enqueue_jobshm
 /opt/jobshm/bin/jobshm
 /opt/jobshm/include/jobshm.h
 /opt/jobshm/include/jobshm_build.h
@@ -32,6 +48,7 @@ want="/lib/$(gcc -print-multiarch)/security/pam_jobshm.so
 /opt/jobshm/lib/libjobshm.so
 /opt/jobshm/lib/libjobshm.so.0
 /opt/jobshm/lib/pkgconfig/jobshm.pc
+/opt/jobshm/lib/security/pam_jobshm.so
 /opt/jobshm/lib/$pyver/dist-packages/jobshm/_jobshm$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 /opt/jobshm/lib/slurm/jobshm.so
 /opt/jobshm/share/man/man1/enqueue_jobshm.1

@@ -30,4 +30,28 @@ for f in spank/jobshm.so cli/jobshm lib/libjobshm.so.0 lib/libjobshm.a \
 	 "python/jobshm/_jobshm$ext" launcher/enqueue_jobshm $mans $built; do
 	[ -s "$tree/$f" ] || fail "a plain make in a fresh tree did not build $f"
 done
-echo "test_make: 1 passed, 0 failed"
+
+# without a build dependency (here: libconfig's header hidden by a
+# compiler that cannot find it), a plain make names the package and
+# `make deps` before any compile fails (issue 31)
+cat > "$tree/nolibconfig-cc" <<'CC'
+#!/bin/bash
+# gcc, except that <libconfig.h> is not there
+if [ "${*: -1}" = - ]; then
+	src=$(cat); grep -q 'libconfig\.h' <<<"$src" && exit 1
+	exec gcc "$@" <<<"$src"
+fi
+for a; do case $a in *.c) grep -q '<libconfig\.h>' "$a" 2>/dev/null &&
+	{ echo "$a: fatal error: libconfig.h: No such file or directory" >&2; exit 1; };; esac; done
+exec gcc "$@"
+CC
+chmod +x "$tree/nolibconfig-cc"
+(cd "$tree" && make -s clean >/dev/null 2>&1 && env -u MAKEFLAGS -u MFLAGS \
+	make -s CC="$tree/nolibconfig-cc" >nodeps.log 2>&1) &&
+	fail "make without libconfig's header succeeded"
+grep -q "missing build dependencies: libconfig-dev" "$tree/nodeps.log" &&
+	grep -q "make deps" "$tree/nodeps.log" || {
+	cat "$tree/nodeps.log" >&2; fail "make without libconfig-dev did not name it and make deps"; }
+! grep -q "fatal error" "$tree/nodeps.log" ||
+	fail "make without libconfig-dev reached the compiler: $(cat "$tree/nodeps.log")"
+echo "test_make: 2 passed, 0 failed"

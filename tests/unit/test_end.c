@@ -496,6 +496,41 @@ test_unlinked_file_is_frozen(void **state)
 	retried_and_gone(&job);
 }
 
+/* A requeued run on the node where its earlier run's end left the tmpfs
+ * held: it starts with an empty shm of its own size, not the frozen one. */
+static void
+test_requeued_run_lets_go_of_the_held_shm(void **state)
+{
+	struct jobshm_job job;
+	jobshm_err_t err;
+	uint64_t size, used;
+	char p[400];
+	int fd, f;
+
+	(void)state;
+	job_with_target(&job, "e5", 3005);
+	snprintf(p, sizeof(p), "%s/gone", job.path);
+	fd = open(p, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(posix_fallocate(fd, 0, 2 * MiB), 0);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 1);
+	assert_int_equal(listed(3005).held, 1);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 16 * MiB, NULL,
+					  &err), 0);
+	assert_int_equal(jobshm_job_usage(&job, &size, &used, &err), 0);
+	assert_int_equal(size, 16 * MiB);
+	assert_int_equal(used, 0);
+	snprintf(p, sizeof(p), "%s/new", job.path);
+	f = open(p, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(f >= 0);
+	assert_int_equal(posix_fallocate(f, 0, 4 * MiB), 0);
+	close(f);
+	assert_int_equal(listed(3005).held, 0);
+	close(fd);
+	retried_and_gone(&job);
+}
+
 int
 main(void)
 {
@@ -504,6 +539,7 @@ main(void)
 		cmocka_unit_test(test_every_holder_holds_nothing),
 		cmocka_unit_test(test_stacked_mounts_never_fail_the_end),
 		cmocka_unit_test(test_unlinked_file_is_frozen),
+		cmocka_unit_test(test_requeued_run_lets_go_of_the_held_shm),
 	};
 
 	if (geteuid() != 0) {

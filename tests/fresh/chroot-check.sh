@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The newcomer's path on a machine as fresh as one host can give: a new
+# Debian 12 (debootstrap --variant=minbase, nothing installed by hand), a
+# fresh clone of this repository in it with ../shared beside it, and in
+# it, as root with no stdin, what the README says: `make demo`, then
+# `make check` (CI=true).  The chroot has its own /etc (users, munge key,
+# Slurm, packages) and /tmp; it shares this host's kernel, /proc, /sys and
+# cgroups (which a fresh VM would have of its own).  Run nothing else that
+# starts a test cluster meanwhile: it uses the same ports.
+#
+#   tests/fresh/chroot-check.sh [DIR]     (default /srv/fresh; needs root,
+#                                          debootstrap and Debian's mirror)
+# Prints the summary lines of make demo and make check; exit status: make
+# check's.  The log is DIR/check.log.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+dir=${1:-/srv/fresh}
+root=$dir/root
+[ "$(id -u)" = 0 ] || { echo "chroot-check: needs root" >&2; exit 1; }
+if [ ! -x "$root/usr/bin/apt-get" ]; then
+	mkdir -p "$dir"
+	debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
+fi
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+# the tree as a new user gets it: a clone of what is committed
+rm -rf "$root/work" && mkdir -p "$root/work"
+git clone -q "$here" "$root/work/main"
+[ -d "$here/../shared" ] && cp -a "$here/../shared" "$root/work/shared"
+cat > "$root/work/run.sh" <<'RUN'
+#!/bin/bash
+set -uo pipefail
+export CI=true DEBIAN_FRONTEND=noninteractive
+cd /work/main
+apt-get update -q >/dev/null && apt-get install -y -q make >/dev/null
+echo "== make demo"; make demo </dev/null; rc=$?; echo "== make demo: rc $rc"
+[ $rc = 0 ] || exit $rc
+echo "== make check"; make check </dev/null; rc=$?; echo "== make check: rc $rc"
+make demo-stop </dev/null
+exit $rc
+RUN
+chmod +x "$root/work/run.sh"
+rc=0
+unshare -m --propagation private bash -c '
+	set -e; r=$1
+	mount --rbind /proc "$r/proc"; mount --rbind /sys "$r/sys"
+	mount --rbind /dev "$r/dev"
+	mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
+	mount -t tmpfs -o mode=755 run "$r/run"
+	mount --make-rshared /
+	exec chroot "$r" /work/run.sh' _ "$root" >"$dir/check.log" 2>&1 || rc=$?
+grep -E '^== |passed|failed|skipped|SKIPPED' "$dir/check.log" | tail -40
+exit $rc
