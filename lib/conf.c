@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* jobshm.conf: a table of keys, one parser per kind, then cross checks. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <libconfig.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -202,7 +208,8 @@ set_usage_interval(struct jobshm_conf *c, config_setting_t *s,
 {
 	long long v;
 
-	if (config_setting_type(s) != CONFIG_TYPE_INT ||
+	if ((config_setting_type(s) != CONFIG_TYPE_INT &&
+	     config_setting_type(s) != CONFIG_TYPE_INT64) ||
 	    (v = config_setting_get_int64(s)) < 0 || v > 3600)
 		return jobshm_fail(err, "usage_interval must be a whole number "
 				   "of seconds, 0-3600");
@@ -369,40 +376,337 @@ cross_check(const struct jobshm_conf *c, jobshm_err_t *err)
 	return 0;
 }
 
+/* The file's text, NUL-terminated, at most 1 MiB; or NULL and why. */
+#define CONF_MAX (1 << 20)
+static char *
+read_fd(int fd, const char *path, size_t *len, jobshm_err_t *err)
+{
+	char *buf = NULL, *nb;
+	size_t cap = 0, n = 0;
+	ssize_t r = 1;
+
+	while (r != 0) {
+		if (n + 1 >= cap) {
+			cap = cap ? 2 * cap : 4096;
+			if (cap > CONF_MAX || !(nb = realloc(buf, cap)))
+				break;
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno != EINTR)
+			break;
+		n += r > 0 ? (size_t)r : 0;
+	}
+	if (r == 0) {
+		buf[n] = '\0';
+		*len = n;
+		return buf;
+	}
+	if (cap > CONF_MAX)
+		jobshm_fail(err, "%s is too large for a jobshm.conf file "
+			    "(1 MiB at most)", path);
+	else
+		jobshm_fail(err, "%s: cannot read: %m", path);
+	free(buf);
+	return NULL;
+}
+
+static char *
+read_text(const char *path, size_t *len, jobshm_err_t *err)
+{
+	struct stat st;
+	char *text = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		jobshm_fail(err, "%s: cannot read: %m", path);
+	else if (S_ISDIR(st.st_mode))
+		jobshm_fail_code(err, EISDIR, "%s is a directory, not a "
+				 "jobshm.conf file", path);
+	else
+		text = read_fd(fd, path, len, err);
+	if (fd >= 0)
+		close(fd);
+	if (text && memchr(text, '\0', *len)) {
+		free(text);
+		jobshm_fail(err, "%s holds a NUL byte: not a jobshm.conf "
+			    "file", path);
+		return NULL;
+	}
+	return text;
+}
+
+/*
+ * Just enough of libconfig's lexer to find its numbers: strings,
+ * comments and names are skipped, lines counted, the last name kept.
+ */
+struct lex {
+	const char *p;
+	int line;
+	const char *name;
+	int name_len;
+};
+
+static const char *
+lex_skip(struct lex *l, const char *p)
+{
+	const char *q = p;
+
+	if (*p == '#' || !strncmp(p, "//", 2))
+		return p + strcspn(p, "\n");
+	if (!strncmp(p, "/*", 2)) {
+		q = strstr(p + 2, "*/");
+		q = q ? q + 2 : p + strlen(p);
+	} else if (*p == '"') {
+		for (q = p + 1; *q && *q != '"'; q++)
+			q += *q == '\\' && q[1];
+		q += *q == '"';
+	} else if (isalpha((unsigned char)*p) || *p == '*') {
+		q = p + 1 + strspn(p + 1, "-_*abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+		l->name = p;
+		l->name_len = (int)(q - p);
+	}
+	for (; p < q; p++)
+		l->line += *p == '\n';
+	return q;
+}
+
+static int
+starts_number(const char *p)
+{
+	p += *p == '+' || *p == '-';
+	p += *p == '.';
+	return isdigit((unsigned char)*p);
+}
+
+/* A number and what sticks to it: "12", "0x1f", "1.5e-3", "4G", "50%". */
+static size_t
+number_len(const char *p)
+{
+	size_t n = *p == '+' || *p == '-';
+
+	for (; p[n]; n++)
+		if (!isalnum((unsigned char)p[n]) && !strchr("_.%", p[n]) &&
+		    !(strchr("+-", p[n]) && strchr("eE", p[n - 1])))
+			break;
+	return n;
+}
+
+static const char *
+lex_number(struct lex *l, size_t *len)
+{
+	const char *p, *q;
+
+	for (p = l->p; *p; p = q) {
+		if (starts_number(p)) {
+			*len = number_len(p);
+			l->p = p + *len;
+			return p;
+		}
+		q = lex_skip(l, p);
+		if (q == p)
+			l->line += *q++ == '\n';
+	}
+	l->p = p;
+	return NULL;
+}
+
+/*
+ * A plain integer that libconfig 1.5 would cut to 32 bits (it reads one
+ * without an L as int, silently): 1; one it reads as it is, 0; one that
+ * no 64-bit integer holds, -1.
+ */
+static int
+int_too_wide(const char *t, size_t len)
+{
+	int hex = len > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+	size_t s = hex ? 2 : (size_t)(*t == '+' || *t == '-');
+	char buf[72];
+	unsigned long long u;
+	long long v;
+
+	if (s >= len || strspn(t + s, hex ? "0123456789abcdefABCDEF" :
+			       "0123456789") != len - s)
+		return 0;	/* not a plain integer: libconfig's to read */
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, t, len);
+	buf[len] = '\0';
+	errno = 0;
+	if (hex) {
+		u = strtoull(buf, NULL, 16);
+		return errno || u > LLONG_MAX ? -1 : u > INT_MAX;
+	}
+	v = strtoll(buf, NULL, 10);
+	return errno ? -1 : v < INT_MIN || v > INT_MAX;
+}
+
+/* The text with an L after every integer too wide for int: read as 64 bits. */
+static char *
+widen(const char *path, const char *text, size_t len, jobshm_err_t *err)
+{
+	struct lex l = { .p = text, .line = 1 };
+	char *out = malloc(2 * len + 1), *o = out;
+	const char *t, *from = text;
+	size_t n;
+	int w;
+
+	if (!out) {
+		jobshm_fail(err, "%s: %m", path);
+		return NULL;
+	}
+	while ((t = lex_number(&l, &n))) {
+		if ((w = int_too_wide(t, n)) < 0) {
+			free(out);
+			jobshm_fail(err, "%s:%d: %.*s does not fit in a 64-bit "
+				    "integer", path, l.line, (int)n, t);
+			return NULL;
+		}
+		memcpy(o, from, (size_t)(t + n - from));
+		o += t + n - from;
+		from = t + n;
+		if (w)
+			*o++ = 'L';
+	}
+	strcpy(o, from);
+	return out;
+}
+
+/* Digits and a unit, "4G", "512MB", "50%": a size that lost its quotes. */
+static int
+size_like(const char *t, size_t n)
+{
+	size_t d = strspn(t, "0123456789"), r = n - d;
+	const char *u = t + d;
+
+	if (d == 0 || d == n)
+		return 0;
+	if (r == 1 && *u == '%')
+		return 1;
+	if (!strchr("KMGTPkmgtp", *u))
+		return 0;
+	return r == 1 || (r == 2 && (u[1] == 'B' || u[1] == 'b'));
+}
+
+/* " (sizes are strings: write max_size = \"4G\";)" for such a size. */
+static void
+size_hint(const char *text, int line, char *buf, size_t len)
+{
+	struct lex l = { .p = text, .line = 1 };
+	const char *t;
+	size_t n;
+
+	buf[0] = '\0';
+	while ((t = lex_number(&l, &n)) && l.line <= line) {
+		if (l.line < line || !size_like(t, n))
+			continue;
+		if (l.name)
+			snprintf(buf, len, " (sizes are strings: write "
+				 "%.*s = \"%.*s\";)", l.name_len > 64 ? 64 :
+				 l.name_len, l.name, (int)n, t);
+		else
+			snprintf(buf, len, " (sizes are strings: write "
+				 "\"%.*s\")", (int)n, t);
+		return;
+	}
+}
+
+static int
+parse(config_t *cfg, const char *path, const char *text, const char *wide,
+      jobshm_err_t *err)
+{
+	const char *file;
+	char hint[160] = "";
+
+	if (config_read_string(cfg, wide))
+		return 0;
+	if ((file = config_error_file(cfg)))	/* in an @include */
+		return jobshm_fail(err, "%s: %s:%d: %s", path, file,
+				   config_error_line(cfg),
+				   config_error_text(cfg));
+	if (config_error_type(cfg) == CONFIG_ERR_PARSE)
+		size_hint(text, config_error_line(cfg), hint, sizeof(hint));
+	return jobshm_fail(err, "%s:%d: %s%s", path, config_error_line(cfg),
+			   config_error_text(cfg), hint);
+}
+
+/* An @include'd file, which libconfig reads itself: no integer it cut. */
+static int
+check_included(const char *path, const char *file, jobshm_err_t *err)
+{
+	struct lex l = { .line = 1 };
+	jobshm_err_t e;
+	const char *t;
+	size_t len, n;
+	char *text;
+	int rc = 0;
+
+	if (!(text = read_text(file, &len, &e)))
+		return jobshm_fail(err, "%s: %s", path, e.msg);
+	l.p = text;
+	while (rc == 0 && (t = lex_number(&l, &n)))
+		if (int_too_wide(t, n))
+			rc = jobshm_fail(err, "%s: %s:%d: %.*s is wider than "
+					 "32 bits, which libconfig cuts in an "
+					 "@include'd file: add an L, or write "
+					 "a size as a string like \"4G\"",
+					 path, file, l.line, (int)n, t);
+	free(text);
+	return rc;
+}
+
+static int
+apply(struct jobshm_conf *conf, config_t *cfg, const char *path,
+      jobshm_err_t *err)
+{
+	config_setting_t *root = config_root_setting(cfg), *s;
+	const char *file, *checked = NULL;
+	jobshm_err_t e;
+	int i;
+
+	for (i = 0; (s = config_setting_get_elem(root, i)); i++) {
+		file = config_setting_source_file(s);
+		if (file && file != checked &&
+		    check_included(path, (checked = file), err) < 0)
+			return -1;
+		if (get_key(conf, s, &e) == 0)
+			continue;
+		if (file)	/* an @include's */
+			return jobshm_fail(err, "%s: %s:%d: %s", path, file,
+					   config_setting_source_line(s),
+					   e.msg);
+		return jobshm_fail(err, "%s:%d: %s", path,
+				   config_setting_source_line(s), e.msg);
+	}
+	if (cross_check(conf, &e) < 0)
+		return jobshm_fail(err, "%s: %s", path, e.msg);
+	return 0;
+}
+
+/*
+ * libconfig reads our copy of the file, in which every integer too wide
+ * for its int has an L: it would cut it silently otherwise.
+ */
 int
 jobshm_conf_load(struct jobshm_conf *conf, const char *path,
 		 jobshm_err_t *err)
 {
 	config_t cfg;
-	config_setting_t *root, *s;
-	jobshm_err_t e;
-	int i, rc = -1;
+	char *text, *wide;
+	size_t len;
+	int rc = -1;
 
+	if (!(text = read_text(path, &len, err)))
+		return -1;
+	wide = widen(path, text, len, err);
 	config_init(&cfg);
-	if (!config_read_file(&cfg, path)) {
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			jobshm_fail(err, "%s: cannot read: %m", path);
-		else
-			jobshm_fail(err, "%s:%d: %s", path,
-				    config_error_line(&cfg),
-				    config_error_text(&cfg));
-		goto out;
-	}
-	root = config_root_setting(&cfg);
-	for (i = 0; (s = config_setting_get_elem(root, i)); i++) {
-		if (get_key(conf, s, &e) < 0) {
-			jobshm_fail(err, "%s:%d: %s", path,
-				    config_setting_source_line(s), e.msg);
-			goto out;
-		}
-	}
-	if (cross_check(conf, &e) < 0) {
-		jobshm_fail(err, "%s: %s", path, e.msg);
-		goto out;
-	}
-	rc = 0;
-out:
+	if (wide && parse(&cfg, path, text, wide, err) == 0 &&
+	    apply(conf, &cfg, path, err) == 0)
+		rc = 0;
 	config_destroy(&cfg);
+	free(wide);
+	free(text);
 	return rc;
 }
 

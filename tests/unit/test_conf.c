@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unit tests: jobshm.conf loading, errors as file:line: message. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +134,110 @@ test_missing_file(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/jobshm.conf: cannot read"));
 }
 
+/* libconfig 1.5 reads an integer without an L as int, cut silently. */
+static void
+test_wide_integers(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+
+	(void)state;
+	assert_int_equal(load("max_size = 4294971392;\n", &c, &err), 0);
+	assert_true(c.max_size.bytes == 4294971392ULL << 20);	/* was 4G */
+	assert_int_equal(load("max_size = 8589934592;\n", &c, &err), 0);
+	assert_true(c.max_size.bytes == 8589934592ULL << 20);	/* was 0 */
+	assert_int_equal(load("max_size = 10737418240;\n", &c, &err), 0);
+	assert_true(c.max_size.bytes == 10737418240ULL << 20);
+	assert_int_equal(load("max_size = 0x100001000;\n"
+			      "usage_log_max = 4294967296;\n", &c, &err), 0);
+	assert_true(c.max_size.bytes == 0x100001000ULL << 20);
+	assert_true(c.usage_log_max == 4294967296ULL << 20);
+	assert_int_equal(load("max_size = 4294971392L;\n", &c, &err), 0);
+	assert_true(c.max_size.bytes == 4294971392ULL << 20);
+	assert_int_equal(load("usage_interval = 60L;\n", &c, &err), 0);
+	assert_int_equal(c.usage_interval, 60);
+	/* numbers in comments and strings are not libconfig's integers */
+	assert_int_equal(load("# 99999999999999999999\nmax_size = \"4G\"; "
+			      "/* 99999999999999999999 */\n"
+			      "base_path = \"/run/j99999999999999999999/%n\";\n",
+			      &c, &err), 0);
+	assert_true(c.max_size.bytes == 4ULL << 30);
+	bad("huge = \"99999999999999999999\";\n", ":1:", "huge must be one of");
+	bad("usage_interval = 4294967297;\n", ":1:", "0-3600");	/* was 1 */
+	bad("\nmax_size = 99999999999999999999;\n", ":2:",
+	    "99999999999999999999 does not fit in a 64-bit integer");
+	bad("max_size = 0x10000000000000000;\n", ":1:", "does not fit");
+}
+
+/* An @include'd file is libconfig's to read: its wide integers are refused. */
+static void
+test_include_wide(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+	char inc[64], text[128];
+	FILE *f;
+	int fd;
+
+	(void)state;
+	snprintf(inc, sizeof(inc), "/tmp/jobshm-inc-XXXXXX");
+	assert_true((fd = mkstemp(inc)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs("debug = true;\nmax_size = 4294971392;\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "@include \"%s\"\n", inc);
+	assert_int_equal(load(text, &c, &err), -1);
+	assert_non_null(strstr(err.msg, inc));
+	assert_non_null(strstr(err.msg, ":2: 4294971392 is wider than 32 bits"));
+	f = fopen(inc, "w");
+	fputs("max_size = 4294971392L;\n", f);
+	fclose(f);
+	assert_int_equal(load(text, &c, &err), 0);
+	assert_true(c.max_size.bytes == 4294971392ULL << 20);
+	unlink(inc);
+}
+
+/* An unquoted size is a syntax error to libconfig: say what to write. */
+static void
+test_unquoted_size(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+
+	(void)state;
+	bad("debug = true;\n\nmax_size = 4G;\n", ":3:", "syntax error (sizes "
+	    "are strings: write max_size = \"4G\";)");
+	bad("default_size = 50%;\n", ":1:",
+	    "write default_size = \"50%\";)");
+	bad("max_size = \"1G\";\nusage_log_max = 10mb;\n", ":2:",
+	    "write usage_log_max = \"10mb\";)");
+	assert_int_equal(load("max_size = \"4G\";\ndefault_size = ;\n", &c,
+			      &err), -1);
+	assert_null(strstr(err.msg, "sizes are strings"));
+	assert_int_equal(load("max_size = 1e3;\nfoo\n", &c, &err), -1);
+	assert_null(strstr(err.msg, "sizes are strings"));
+}
+
+/* A directory is no configuration, and says so (it said "Success"). */
+static void
+test_not_a_file(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+
+	(void)state;
+	jobshm_conf_defaults(&c);
+	assert_int_equal(jobshm_conf_load(&c, "/tmp", &err), -1);
+	assert_string_equal(err.msg, "/tmp is a directory, not a jobshm.conf "
+			    "file");
+	assert_int_equal(err.code, EISDIR);
+	assert_int_equal(jobshm_conf_load(&c, "/nonexistent/jobshm.conf",
+					  &err), -1);
+	assert_string_equal(err.msg, "/nonexistent/jobshm.conf: cannot read: "
+			    "No such file or directory");
+	assert_int_equal(err.code, ENOENT);
+}
+
 static void
 test_base_expand(void **state)
 {
@@ -161,6 +266,10 @@ main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_wide_integers),
+		cmocka_unit_test(test_include_wide),
+		cmocka_unit_test(test_unquoted_size),
+		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_base_expand),
 	};
 

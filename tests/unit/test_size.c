@@ -136,6 +136,32 @@ test_admit(void **state)
 	assert_non_null(strstr(err.msg, "'10X'"));
 }
 
+/* Exactly max_size, or the job's memory, is admitted; a byte more is not. */
+static void
+test_admit_boundary(void **state)
+{
+	struct jobshm_conf c;
+	jobshm_err_t err;
+	uint64_t b;
+
+	(void)state;
+	jobshm_conf_defaults(&c);
+	c.max_size.percent = 0;
+	c.max_size.bytes = 4ULL << 30;
+	assert_int_equal(jobshm_admit(&c, "4G", 8ULL << 30, &b, &err), 0);
+	assert_true(b == 4ULL << 30);
+	assert_int_equal(jobshm_admit(&c, "4194304K", 8ULL << 30, &b, &err), 0);
+	assert_int_equal(jobshm_admit(&c, "4194305K", 8ULL << 30, &b, &err), -1);
+	assert_non_null(strstr(err.msg, "max_size"));
+	c.max_size.bytes = (4ULL << 30) - 1;	/* the request: max_size + 1 */
+	assert_int_equal(jobshm_admit(&c, "4G", 8ULL << 30, &b, &err), -1);
+	assert_non_null(strstr(err.msg, "max_size"));
+	c.max_size.bytes = 8ULL << 30;
+	assert_int_equal(jobshm_admit(&c, "4G", 4ULL << 30, &b, &err), 0);
+	assert_int_equal(jobshm_admit(&c, "4G", (4ULL << 30) - 1, &b, &err), -1);
+	assert_non_null(strstr(err.msg, "job's memory"));
+}
+
 static void
 test_format(void **state)
 {
@@ -156,6 +182,7 @@ main(void)
 		cmocka_unit_test(test_bad_forms),
 		cmocka_unit_test(test_boundaries),
 		cmocka_unit_test(test_admit),
+		cmocka_unit_test(test_admit_boundary),
 		cmocka_unit_test(test_format),
 	};
 
