@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <time.h>
+
 #include "jobshm.h"
 
 /* Keep a message (and its code: errno when fmt has %m, else EINVAL). */
@@ -82,6 +84,13 @@ void jobshm_sampler_counts(jobshm_sampler_t *s, unsigned long *samples,
  * and watch slot are left for the exit to close (no wait for the kernel
  * to free the watch on the way to the step's end). */
 void jobshm_sampler_stop_exiting(jobshm_sampler_t *s);
+/* The job's mount root the sampler samples (O_PATH), or -1. */
+int jobshm_sampler_dir(jobshm_sampler_t *s);
+
+/* leftover.c: regular files of the tmpfs at root made since `since`:
+ * their bytes, count, and the largest name prefixes ("nccl-* 1.0G, ..."). */
+int jobshm_leftovers(int root, const struct timespec *since, uint64_t *bytes,
+		     unsigned long *files, char *prefixes, size_t len);
 
 /* The job's base directory unlocked (-1, errno ENOENT: none), and the
  * job's directory as an O_PATH descriptor named by proc for mount(2);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "jobshm_build.h"   /* JOBSHM_VERSION, from the Makefile */
 #define JOBSHM_ERRLEN 512
@@ -345,6 +346,7 @@ struct jobshm_step {
 				 namespace they are forked in              */
 	int batch;            /* the batch step                              */
 	unsigned ntasks;      /* its tasks on this node (for the report)     */
+	uint32_t stepid;      /* Slurm's step id (for the leftovers line)    */
 	/* set by jobshm_step_setup */
 	enum jobshm_kind kind;  /* JOBSHM_NONE: no private shm in this step  */
 	uint64_t bytes;       /* the job's shm on this node (JOBSHM_SIZE)    */
@@ -358,6 +360,7 @@ struct jobshm_step {
 	int report;           /* this step says what the job used here: the
 				 batch step, or the step that made the shm */
 	unsigned exited;      /* its tasks that have exited                 */
+	struct timespec started;  /* when it was set up (realtime, coarse)  */
 };
 
 /*
@@ -401,6 +404,18 @@ int jobshm_task_exit(const struct jobshm_job *job, struct jobshm_step *step,
  */
 int jobshm_step_report(const struct jobshm_job *job,
 		       const struct jobshm_step *step, char *buf, size_t len);
+
+/*
+ * 1 with a line in buf when this srun step's last task has exited on the
+ * node and files it made are still in the job's shm ("step 3 on n1 left
+ * 1.1G in 3 files (nccl-* 1.0G, torch_* 0.1G); they count against
+ * --shm=2G until removed or the job ends"); else 0.  Nothing for the
+ * batch step, nor for files older steps or the batch script made; nothing
+ * is removed.
+ */
+int jobshm_step_leftovers(const struct jobshm_job *job,
+			  const struct jobshm_step *step, char *buf,
+			  size_t len);
 
 /* At the step's end, in the process that ends with it (slurmstepd):
  * stop sampling (before the code is unloaded); the inotify instance is

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -181,6 +182,9 @@ jobshm_step_setup(const struct jobshm_job *job, struct jobshm_step *s,
 	s->job_ns = 0;
 	s->sampler = NULL;
 	s->exited = 0;
+	/* the kernel's file times are of its coarse clock: no file made
+	 * after this is dated before it */
+	clock_gettime(CLOCK_REALTIME_COARSE, &s->started);
 	if (make(job, s, err) < 0) {
 		s->kind = JOBSHM_NONE;
 		s->bytes = 0;
@@ -335,6 +339,32 @@ jobshm_step_report(const struct jobshm_job *job,
 		return 0;
 	snprintf(u.node, sizeof(u.node), "%s", job->node);
 	jobshm_usage_summary(&u, buf, len);
+	return 1;
+}
+
+int
+jobshm_step_leftovers(const struct jobshm_job *job,
+		      const struct jobshm_step *s, char *buf, size_t len)
+{
+	char pre[160], a[32], b[32];
+	struct jobshm_usage u;
+	unsigned long files;
+	uint64_t bytes;
+
+	/* slurmstepd is in the job's namespace by now: the sampler's
+	 * descriptor of the job's mount, not its path, reaches it */
+	if (!s->sampler || s->batch || s->exited != s->ntasks ||
+	    s->kind != JOBSHM_TMPFS ||
+	    jobshm_leftovers(jobshm_sampler_dir(s->sampler), &s->started,
+			     &bytes, &files, pre, sizeof(pre)) < 0 || !files ||
+	    jobshm_sampler_now(s->sampler, &u, NULL) < 0)
+		return 0;
+	snprintf(buf, len, "step %" PRIu32 " on %s left %s in %lu file%s "
+		 "(%s); they count against --shm=%s until removed or the job "
+		 "ends", s->stepid, job->node,
+		 jobshm_size_format(bytes, a, sizeof(a)), files,
+		 files == 1 ? "" : "s", pre, jobshm_size_format(u.size, b,
+								  sizeof(b)));
 	return 1;
 }
 

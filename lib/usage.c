@@ -370,6 +370,12 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 }
 
 int
+jobshm_sampler_dir(jobshm_sampler_t *s)
+{
+	return s ? s->dir : -1;
+}
+
+int
 jobshm_sampler_now(jobshm_sampler_t *s, struct jobshm_usage *u,
 		   unsigned *full_in_step)
 {

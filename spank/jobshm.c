@@ -175,7 +175,7 @@ setup_once(spank_t sp, int ac, char **av, int before_fork)
 	*s = (struct jobshm_step){ .shm = option(sp, OPT_SHM),
 		.mpol = option(sp, OPT_MPOL), .nvram = option(sp, OPT_NVRAM),
 		.before_fork = before_fork, .container = jobshm_slurm_container(),
-		.batch = stepid == SLURM_BATCH_SCRIPT };
+		.batch = stepid == SLURM_BATCH_SCRIPT, .stepid = stepid };
 	spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &s->ntasks);
 	spank_get_item(sp, S_JOB_ALLOC_MEM, &mem_mb);
 	spank_get_item(sp, S_JOB_ALLOC_CORES, (char **)&s->cores);
@@ -256,6 +256,8 @@ slurm_spank_task_exit(spank_t sp, int ac, char **av)
 			     sizeof(msg)) > 0)
 		dprintf(STDERR_FILENO, "jobshm: %s\n", msg);
 	if (jobshm_step_report(&state.job, &state.step, msg, sizeof(msg)) > 0)
+		dprintf(STDERR_FILENO, "jobshm: %s\n", msg);
+	if (jobshm_step_leftovers(&state.job, &state.step, msg, sizeof(msg)) > 0)
 		dprintf(STDERR_FILENO, "jobshm: %s\n", msg);
 	return 0;
 }
