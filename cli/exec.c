@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * jobshm exec [--conf FILE] [--node NODE] JOBID -- CMD [ARGS...]
+ * jobshm [--conf FILE] exec [--conf FILE] [--node NODE] JOBID -- CMD [ARGS...]
+ * (jobshm.c passes the global --conf on as exec's first option)
  *
  * For root: run CMD in the job's mount namespace on this host (where its
  * tasks are, with its shm on /dev/shm), to look at what a job sees.
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +29,43 @@ struct target {
 	struct jobshm_entry e;
 	int found;		/* how many nodes of this host have it */
 	char nodes[256];	/* their names, for the message */
+	const char *conf;	/* --conf, $JOBSHM_CONF or the default */
+	int given;		/* not the default: it must exist */
 };
 
 static void
-exec_usage(FILE *f)
+exec_usage(void)
 {
-	fprintf(f, "Usage: %s exec [--conf FILE] [--node NODE] JOBID -- CMD "
-		"[ARGS...]\n  (root) run CMD in job JOBID's mount namespace on "
-		"this host: its /dev/shm is the job's\n", prog);
+	printf("Usage: %s [--conf FILE] exec [--node NODE] JOBID -- CMD "
+	       "[ARGS...]\n(root) Run CMD in job JOBID's mount namespace on "
+	       "this host, where /dev/shm\nis the job's.  Options may come "
+	       "before or after JOBID; nothing after \"--\"\n(or, without "
+	       "\"--\", from the first word after JOBID on) is parsed.\n\n"
+	       "Options:\n"
+	       "  -N, --node NODE       the job's node, when this host runs "
+	       "several slurmd\n"
+	       "                        (default: the one node with the job)\n"
+	       "  -c, --conf FILE       configuration file (default %s,\n"
+	       "                        or $JOBSHM_CONF)\n"
+	       "  -h, --help            this text\n", prog, JOBSHM_CONF);
+}
+
+/* A usage error: the message, then the line that says where help is;
+ * -1 (exit status 2). */
+static int __attribute__((format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fprintf(stderr, "%s: exec: ", prog);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Try '%s exec --help' for more information.\n", prog);
+	return -1;
 }
 
 static int
@@ -81,10 +112,11 @@ enter_job(const struct jobshm_conf *conf, struct target *t)
 		return 1;
 	}
 	if (t->found == 0) {
-		fprintf(stderr, "%s: exec: job %" PRIu32 " has no shm %s%s on "
+		fprintf(stderr, "%s: exec: job %" PRIu32 " has no shm on %s%s%s"
 			"this host (not a --shm job, ended, or running "
 			"elsewhere): no namespace to run in\n", prog, t->jobid,
-			t->node ? "on node " : "", t->node ? t->node : "");
+			t->node ? "node " : "", t->node ? t->node : "",
+			t->node ? " of " : "");
 		return 1;
 	}
 	if (t->found > 1) {
@@ -124,8 +156,9 @@ load(const char *path, int given, struct jobshm_conf *conf)
 	return 0;
 }
 
-int
-jobshm_cli_exec(int ac, char **av)
+/* exec's options, up to ac: 0, 1 after --help, -1 after a wrong one. */
+static int
+exec_opts(int ac, char **av, const char *optstring, struct target *t)
 {
 	static const struct option opts[] = {
 		{ "conf", required_argument, NULL, 'c' },
@@ -133,51 +166,76 @@ jobshm_cli_exec(int ac, char **av)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct target t = { .node = NULL };
-	struct jobshm_conf conf;
-	const char *conf_path = getenv("JOBSHM_CONF");
-	int c, rc, given = conf_path != NULL;
+	int c;
 
-	if (!conf_path)
-		conf_path = JOBSHM_CONF;
-	optind = 1;
-	while ((c = getopt_long(ac, av, "+c:N:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(ac, av, optstring, opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': conf_path = optarg; given = 1; break;
-		case 'N': t.node = optarg; break;
-		case 'h': exec_usage(stdout); return 0;
-		default: exec_usage(stderr); return 2;
+		case 'c': t->conf = optarg; t->given = 1; break;
+		case 'N': t->node = optarg; break;
+		case 'h': exec_usage(); return 1;
+		default: return usage_error(NULL);
 		}
 	}
-	if (optind >= ac) {
-		fprintf(stderr, "%s: exec: no JOBID given\n", prog);
-		exec_usage(stderr);
-		return 2;
-	}
-	if (parse_jobid(av[optind], &t.jobid) < 0) {
-		fprintf(stderr, "%s: exec: '%s' is not a job id (a number from "
-			"1 to %" PRIu32 ")\n", prog, av[optind], UINT32_MAX - 3);
-		return 2;
-	}
-	optind++;
-	if (optind < ac && !strcmp(av[optind], "--"))
-		optind++;
-	if (optind >= ac) {
-		fprintf(stderr, "%s: exec: no command given after the job id\n",
-			prog);
-		exec_usage(stderr);
-		return 2;
-	}
+	return 0;
+}
+
+/*
+ * JOBID into t; the index of CMD, 0 after --help, -1 after a usage
+ * error.  With "--", options anywhere before it (getopt permutes) and
+ * one operand, JOBID; without, options before and after JOBID up to
+ * the first word after it, CMD's.  Nothing of CMD is parsed.
+ */
+static int
+exec_args(int ac, char **av, struct target *t)
+{
+	int dd, n, j, r;
+
+	for (dd = 1; dd < ac && strcmp(av[dd], "--"); dd++)
+		;
+	n = dd;		/* ac when there is no "--" */
+	av[0] = (char *)"jobshm: exec";	/* getopt's messages */
+	optind = 0;	/* a new scan */
+	if ((r = exec_opts(n, av, dd < ac ? "c:N:h" : "+c:N:h", t)) != 0)
+		return r > 0 ? 0 : -1;
+	if (optind >= n)
+		return usage_error("no JOBID given");
+	j = optind++;
+	if (dd < ac && optind < dd)
+		return usage_error("unexpected argument '%s' (the command goes "
+				   "after \"--\")", av[optind]);
+	if (dd == ac && (r = exec_opts(ac, av, "+c:N:h", t)) != 0)
+		return r > 0 ? 0 : -1;
+	if (parse_jobid(av[j], &t->jobid) < 0)
+		return usage_error("'%s' is not a job id (a number from 1 to %"
+				   PRIu32 ")", av[j], UINT32_MAX - 3);
+	j = dd < ac ? dd + 1 : optind;
+	if (j >= ac)
+		return usage_error("no command given after the job id");
+	return j;
+}
+
+int
+jobshm_cli_exec(int ac, char **av)
+{
+	struct target t = { .node = NULL, .conf = getenv("JOBSHM_CONF") };
+	struct jobshm_conf conf;
+	int rc, cmd;
+
+	t.given = t.conf != NULL;
+	if (!t.conf)
+		t.conf = JOBSHM_CONF;
+	if ((cmd = exec_args(ac, av, &t)) <= 0)
+		return cmd ? 2 : 0;
 	if (geteuid() != 0) {
 		fprintf(stderr, "%s: exec: only root may run a command in a job's "
 			"namespace (joining it needs CAP_SYS_ADMIN)\n", prog);
 		return 1;
 	}
-	if (load(conf_path, given, &conf) < 0)
+	if (load(t.conf, t.given, &conf) < 0)
 		return 1;
 	if ((rc = enter_job(&conf, &t)) != 0)
 		return rc;
-	execvp(av[optind], av + optind);
-	fprintf(stderr, "%s: exec: %s: %s\n", prog, av[optind], strerror(errno));
+	execvp(av[cmd], av + cmd);
+	fprintf(stderr, "%s: exec: %s: %s\n", prog, av[cmd], strerror(errno));
 	return errno == ENOENT ? 127 : 126;
 }

@@ -3,14 +3,19 @@
  * jobshm - admin command for job shared memory on a Slurm node.
  *
  *   jobshm status [--json]      what job shm exists on this host
- *   jobshm sweep [--dry-run]    remove what belongs to ended jobs
- *   jobshm check-config [FILE]  parse and check a jobshm.conf
- *   jobshm report JOBID [--json] what a job used of its shm on this host
+ *   jobshm sweep [--dry-run] [--json]  remove what belongs to ended jobs
+ *   jobshm check-config [--json] [FILE]  parse and check a jobshm.conf
+ *   jobshm report [--json] JOBID  what a job used of its shm on this host
+ *   jobshm stage SRC [--name NAME], jobshm exec (exec.c), jobshm help
+ *
+ * Global options come before the command; each command's own options
+ * (and --conf, --help) may come anywhere among its operands, until "--".
  */
 #include <getopt.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +32,9 @@
 static const char *prog = "jobshm";
 
 static struct {
-	const char *conf_path, *keys;
+	const char *conf_path, *keys, *name;
 	int conf_given, json, dry_run, quiet;
-	int count, failed, unknown;
+	int count, failed, unknown, items;
 	struct jobshm_conf conf;
 	struct job_query *q;        /* sweep: the leftovers' liveness */
 	size_t nq, capq;
@@ -44,11 +49,13 @@ usage(FILE *f)
 "Commands:\n"
 "  status [--json]       list each job shm on this host: job, user, size,\n"
 "                        used, mount point\n"
-"  sweep [--dry-run]     unmount and remove the shm of jobs that no longer\n"
+"  sweep [--dry-run] [--quiet] [--json]\n"
+"                        unmount and remove the shm of jobs that no longer\n"
 "                        run here (the node's slurmstepds, then at most\n"
-"                        one request to slurmctld); --quiet prints nothing\n"
-"  check-config [FILE]   check a jobshm.conf (default: --conf)\n"
-"  report JOBID [--json] what the job used of its shm on this host: size,\n"
+"                        one request to slurmctld)\n"
+"  check-config [--json] [FILE]\n"
+"                        check a jobshm.conf (default: --conf)\n"
+"  report [--json] JOBID what the job used of its shm on this host: size,\n"
 "                        peak, final, times full (usage_log, or the\n"
 "                        record of a running job)\n"
 "  stage SRC [--name NAME]\n"
@@ -60,11 +67,74 @@ usage(FILE *f)
 "  check-config --keys[=text|md|man]\n"
 "                        the configuration reference, from the keys the\n"
 "                        loader knows\n"
+"  help [COMMAND]        this text, or COMMAND's usage and options\n"
 "\n"
 "Options:\n"
-"  -c, --conf FILE       configuration file (default %s)\n"
+"  -c, --conf FILE       configuration file (default %s,\n"
+"                        or $JOBSHM_CONF)\n"
 "  -h, --help            this text\n"
-"  -V, --version         print the version\n", prog, JOBSHM_CONF);
+"  -V, --version         print the version\n"
+"\n"
+"'%s help COMMAND' or '%s COMMAND --help' shows a command's options.\n",
+		prog, JOBSHM_CONF, prog, prog);
+}
+
+/* The second line of every usage error, as sbatch and coreutils print. */
+static int
+try_help(const char *cmd)
+{
+	fprintf(stderr, "Try '%s%s%s --help' for more information.\n", prog,
+		cmd ? " " : "", cmd ? cmd : "");
+	return 2;
+}
+
+static int __attribute__((format(printf, 2, 3)))
+bad_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s%s", prog, cmd ? cmd : "", cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return try_help(cmd);
+}
+
+/* s as a JSON string: quoted, with '"', '\\' and control bytes escaped
+ * (other bytes as they are: UTF-8 stays UTF-8). */
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* sep "key": "value" (value NULL: null) */
+static void
+json_item(const char *sep, const char *key, const char *value)
+{
+	printf("%s\"%s\": ", sep, key);
+	if (value)
+		json_str(value);
+	else
+		fputs("null", stdout);
+}
+
+static void
+json_key(const char *key, const char *value)
+{
+	json_item(", ", key, value);
 }
 
 static const char *
@@ -87,19 +157,42 @@ print_held(const struct jobshm_entry *e, const char *user)
 	char used[32];
 
 	jobshm_size_format(e->used, used, sizeof(used));
-	if (app.json)
-		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
-		       "\"user\": \"%s\", \"ended\": true, \"held\": true, "
-		       "\"held_bytes\": %" PRIu64 ", \"size\": %" PRIu64 ", "
-		       "\"held_by\": \"%s\"}", app.count ? "," : "",
-		       e->job.jobid, e->node, user, e->used, e->size,
-		       e->holders);
-	else
+	if (app.json) {
+		printf("%s\n  {\"job\": %" PRIu32, app.count ? "," : "",
+		       e->job.jobid);
+		json_key("node", e->node);
+		json_key("user", user);
+		printf(", \"ended\": true, \"held\": true, \"held_bytes\": %"
+		       PRIu64 ", \"size\": %" PRIu64, e->used, e->size);
+		json_key("held_by", e->holders);
+		putchar('}');
+	} else
 		printf("%-10" PRIu32 " %-12s %-10s ended; held (%s still in "
 		       "use, frozen; holder %s): sweep retries\n", e->job.jobid,
 		       e->node[0] ? e->node : "-", user, used, e->holders);
 	app.count++;
 	return 0;
+}
+
+static void
+print_entry_json(const struct jobshm_entry *e, const char *user)
+{
+	struct jobshm_usage u;
+	jobshm_err_t err;
+
+	if (jobshm_usage_read(&e->job, &u, &err) < 0)
+		u.peak = e->used, u.full = 0;
+	printf("%s\n  {\"job\": %" PRIu32, app.count ? "," : "", e->job.jobid);
+	json_key("node", e->node);
+	json_key("user", user);
+	printf(", \"size\": %" PRIu64 ", \"used\": %" PRIu64 ", \"peak\": %"
+	       PRIu64 ", \"full\": %u, \"mounted\": %s", e->size, e->used,
+	       u.peak > e->used ? u.peak : e->used, u.full,
+	       e->mounted ? "true" : "false");
+	json_key("kind", jobshm_kind_name(e->kind));
+	json_key("mpol", e->mpol[0] ? e->mpol : "default");
+	json_key("path", e->job.path);
+	putchar('}');
 }
 
 static int
@@ -112,21 +205,7 @@ print_entry(const struct jobshm_entry *e, void *arg)
 	if (e->held)
 		return print_held(e, user);
 	if (app.json) {
-		struct jobshm_usage u;
-		jobshm_err_t err;
-
-		if (jobshm_usage_read(&e->job, &u, &err) < 0)
-			u.peak = e->used, u.full = 0;
-		printf("%s\n  {\"job\": %" PRIu32 ", \"node\": \"%s\", "
-		       "\"user\": \"%s\", \"size\": %" PRIu64 ", "
-		       "\"used\": %" PRIu64 ", \"peak\": %" PRIu64 ", "
-		       "\"full\": %u, \"mounted\": %s, "
-		       "\"kind\": \"%s\", \"mpol\": \"%s\", \"path\": \"%s\"}",
-		       app.count ? "," : "", e->job.jobid, e->node, user,
-		       e->size, e->used, u.peak > e->used ? u.peak : e->used,
-		       u.full, e->mounted ? "true" : "false",
-		       jobshm_kind_name(e->kind), e->mpol[0] ? e->mpol :
-		       "default", e->job.path);
+		print_entry_json(e, user);
 	} else {
 		if (!app.count)
 			printf("%-10s %-12s %-10s %8s %8s %-16s %s\n",
@@ -150,22 +229,28 @@ print_entry(const struct jobshm_entry *e, void *arg)
 	return 0;
 }
 
+static int load_conf(void);
+
+/* With --json, stdout is one whole array even when the listing fails. */
 static int
-cmd_status(void)
+cmd_status(int nargs, char **args)
 {
 	jobshm_err_t err;
+	int rc;
 
+	(void)nargs; (void)args;
+	if (load_conf() < 0)
+		return 1;
 	if (app.json)
 		printf("[");
-	if (jobshm_list(&app.conf, print_entry, NULL, &err) < 0) {
+	rc = jobshm_list(&app.conf, print_entry, NULL, &err) < 0;
+	if (rc)
 		fprintf(stderr, "%s: status: %s\n", prog, err.msg);
-		return 1;
-	}
 	if (app.json)
 		printf("%s]\n", app.count ? "\n" : "");
-	else if (!app.count)
+	else if (!app.count && !rc)
 		printf("no job shm on this host\n");
-	return 0;
+	return rc;
 }
 
 /* One record of what a job used on a node (running: still sampled). */
@@ -214,7 +299,11 @@ report_running(const struct jobshm_entry *e, void *arg)
 	return 0;
 }
 
-/* jobshm report JOBID: the usage log's records, else the live record. */
+/*
+ * jobshm report JOBID: the usage log's records, else the live record.
+ * With --json, stdout is one whole array, [] when there is no record
+ * (exit 1, the message on stderr), as status --json lists no job as [].
+ */
 static int
 cmd_report(int nargs, char **args)
 {
@@ -222,18 +311,14 @@ cmd_report(int nargs, char **args)
 	uint64_t id;
 	uint32_t jobid;
 
-	if (nargs != 1) {
-		fprintf(stderr, "%s: report: no JOBID given (usage: %s report "
-			"[--json] JOBID)\n", prog, prog);
-		return 2;
-	}
+	(void)nargs;	/* one JOBID: the table's */
 	if (sscanf(args[0], "%" SCNu64, &id) != 1 || !id ||
 	    id > UINT32_MAX || strspn(args[0], "0123456789") !=
-	    strlen(args[0])) {
-		fprintf(stderr, "%s: report: invalid job id '%s': expected a "
-			"job number like 1234\n", prog, args[0]);
-		return 2;
-	}
+	    strlen(args[0]))
+		return bad_usage("report", "invalid job id '%s': expected a "
+				 "job number like 1234", args[0]);
+	if (load_conf() < 0)
+		return 1;
 	jobid = (uint32_t)id;
 	if (app.json)
 		printf("[");
@@ -252,6 +337,21 @@ cmd_report(int nargs, char **args)
 static enum job_liveness decided(uint32_t jobid, const char *node,
 				 char *why, size_t len);
 
+/* With --json, one thing sweep looked at: what it did and why. */
+static void
+swept(uint32_t jobid, const char *node, const char *path, const char *action,
+      const char *why)
+{
+	if (!app.json)
+		return;
+	printf("%s\n  {\"job\": %" PRIu32, app.items++ ? "," : "", jobid);
+	json_key("node", node);
+	json_key("path", path);
+	json_key("action", action);
+	json_key("reason", why);
+	putchar('}');
+}
+
 /* A job whose end left its shm frozen because something held it. */
 static int
 sweep_held(const struct jobshm_entry *e)
@@ -259,7 +359,11 @@ sweep_held(const struct jobshm_entry *e)
 	jobshm_err_t err;
 	int rc = app.dry_run ? 1 : jobshm_job_cleanup(&e->job, &err);
 
-	if (rc == 0 && !app.quiet)
+	swept(e->job.jobid, e->node, e->job.path, rc == 0 ? "removed" :
+	      rc < 0 ? "failed" : "held", rc == 0 ? "its holder let go" :
+	      rc < 0 ? err.msg : "ended, but still held: frozen, emptied of "
+	      "what could be freed, tried again at each sweep");
+	if (rc == 0 && !app.quiet && !app.json)
 		printf("removed %s (job %" PRIu32 ": its holder let go)\n",
 		       e->job.path, e->job.jobid);
 	else if (rc != 0)
@@ -271,6 +375,24 @@ sweep_held(const struct jobshm_entry *e)
 		app.failed++;
 	app.count += rc == 0;
 	return 0;
+}
+
+/* Of an ended job: rc, its removal's (not 0: failed, msg); with
+ * --dry-run only said. */
+static void
+sweep_gone(uint32_t jobid, const char *node, const char *path,
+	   const char *why, int rc, const char *msg)
+{
+	if (!app.quiet && !app.json)
+		printf("%s %s (job %" PRIu32 ": %s)\n", app.dry_run ?
+		       "would remove" : "removed", path, jobid, why);
+	if (rc != 0) {
+		fprintf(stderr, "%s: sweep: %s\n", prog, msg);
+		app.failed++;
+	}
+	swept(jobid, node, path, rc ? "failed" : app.dry_run ?
+	      "would remove" : "removed", rc ? msg : why);
+	app.count++;
 }
 
 static int
@@ -285,6 +407,8 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 	if (e->held)	/* its end ran: try it again */
 		return sweep_held(e);
 	if (e->unmarked) {	/* not known to be ours: never removed */
+		swept(e->job.jobid, e->node, e->job.path, "left alone",
+		      "its node directory has no jobshm marker");
 		if (app.conf.debug)
 			fprintf(stderr, "%s: debug: sweep: %s left alone: its "
 				"node directory has no jobshm marker\n", prog,
@@ -296,6 +420,9 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 			"'%s'): %s: %s\n", prog, e->job.jobid, e->job.path,
 			e->node, l == JOB_LIVE ? "kept" : l == JOB_GONE ?
 			"removed" : "left alone", why);
+	if (l != JOB_GONE)
+		swept(e->job.jobid, e->node, e->job.path, l == JOB_LIVE ?
+		      "kept" : "left alone", why);
 	if (l == JOB_UNKNOWN) {
 		fprintf(stderr, "%s: sweep: job %" PRIu32 " left alone: %s\n",
 			prog, e->job.jobid, why);
@@ -304,15 +431,8 @@ sweep_entry(const struct jobshm_entry *e, void *arg)
 	}
 	if (l == JOB_LIVE)
 		return 0;
-	if (!app.quiet)
-		printf("%s %s (job %" PRIu32 ": %s)\n",
-		       app.dry_run ? "would remove" : "removed", e->job.path,
-		       e->job.jobid, why);
-	if (!app.dry_run && jobshm_job_cleanup(&e->job, &err) != 0) {
-		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
-		app.failed++;
-	}
-	app.count++;
+	sweep_gone(e->job.jobid, e->node, e->job.path, why, app.dry_run ? 0 :
+		   jobshm_job_cleanup(&e->job, &err), err.msg);
 	return 0;
 }
 
@@ -321,25 +441,21 @@ static int
 sweep_fsdax(const char *path, uint32_t jobid, uint64_t bytes, const char *node,
 	    void *arg)
 {
-	char why[256];
+	char why[256], res[4096];
 	jobshm_err_t err;
 	enum job_liveness l = decided(jobid, node, why, sizeof(why));
 
 	(void)arg;
 	(void)bytes;
+	snprintf(res, sizeof(res), "%s/.jobshm/%" PRIu32, path, jobid);
 	if (l != JOB_GONE) {
+		swept(jobid, node, res, l == JOB_LIVE ? "kept" : "left alone",
+		      why);
 		app.unknown += l == JOB_UNKNOWN;
 		return 0;
 	}
-	if (!app.quiet)
-		printf("%s %s/.jobshm/%" PRIu32 " (job %" PRIu32 ": %s)\n",
-		       app.dry_run ? "would remove" : "removed", path, jobid,
-		       jobid, why);
-	if (!app.dry_run && jobshm_fsdax_remove(&app.conf, jobid, &err) < 0) {
-		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
-		app.failed++;
-	}
-	app.count++;
+	sweep_gone(jobid, node, res, why, app.dry_run ? 0 :
+		   jobshm_fsdax_remove(&app.conf, jobid, &err) < 0, err.msg);
 	return 0;
 }
 
@@ -392,8 +508,29 @@ decided(uint32_t jobid, const char *node, char *why, size_t len)
 	return JOB_UNKNOWN;
 }
 
+static int sweep_all(void);
+
+/* With --json, stdout is one whole array, whatever failed (--quiet or not). */
 static int
-cmd_sweep(void)
+cmd_sweep(int nargs, char **args)
+{
+	int rc;
+
+	(void)nargs; (void)args;
+	if (load_conf() < 0)
+		return 1;
+	if (app.json)
+		printf("[");
+	rc = sweep_all();
+	if (app.json)
+		printf("%s]\n", app.items ? "\n" : "");
+	else if (!rc && !app.quiet && !app.count)
+		printf("nothing to sweep\n");
+	return rc;
+}
+
+static int
+sweep_all(void)
 {
 	jobshm_err_t err;
 	int asked;
@@ -412,8 +549,6 @@ cmd_sweep(void)
 		fprintf(stderr, "%s: sweep: %s\n", prog, err.msg);
 		return 1;
 	}
-	if (!app.quiet && !app.count && !app.unknown)
-		printf("nothing to sweep\n");
 	return app.failed || app.unknown ? 1 : 0;
 }
 
@@ -575,6 +710,28 @@ check_slurm_container(void)
 		       "size it)");
 }
 
+/* A size above this node's memory is allowed, but said (issue 31). */
+static void
+check_ram(const struct jobshm_conf *c)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t ram = (uint64_t)pages * (uint64_t)page;
+	uint64_t max = jobshm_conf_max_bytes(c), def = c->default_size.bytes;
+	char a[32], b[32];
+
+	if (pages <= 0 || page <= 0)
+		return;
+	jobshm_size_format(ram, b, sizeof(b));
+	if (max > ram)
+		fprintf(stderr, "%s: warning: max_size (%s) is larger than "
+			"this node's memory (%s)\n", prog,
+			jobshm_size_format(max, a, sizeof(a)), b);
+	if (!c->default_size.none && !c->default_size.percent && def > ram)
+		fprintf(stderr, "%s: warning: default_size (%s) is larger "
+			"than this node's memory (%s)\n", prog,
+			jobshm_size_format(def, a, sizeof(a)), b);
+}
+
 static int
 cmd_check_config(const char *path)
 {
@@ -587,6 +744,7 @@ cmd_check_config(const char *path)
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
 		return 1;
 	}
+	check_ram(&app.conf);
 	bad = check_nvram_paths();
 	if (access(JOBSHM_CLI, X_OK) < 0) {
 		fprintf(stderr, "%s: warning: the plugin's sweep command "
@@ -606,6 +764,167 @@ cmd_check_config(const char *path)
 	return bad;
 }
 
+/* check-config --json: what the checks print, kept (stdout and stderr
+ * swapped for memory streams) to be said as JSON strings. */
+struct capture {
+	FILE *out, *err;
+	char *obuf, *ebuf;
+	size_t olen, elen;
+};
+
+static int
+capture_begin(struct capture *c)
+{
+	FILE *t;
+
+	memset(c, 0, sizeof(*c));
+	fflush(stdout);
+	fflush(stderr);
+	c->out = open_memstream(&c->obuf, &c->olen);
+	c->err = open_memstream(&c->ebuf, &c->elen);
+	if (!c->out || !c->err) {
+		if (c->out)
+			fclose(c->out);
+		if (c->err)
+			fclose(c->err);
+		free(c->obuf);
+		free(c->ebuf);
+		return -1;
+	}
+	t = stdout, stdout = c->out, c->out = t;
+	t = stderr, stderr = c->err, c->err = t;
+	return 0;
+}
+
+static void
+capture_end(struct capture *c)
+{
+	FILE *t;
+
+	t = stdout, stdout = c->out, c->out = t;
+	t = stderr, stderr = c->err, c->err = t;
+	fclose(c->out);
+	fclose(c->err);
+}
+
+/* The line of check-config's text output that sums up path. */
+static int
+is_summary(const char *line, const char *path)
+{
+	size_t n = strlen(path);
+
+	return !strncmp(line, path, n) && (!strncmp(line + n, ": ok (", 6) ||
+					   !strncmp(line + n, ": parsed,", 9));
+}
+
+/* , "key": [each line of text, less "jobshm: " and "warning: "]; the
+ * summary of the file skip (not NULL) is left out. */
+static void
+json_lines(const char *key, const char *text, const char *skip)
+{
+	size_t pl = strlen(prog), len;
+	char line[4096], *p;
+	int n = 0;
+
+	printf(",\n  \"%s\": [", key);
+	while (text && *text) {
+		len = strcspn(text, "\n");
+		snprintf(line, sizeof(line), "%.*s", (int)len, text);
+		text += len + (text[len] == '\n');
+		p = line;
+		if (!strncmp(p, prog, pl) && !strncmp(p + pl, ": ", 2))
+			p += pl + 2;
+		if (!strncmp(p, "warning: ", 9))
+			p += 9;
+		if (!*p || (skip && is_summary(line, skip)))
+			continue;
+		fputs(n++ ? ",\n    " : "\n    ", stdout);
+		json_str(p);
+	}
+	fputs(n ? "\n  ]" : "]", stdout);
+}
+
+static void
+json_size(const char *key, const struct jobshm_size *s)
+{
+	printf(",\n    \"%s\": {\"none\": %s, \"percent\": %u, \"bytes\": %"
+	       PRIu64 "}", key, s->none ? "true" : "false", s->percent,
+	       s->bytes);
+}
+
+/* The settings jobs get from c on this node (huge and max resolved). */
+static void
+json_settings(const struct jobshm_conf *c)
+{
+	static const char *const mpols[] = { "default", "local",
+					     "interleave", "bind" };
+	static const char *const tf[] = { "false", "true" };
+	const char *s = ",\n    ";
+	int k = c->default_mpol.kind, i;
+
+	json_item("{\n    ", "base_path", c->base_path);
+	json_size("default_size", &c->default_size);
+	json_size("max_size", &c->max_size);
+	printf("%s\"max_bytes\": %" PRIu64 "%s\"allow_opt_out\": %s%s"
+	       "\"count_against_job_mem\": %s", s, jobshm_conf_max_bytes(c), s,
+	       tf[!!c->allow_opt_out], s, tf[!!c->count_against_job_mem]);
+	json_item(s, "topology_xml", c->topology_xml[0] ? c->topology_xml :
+		  NULL);
+	json_item(s, "huge", jobshm_conf_huge(c));
+	json_item(s, "default_mpol", k >= 0 && k < 4 ? mpols[k] : "?");
+	json_item(s, "default_mpol_nodes", k == JOBSHM_MPOL_BIND ?
+		  c->default_mpol.nodes : NULL);
+	printf("%s\"nvram_paths\": [", s);
+	for (i = 0; i < c->n_nvram_paths; i++) {
+		fputs(i ? ", " : "", stdout);
+		json_str(c->nvram_paths[i]);
+	}
+	printf("]%s\"stepd_namespace\": %s%s\"debug\": %s", s,
+	       tf[!!c->stepd_namespace], s, tf[!!c->debug]);
+	json_item(s, "usage_log", c->usage_log[0] ? c->usage_log : NULL);
+	printf("%s\"usage_log_max\": %" PRIu64 "%s\"usage_interval\": %u\n  }",
+	       s, c->usage_log_max, s, c->usage_interval);
+}
+
+/*
+ * check-config --json: always one object, with file, ok (exit 0),
+ * error (the file's first error, null when it parsed), warnings (what
+ * the checks said on stderr), notes (on stdout) and settings (null when
+ * it did not parse).
+ */
+static int
+check_config_json(const char *path)
+{
+	struct capture cap;
+	jobshm_err_t err;
+	int rc = 1, parsed;
+
+	jobshm_conf_defaults(&app.conf);
+	parsed = jobshm_conf_load(&app.conf, path, &err) == 0;
+	if (parsed && capture_begin(&cap) == 0) {
+		rc = cmd_check_config(path);
+		capture_end(&cap);
+	} else if (parsed) {
+		snprintf(err.msg, sizeof(err.msg), "out of memory");
+		parsed = 0;
+	}
+	json_item("{\n  ", "file", path);
+	printf(",\n  \"ok\": %s", rc ? "false" : "true");
+	json_item(",\n  ", "error", parsed ? NULL : err.msg);
+	json_lines("warnings", parsed ? cap.ebuf : NULL, NULL);
+	json_lines("notes", parsed ? cap.obuf : NULL, path);
+	printf(",\n  \"settings\": ");
+	if (parsed) {
+		json_settings(&app.conf);
+		free(cap.obuf);
+		free(cap.ebuf);
+	} else {
+		fputs("null", stdout);
+	}
+	printf("\n}\n");
+	return rc;
+}
+
 static int
 load_conf(void)
 {
@@ -621,112 +940,291 @@ load_conf(void)
 	return 0;
 }
 
+/* An option of the command line's; -1: not one (getopt said why). */
 static int
-parse_opts(int ac, char **av)
+set_opt(int c)
+{
+	switch (c) {
+	case 'c': app.conf_path = optarg; app.conf_given = 1; return 0;
+	case 'j': app.json = 1; return 0;
+	case 'n': app.dry_run = 1; return 0;
+	case 'q': app.quiet = 1; return 0;
+	case 'k': app.keys = optarg ? optarg : "text"; return 0;
+	case 'm': app.name = optarg; return 0;
+	default: return -1;
+	}
+}
+
+#define END_OPTS { NULL, 0, NULL, 0 }
+
+/* The global options: getopt stops at the command ('+'). */
+static int
+parse_global(int ac, char **av)
 {
 	static const struct option opts[] = {
 		{ "conf", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "keys", optional_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		END_OPTS,
 	};
 	int c;
 
-	while ((c = getopt_long(ac, av, "c:jnqhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': app.conf_path = optarg; app.conf_given = 1; break;
-		case 'j': app.json = 1; break;
-		case 'n': app.dry_run = 1; break;
-		case 'q': app.quiet = 1; break;
-		case 'k': app.keys = optarg ? optarg : "text"; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("%s %s\n", prog, JOBSHM_VERSION); exit(0);
-		default: usage(stderr); exit(2);
+	av[0] = (char *)prog;	/* getopt's messages: "jobshm: ..." */
+	while ((c = getopt_long(ac, av, "+c:hV", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
 		}
+		if (c == 'V') {
+			printf("%s %s\n", prog, JOBSHM_VERSION);
+			exit(0);
+		}
+		if (set_opt(c) < 0)
+			exit(try_help(NULL));
 	}
 	return optind;
 }
 
-/*
- * jobshm stage SRC [--name NAME]: the Python module does it, as the user
- * (before option parsing: its options are its own).
- */
+/* jobshm stage SRC [--name NAME]: the Python module does it, as the user. */
 static int
-cmd_stage(int ac, char **av)
+cmd_stage(int nargs, char **args)
 {
 	const char *pp = getenv("PYTHONPATH");
-	char path[4096], **argv = calloc((size_t)ac + 3, sizeof(*argv));
-	int i;
+	char path[4096], name[4096];
+	char *argv[7] = { (char *)JOBSHM_PYTHON, (char *)"-m",
+			  (char *)"jobshm.stage" };
+	int n = 3;
 
-	if (!argv)
-		return 1;
+	(void)nargs;	/* one SRC: the table's */
+	if (app.name) {
+		snprintf(name, sizeof(name), "--name=%s", app.name);
+		argv[n++] = name;
+	}
+	argv[n++] = (char *)"--";
+	argv[n++] = args[0];
 	snprintf(path, sizeof(path), "%s%s%s", JOBSHM_PYTHONDIR,
 		 pp && *pp ? ":" : "", pp && *pp ? pp : "");
 	setenv("PYTHONPATH", path, 1);
-	argv[0] = (char *)JOBSHM_PYTHON;
-	argv[1] = (char *)"-m";
-	argv[2] = (char *)"jobshm.stage";
-	for (i = 2; i < ac; i++)
-		argv[i + 1] = av[i];
 	execv(JOBSHM_PYTHON, argv);
 	fprintf(stderr, "%s: stage: cannot run %s: %s\n", prog, JOBSHM_PYTHON,
 		strerror(errno));
-	free(argv);
 	return 1;
 }
 
+/* check-config [--json] [FILE], check-config --keys[=FORMAT] */
 static int
-run(const char *cmd, int nargs, char **args)
+cmd_check(int nargs, char **args)
 {
-	int maxargs = !strcmp(cmd, "check-config") ||
-		      !strcmp(cmd, "report") ? 1 : 0;
+	const char *path = nargs ? args[0] : app.conf_path;
 
-	if (nargs > maxargs) {
-		fprintf(stderr, "%s: %s: unexpected argument '%s'\n", prog,
-			cmd, args[maxargs]);
-		return 2;
+	if (app.keys && (nargs || app.json))
+		return bad_usage("check-config", "--keys takes no FILE and no "
+				 "--json");
+	if (app.keys)
+		return cmd_keys(app.keys);
+	return app.json ? check_config_json(path) : cmd_check_config(path);
+}
+
+/*
+ * The commands.  Each takes --help, and (but stage) --conf, beside its
+ * own options; options may come anywhere among its operands until "--".
+ * exec parses its own (exec.c: CMD's options are never parsed).
+ */
+struct command {
+	const char *name, *synopsis, *about, *options, *shortopts;
+	const struct option *longopts;	/* NULL: the command parses */
+	const char *arg;		/* its one operand, NULL: none */
+	int need;			/* that operand is required */
+	int (*fn)(int nargs, char **args);
+};
+
+#define CONF_OPTS { "conf", required_argument, NULL, 'c' }, \
+		  { "help", no_argument, NULL, 'h' }
+#define JSON_OPT { "json", no_argument, NULL, 'j' }
+static const struct option status_opts[] = { CONF_OPTS, JSON_OPT, END_OPTS };
+static const struct option sweep_opts[] = {
+	CONF_OPTS, JSON_OPT, { "dry-run", no_argument, NULL, 'n' },
+	{ "quiet", no_argument, NULL, 'q' }, END_OPTS };
+static const struct option check_opts[] = {
+	CONF_OPTS, JSON_OPT, { "keys", optional_argument, NULL, 'k' },
+	END_OPTS };
+static const struct option stage_opts[] = {
+	{ "name", required_argument, NULL, 'm' },
+	{ "help", no_argument, NULL, 'h' }, END_OPTS };
+static const struct option help_opts[] = {
+	{ "help", no_argument, NULL, 'h' }, END_OPTS };
+
+static int cmd_exec(int ac, char **av);
+static int cmd_help(int nargs, char **args);
+
+static const struct command commands[] = {
+	{ "status", "[--json]",
+	  "List each job shm on this host: job, node, user, size, used, NUMA\n"
+	  "policy and mount point.",
+	  "  -j, --json            a JSON array, one object per job shm\n",
+	  "c:jh", status_opts, NULL, 0, cmd_status },
+	{ "sweep", "[--dry-run] [--quiet] [--json]",
+	  "Unmount and remove the shm of jobs that no longer run here (asked of\n"
+	  "the node's slurmstepds, then in at most one request to slurmctld).",
+	  "  -n, --dry-run         only say what would be removed\n"
+	  "  -q, --quiet           print nothing but errors (slurmd runs\n"
+	  "                        sweep --quiet at start)\n"
+	  "  -j, --json            a JSON array: each job shm (or fsdax\n"
+	  "                        reservation) removed, would be removed, kept,\n"
+	  "                        left alone, held or failed, and why\n",
+	  "c:jnqh", sweep_opts, NULL, 0, cmd_sweep },
+	{ "report", "[--json] JOBID",
+	  "What job JOBID used of its shm on this host: size, peak, final,\n"
+	  "times full (from usage_log, or the record of a running job).",
+	  "  -j, --json            a JSON array, one object per record ([] and\n"
+	  "                        exit 1 when there is none)\n",
+	  "c:jh", status_opts, "JOBID", 1, cmd_report },
+	{ "check-config", "[--json] [FILE] | --keys[=text|md|man]",
+	  "Check a jobshm.conf (FILE, default: the --conf file) and say what\n"
+	  "jobs get from it on this node.",
+	  "  -j, --json            one JSON object: file, ok, error, warnings,\n"
+	  "                        notes and the effective settings\n"
+	  "      --keys[=FORMAT]   the configuration reference from the keys the\n"
+	  "                        loader knows: text (default), md or man\n",
+	  "c:jh", check_opts, "FILE", 0, cmd_check },
+	{ "stage", "SRC [--name NAME]",
+	  "(users, in a job) Copy SRC (a directory, a tar archive or a file)\n"
+	  "into the job's shm once per node and print the environment that\n"
+	  "uses it: eval \"$(jobshm stage env.tar.gz)\".",
+	  "      --name NAME       stage it as $JOBSHM_DIR/stage/NAME (default:\n"
+	  "                        SRC's name less its archive extension)\n",
+	  "h", stage_opts, "SRC", 1, cmd_stage },
+	{ "exec", NULL, NULL, NULL, NULL, NULL, NULL, 0, cmd_exec },
+	{ "help", "[COMMAND]",
+	  "The commands and global options, or COMMAND's usage and options\n"
+	  "(as COMMAND --help).", "", "h", help_opts, "COMMAND", 0, cmd_help },
+};
+
+static const struct command *
+find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void
+cmd_usage(const struct command *c)
+{
+	int conf = strchr(c->shortopts, 'c') != NULL;
+
+	printf("Usage: %s%s %s %s\n%s\n\nOptions:\n%s", prog, conf ?
+	       " [--conf FILE]" : "", c->name, c->synopsis, c->about,
+	       c->options);
+	if (conf)
+		printf("  -c, --conf FILE       configuration file (default %s,\n"
+		       "                        or $JOBSHM_CONF)\n", JOBSHM_CONF);
+	printf("  -h, --help            this text\n");
+}
+
+/* c's options, anywhere among its operands until "--" (getopt permutes);
+ * exits on --help and on a wrong option.  The first operand's index. */
+static int
+parse_cmd(const struct command *c, int ac, char **av)
+{
+	char label[64];
+	int o;
+
+	snprintf(label, sizeof(label), "%s: %s", prog, c->name);
+	av[0] = label;	/* getopt's messages: "jobshm: status: ..." */
+	optind = 0;	/* a new scan, permuting (no '+') */
+	while ((o = getopt_long(ac, av, c->shortopts, c->longopts,
+				NULL)) != -1) {
+		if (o == 'h') {
+			cmd_usage(c);
+			exit(0);
+		}
+		if (set_opt(o) < 0)
+			exit(try_help(c->name));
 	}
-	if (!strcmp(cmd, "check-config") && app.keys)
-		return nargs ? 2 : cmd_keys(app.keys);
-	if (!strcmp(cmd, "check-config"))
-		return cmd_check_config(nargs ? args[0] : app.conf_path);
-	if (strcmp(cmd, "status") && strcmp(cmd, "sweep") &&
-	    strcmp(cmd, "report")) {
-		fprintf(stderr, "%s: unknown command '%s' (accepted: status, "
-			"sweep, check-config, report, stage, exec)\n", prog, cmd);
-		return 2;
-	}
-	if (load_conf() < 0)
+	av[0] = (char *)c->name;
+	return optind;
+}
+
+/* av[0] is the command's name. */
+static int
+dispatch(const struct command *c, int ac, char **av)
+{
+	int i, n, max = c->arg ? 1 : 0;
+
+	if (!c->longopts)
+		return c->fn(ac, av);
+	i = parse_cmd(c, ac, av);
+	n = ac - i;
+	if (n > max)
+		return bad_usage(c->name, "unexpected argument '%s'",
+				 av[i + max]);
+	if (n < c->need)
+		return bad_usage(c->name, "no %s given", c->arg);
+	return c->fn(n, av + i);
+}
+
+/* exec parses its arguments (exec.c); the global --conf goes with them. */
+static int
+cmd_exec(int ac, char **av)
+{
+	char **argv = calloc((size_t)ac + 3, sizeof(*argv));
+	int i, n = 0, rc;
+
+	if (!argv)
 		return 1;
-	if (!strcmp(cmd, "report"))
-		return cmd_report(nargs, args);
-	return !strcmp(cmd, "status") ? cmd_status() : cmd_sweep();
+	argv[n++] = av[0];
+	if (app.conf_given) {
+		argv[n++] = (char *)"--conf";
+		argv[n++] = (char *)app.conf_path;
+	}
+	for (i = 1; i < ac; i++)
+		argv[n++] = av[i];
+	rc = jobshm_cli_exec(n, argv);
+	free(argv);
+	return rc;
+}
+
+/* jobshm help [COMMAND]: as jobshm --help, jobshm COMMAND --help */
+static int
+cmd_help(int nargs, char **args)
+{
+	const struct command *c;
+	char *help[] = { NULL, (char *)"--help", NULL };
+
+	if (!nargs) {
+		usage(stdout);
+		return 0;
+	}
+	if (!(c = find_command(args[0])))
+		return bad_usage(NULL, "help: unknown command '%s'", args[0]);
+	if (!c->longopts) {
+		help[0] = (char *)c->name;
+		return c->fn(2, help);
+	}
+	cmd_usage(c);
+	return 0;
 }
 
 int
 main(int ac, char **av)
 {
+	const struct command *c;
 	int i;
 
-	if (ac >= 2 && !strcmp(av[1], "stage"))
-		return cmd_stage(ac, av);
-	if (ac >= 2 && !strcmp(av[1], "exec"))	/* CMD's options are CMD's */
-		return jobshm_cli_exec(ac - 1, av + 1);
-	app.conf_path = JOBSHM_CONF;
-	if (getenv("JOBSHM_CONF")) {
-		app.conf_path = getenv("JOBSHM_CONF");
-		app.conf_given = 1;
-	}
-	i = parse_opts(ac, av);
-	if (i >= ac) {
-		fprintf(stderr, "%s: no command given\n", prog);
-		usage(stderr);
-		return 2;
-	}
-	/* getopt_long permutes: options may follow the command too */
-	return run(av[i], ac - i - 1, av + i + 1);
+	app.conf_path = getenv("JOBSHM_CONF");
+	app.conf_given = app.conf_path != NULL;
+	if (!app.conf_path)
+		app.conf_path = JOBSHM_CONF;
+	i = parse_global(ac, av);
+	if (i >= ac)
+		return bad_usage(NULL, "no command given");
+	if (!(c = find_command(av[i])))
+		return bad_usage(NULL, "unknown command '%s' (accepted: "
+				 "status, sweep, check-config, report, stage, "
+				 "exec, help)", av[i]);
+	return dispatch(c, ac - i, av + i);
 }
