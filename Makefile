@@ -52,7 +52,7 @@ endif
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
 	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c lib/jobdir.c lib/step.c \
-	   lib/usage.c lib/usagelog.c lib/leftover.c
+	   lib/usage.c lib/usagelog.c lib/leftover.c lib/metrics.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 
@@ -76,7 +76,7 @@ BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
 	upgrade-test cluster-port-test cluster-test check-slurm-src \
 	cluster-start cluster-stop deps demo bench bench-rro bench-dask \
-	bench-stage bench-jobs bench-lifecycle soak clean
+	bench-stage bench-jobs bench-lifecycle bench-end-fds soak clean
 
 # `make` is `make all`: the first rule, whatever is added above it
 .DEFAULT_GOAL := all
@@ -355,6 +355,7 @@ deb-test: deb
 install-test: all
 	tests/install/test_make.sh
 	tests/install/test_install.sh
+	tests/install/test_cli.sh
 
 cluster-start: all
 	tests/cluster/cluster.sh start

@@ -188,6 +188,20 @@ set_usage_log(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
 }
 
 static int
+set_metrics_dir(struct jobshm_conf *c, config_setting_t *s, jobshm_err_t *err)
+{
+	const char *str = config_setting_get_string(s);
+
+	if (!str || (str[0] && (str[0] != '/' || strstr(str, "/../") ||
+				strlen(str) >= sizeof(c->metrics_dir))))
+		return jobshm_fail(err, "metrics_dir must be an absolute path "
+				   "(at most %zu characters), or \"\" for none",
+				   sizeof(c->metrics_dir) - 1);
+	snprintf(c->metrics_dir, sizeof(c->metrics_dir), "%s", str);
+	return 0;
+}
+
+static int
 set_usage_log_max(struct jobshm_conf *c, config_setting_t *s,
 		  jobshm_err_t *err)
 {
@@ -325,6 +339,14 @@ static const struct key {
 	    "Past this size the usage log becomes <usage_log>.1 (one old file "
 	    "is kept) and a new one starts; 0: never rotated." },
 	  set_usage_log_max },
+	{ { "metrics_dir", "path", "\"\"",
+	    "A directory of root's (not writable by others) that Prometheus's "
+	    "node exporter reads with --collector.textfile.directory (Debian: "
+	    "/var/lib/prometheus/node-exporter). While a --shm job runs on the "
+	    "node its steps keep jobshm-job-<jobid>-<node>.prom there (size, "
+	    "used and peak bytes, times it became full; written atomically, at "
+	    "most once per usage_interval), gone at the job's end, and "
+	    "jobshm.prom the node's totals. \"\": off." }, set_metrics_dir },
 	{ { "usage_interval", "int", "1",
 	    "Seconds between samples of each job's shm by the slurmstepd of "
 	    "its steps (fstatvfs, written only when the peak or fullness "

@@ -200,4 +200,13 @@ int jobshm_usage_log_append(const struct jobshm_conf *conf, const char *json,
 #define JOBSHM_HELPER_MS 5000
 int jobshm_wait_deadline(pid_t pid, int ms, int *status);
 
+/* metrics.c: node exporter textfiles in metrics_dir (off: "" -> 0). */
+int jobshm_metrics_job(const struct jobshm_conf *c,
+		       const struct jobshm_usage *u, const char *user);
+void jobshm_metrics_job_remove(const struct jobshm_conf *c, uint32_t jobid,
+			       const char *node);
+int jobshm_metrics_node(const struct jobshm_conf *c);
+/* 1 if the node's file is older than seconds (or missing) */
+int jobshm_metrics_node_stale(const struct jobshm_conf *c, unsigned seconds);
+
 #endif

@@ -484,5 +484,9 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 	close(fd);
 	if (fsdax)
 		close(lock);
+	if (rc >= 0) {	/* its metrics go with it; the node's are new */
+		jobshm_metrics_job_remove(job->conf, job->jobid, job->node);
+		jobshm_metrics_node(job->conf);
+	}
 	return rc;
 }

@@ -129,6 +129,7 @@ struct jobshm_conf {
 	int stepd_namespace;          /* slurmstepd joins the job's namespace */
 	int debug;                    /* log what was decided and why       */
 	char usage_log[240];          /* JSON lines of each job's use, "": off */
+	char metrics_dir[240];        /* node exporter's textfile dir, "": off */
 	uint64_t usage_log_max;       /* rotated past this many bytes (0: never) */
 	unsigned usage_interval;      /* seconds between samples (0: at task
 					 exits and the epilog only)          */

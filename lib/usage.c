@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,8 @@ struct jobshm_sampler {
 	int full_now;           /* its fullness, as added                   */
 	unsigned full;          /* times this step saw the shm become full  */
 	struct jobshm_usage u;  /* the record as last added, used: now      */
+	const struct jobshm_conf *conf;   /* metrics_dir, "": none           */
+	struct jobshm_usage who;          /* the job's ids, for the metrics */
 };
 
 int
@@ -205,15 +208,56 @@ watch(jobshm_sampler_t *s, uint32_t mask)
 	return inotify_add_watch(s->ino, s->at, mask | IN_ONLYDIR) < 0 ? -1 : 0;
 }
 
+/*
+ * The job's metrics file, from the record as last sampled, and the
+ * node's totals where they are older than an interval.  In the sampler's
+ * thread (made before slurmstepd's own thread joins the job's namespace:
+ * it stays in the host's, where base_path is), never on the launch path.
+ */
+static void
+metrics(jobshm_sampler_t *s, const char *user)
+{
+	struct jobshm_usage u;
+
+	pthread_mutex_lock(&s->lock);
+	u = s->u;
+	pthread_mutex_unlock(&s->lock);
+	u.jobid = s->who.jobid;
+	snprintf(u.node, sizeof(u.node), "%s", s->who.node);
+	snprintf(u.kind, sizeof(u.kind), "%s", s->who.kind);
+	jobshm_metrics_job(s->conf, &u, user);
+	if (jobshm_metrics_node_stale(s->conf, s->interval))
+		jobshm_metrics_node(s->conf);
+}
+
+static void
+user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *p = NULL;
+	char pwbuf[1024];
+
+	getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &p);
+	if (p)
+		snprintf(buf, len, "%s", p->pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
 static void *
 sampler_run(void *arg)
 {
 	jobshm_sampler_t *s = arg;
 	int64_t slow = (int64_t)s->interval * 1000000000LL, now = now_ns(),
-		next = now + slow, until = 0, last = now, d;
+		next = now + slow, until = 0, last = now, d, written = now;
 	double tokens = BURST;
 	struct timespec ts;
+	char user[64] = "";
+	int want = s->conf && s->conf->metrics_dir[0];
 
+	if (want) {
+		user_name(s->who.uid, user, sizeof(user));
+		metrics(s, user);
+	}
 	for (;;) {
 		/* outside a window, an event opens one; inside, events are
 		 * read at each sample */
@@ -264,6 +308,10 @@ sampler_run(void *arg)
 			next = now + slow;
 		}
 		pthread_mutex_unlock(&s->lock);
+		if (want && now - written >= slow) {	/* once an interval */
+			written = now;
+			metrics(s, user);
+		}
 	}
 	return NULL;
 }
@@ -334,8 +382,14 @@ jobshm_sampler_start(const struct jobshm_job *job, unsigned interval,
 	}
 	s->dir = s->rec = s->wake = s->ino = s->slot = -1;
 	s->interval = interval;
+	s->conf = job->conf;
+	s->who.jobid = job->jobid;
+	s->who.uid = job->uid;
+	snprintf(s->who.node, sizeof(s->who.node), "%s", job->node);
 	pthread_mutex_init(&s->lock, NULL);
 	jobshm_fsdax_reserved(job, &s->cap);
+	snprintf(s->who.kind, sizeof(s->who.kind), "%s",	/* no syscall */
+		 jobshm_kind_name(s->cap ? JOBSHM_FSDAX : JOBSHM_TMPFS));
 	if ((base = jobshm_open_base_nolock(job, err)) < 0 ||
 	    (s->dir = jobshm_dir_fd(base, jobshm_job_leaf(job), s->at,
 				    sizeof(s->at), err)) < 0 ||

@@ -17,6 +17,10 @@ pamtester"
 PKGS="$PKGS git cpio iproute2 e2fsprogs groff-base"
 PKGS="$PKGS charliecloud-runtime podman uidmap runc libyaml-dev libjson-c-dev"
 PKGS="$PKGS python3-torch"
+PKGS="$PKGS prometheus-node-exporter python3-prometheus-client"
+# prometheus-node-exporter, python3-prometheus-client:
+# tests/integration/test_metrics.py scrapes a real node exporter's
+# textfile collector over HTTP and parses what it serves.
 # python3-torch: tests/integration/test_usage.py runs PyTorch's DataLoader
 # with workers in a too-small --shm (large: skipped with the reason if absent).
 # charliecloud-runtime (ch-run), podman and uidmap (newuidmap for rootless
