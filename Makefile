@@ -36,8 +36,8 @@ WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes
 ifeq ($(CI),true)
 WARN    += -Werror
 endif
-DEPS_CFLAGS := $(shell pkg-config --cflags libconfig hwloc 2>/dev/null)
-DEPS_LIBS   := $(shell pkg-config --libs libconfig hwloc 2>/dev/null || echo -lconfig -lhwloc) -lnuma
+DEPS_CFLAGS := $(shell pkg-config --cflags libconfig hwloc json-c 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs libconfig hwloc json-c 2>/dev/null || echo -lconfig -lhwloc -ljson-c) -lnuma
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Ilib $(DEPS_CFLAGS)
 
 ifdef SLURM_PREFIX

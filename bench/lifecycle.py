@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 JOBS = [int(j) for j in os.environ.get("BENCH_JOBS", "1,32,128").split(",")]
 REPS = int(os.environ.get("BENCH_REPS", "5"))
 BEFORE = os.environ.get("BENCH_BEFORE", "")
-LIBS = "-lconfig -lhwloc -lnuma -lpthread".split()
+LIBS = "-lconfig -lhwloc -ljson-c -lnuma -lpthread".split()
 
 
 def build(tree, out):

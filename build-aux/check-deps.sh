@@ -6,7 +6,7 @@
 #   check-deps.sh CC "CFLAGS"      (exit 1 if any is missing)
 cc=$1 flags=$2
 missing=
-for pair in libconfig.h:libconfig-dev hwloc.h:libhwloc-dev \
+for pair in libconfig.h:libconfig-dev hwloc.h:libhwloc-dev json-c/json.h:libjson-c-dev \
 	    numa.h:libnuma-dev slurm/spank.h:libslurm-dev \
 	    security/pam_appl.h:libpam0g-dev Python.h:python3-dev; do
 	h=${pair%%:*} pkg=${pair#*:}

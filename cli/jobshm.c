@@ -277,6 +277,15 @@ print_usage(const struct jobshm_usage *u, int running)
 	app.count++;
 }
 
+/* A line of the usage log that is not a record: skipped, and said. */
+static void
+report_bad(const char *path, unsigned line, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "%s: report: %s:%u: not a usage record (skipped)\n",
+		prog, path, line);
+}
+
 static int
 report_logged(const struct jobshm_usage *u, void *arg)
 {
@@ -322,7 +331,8 @@ cmd_report(int nargs, char **args)
 	jobid = (uint32_t)id;
 	if (app.json)
 		printf("[");
-	jobshm_usage_log_each(&app.conf, jobid, report_logged, NULL);
+	jobshm_usage_log_scan(&app.conf, jobid, report_logged, report_bad,
+			      NULL);
 	if (jobshm_list(&app.conf, report_running, &jobid, &err) < 0)
 		fprintf(stderr, "%s: report: %s\n", prog, err.msg);
 	if (app.json)

@@ -328,6 +328,13 @@ int jobshm_usage_parse(const char *line, struct jobshm_usage *u);
 typedef int (*jobshm_usage_f)(const struct jobshm_usage *u, void *arg);
 int jobshm_usage_log_each(const struct jobshm_conf *conf, uint32_t jobid,
 			  jobshm_usage_f fn, void *arg);
+/* As jobshm_usage_log_each; bad (when not NULL) is told the file and line
+ * of each line that is not a record (skipped). */
+typedef void (*jobshm_usage_bad_f)(const char *path, unsigned line,
+				   void *arg);
+int jobshm_usage_log_scan(const struct jobshm_conf *conf, uint32_t jobid,
+			  jobshm_usage_f fn, jobshm_usage_bad_f bad,
+			  void *arg);
 
 /* ---- a job step on a node: the plugin's two calls ---------------------- */
 

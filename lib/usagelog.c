@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,36 +18,98 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "internal.h"
 
-#define JSON_FMT "{\"job\": %" PRIu32 ", \"node\": \"%s\", \"uid\": %u, " \
-	"\"kind\": \"%s\", \"size\": %" PRIu64 ", \"peak\": %" PRIu64 ", " \
-	"\"final\": %" PRIu64 ", \"full\": %u, \"start\": %" PRId64 ", " \
-	"\"end\": %" PRId64 "}"
-#define JSON_SCN "{\"job\": %" SCNu32 ", \"node\": \"%127[^\"]\", " \
-	"\"uid\": %u, \"kind\": \"%7[^\"]\", \"size\": %" SCNu64 ", " \
-	"\"peak\": %" SCNu64 ", \"final\": %" SCNu64 ", \"full\": %u, " \
-	"\"start\": %" SCNd64 ", \"end\": %" SCNd64 "}"
+/* The fields of a line, in their order: name, and where in the record. */
+enum field_type { U32, U64, I64, UID, STR };
+static const struct field {
+	const char *name;
+	enum field_type type;
+	size_t off, len;
+} fields[] = {
+	{ "job", U32, offsetof(struct jobshm_usage, jobid), 0 },
+	{ "node", STR, offsetof(struct jobshm_usage, node),
+	  sizeof(((struct jobshm_usage *)0)->node) },
+	{ "uid", UID, offsetof(struct jobshm_usage, uid), 0 },
+	{ "kind", STR, offsetof(struct jobshm_usage, kind),
+	  sizeof(((struct jobshm_usage *)0)->kind) },
+	{ "size", U64, offsetof(struct jobshm_usage, size), 0 },
+	{ "peak", U64, offsetof(struct jobshm_usage, peak), 0 },
+	{ "final", U64, offsetof(struct jobshm_usage, used), 0 },
+	{ "full", U32, offsetof(struct jobshm_usage, full), 0 },
+	{ "start", I64, offsetof(struct jobshm_usage, start), 0 },
+	{ "end", I64, offsetof(struct jobshm_usage, end), 0 },
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static json_object *
+field_value(const struct field *f, const struct jobshm_usage *u)
+{
+	const char *p = (const char *)u + f->off;
+
+	switch (f->type) {
+	case U32: return json_object_new_int64(*(const uint32_t *)(const void *)p);
+	case UID: return json_object_new_int64(*(const uid_t *)(const void *)p);
+	case U64: return json_object_new_uint64(*(const uint64_t *)(const void *)p);
+	case I64: return json_object_new_int64(*(const int64_t *)(const void *)p);
+	default:  return json_object_new_string(p);
+	}
+}
 
 const char *
 jobshm_usage_json(const struct jobshm_usage *u, char *buf, size_t len)
 {
-	snprintf(buf, len, JSON_FMT, u->jobid, u->node, (unsigned)u->uid,
-		 u->kind, u->size, u->peak, u->used, u->full, u->start, u->end);
+	json_object *o = json_object_new_object();
+
+	for (size_t i = 0; o && i < NFIELDS; i++)
+		json_object_object_add(o, fields[i].name,
+				       field_value(&fields[i], u));
+	snprintf(buf, len, "%s", o ? json_object_to_json_string_ext(o,
+		 JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE) :
+		 "{}");
+	json_object_put(o);
 	return buf;
+}
+
+/* One field of a parsed line into u; -1 if it is missing or mistyped. */
+static int
+field_set(const struct field *f, json_object *o, struct jobshm_usage *u)
+{
+	json_object *v;
+	char *p = (char *)u + f->off;
+
+	if (!json_object_object_get_ex(o, f->name, &v))
+		return -1;
+	if (f->type == STR) {
+		if (!json_object_is_type(v, json_type_string))
+			return -1;
+		snprintf(p, f->len, "%s", json_object_get_string(v));
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return -1;
+	switch (f->type) {
+	case U32: *(uint32_t *)(void *)p = (uint32_t)json_object_get_int64(v); break;
+	case UID: *(uid_t *)(void *)p = (uid_t)json_object_get_int64(v); break;
+	case U64: *(uint64_t *)(void *)p = json_object_get_uint64(v); break;
+	default:  *(int64_t *)(void *)p = json_object_get_int64(v); break;
+	}
+	return 0;
 }
 
 int
 jobshm_usage_parse(const char *line, struct jobshm_usage *u)
 {
-	unsigned uid;
+	json_object *o = json_tokener_parse(line);
+	int rc = o && json_object_is_type(o, json_type_object) ? 0 : -1;
 
 	memset(u, 0, sizeof(*u));
-	if (sscanf(line, JSON_SCN, &u->jobid, u->node, &uid, u->kind, &u->size,
-		   &u->peak, &u->used, &u->full, &u->start, &u->end) != 10)
-		return -1;
-	u->uid = uid;
-	return 0;
+	for (size_t i = 0; rc == 0 && i < NFIELDS; i++)
+		rc = field_set(&fields[i], o, u);	/* others: ignored */
+	json_object_put(o);
+	return rc;
 }
 
 /* The log, open for appending and locked, rotated first if the line
@@ -99,34 +162,51 @@ jobshm_usage_log_append(const struct jobshm_conf *c, const char *json,
 	return rc;
 }
 
-/* The records of jobid in one file of the log; -1 if fn said stop. */
+/* The records of jobid in one file of the log; -1 if fn said stop.  A
+ * line that is not a record (cut, or another program's) is skipped, and
+ * bad (if given) told its file and line. */
 static int
-log_file(const char *path, uint32_t jobid, jobshm_usage_f fn, void *arg)
+log_file(const char *path, uint32_t jobid, jobshm_usage_f fn,
+	 jobshm_usage_bad_f bad, void *arg)
 {
 	struct jobshm_usage u;
-	char line[1024];
+	char line[4096];
+	unsigned n = 0;
 	FILE *f = fopen(path, "re");
 	int rc = 0;
 
 	if (!f)
 		return 0;
-	while (rc >= 0 && fgets(line, sizeof(line), f))
-		if (jobshm_usage_parse(line, &u) == 0 &&
-		    (!jobid || u.jobid == jobid))
+	while (rc >= 0 && fgets(line, sizeof(line), f)) {
+		n++;
+		if (jobshm_usage_parse(line, &u) < 0) {
+			if (bad && line[strspn(line, " \t\n")])
+				bad(path, n, arg);
+			continue;
+		}
+		if (!jobid || u.jobid == jobid)
 			rc = fn(&u, arg);
+	}
 	fclose(f);
 	return rc;
 }
 
 int
-jobshm_usage_log_each(const struct jobshm_conf *c, uint32_t jobid,
-		      jobshm_usage_f fn, void *arg)
+jobshm_usage_log_scan(const struct jobshm_conf *c, uint32_t jobid,
+		      jobshm_usage_f fn, jobshm_usage_bad_f bad, void *arg)
 {
 	char old[sizeof(c->usage_log) + 2];
 
 	if (!c->usage_log[0])
 		return 0;
 	snprintf(old, sizeof(old), "%s.1", c->usage_log);
-	return log_file(old, jobid, fn, arg) < 0 ? -1 :
-	       log_file(c->usage_log, jobid, fn, arg);
+	return log_file(old, jobid, fn, bad, arg) < 0 ? -1 :
+	       log_file(c->usage_log, jobid, fn, bad, arg);
+}
+
+int
+jobshm_usage_log_each(const struct jobshm_conf *c, uint32_t jobid,
+		      jobshm_usage_f fn, void *arg)
+{
+	return jobshm_usage_log_scan(c, jobid, fn, NULL, arg);
 }

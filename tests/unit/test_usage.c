@@ -46,10 +46,10 @@ test_json_round_trip(void **state)
 
 	(void)state;
 	jobshm_usage_json(&u, line, sizeof(line));
-	assert_string_equal(line, "{\"job\": 42, \"node\": \"n1\", \"uid\": "
+	assert_string_equal(line, "{ \"job\": 42, \"node\": \"n1\", \"uid\": "
 			    "1001, \"kind\": \"tmpfs\", \"size\": 4294967296, "
 			    "\"peak\": 3221225472, \"final\": 1048576, \"full\""
-			    ": 2, \"start\": 1700000000, \"end\": 1700000100}");
+			    ": 2, \"start\": 1700000000, \"end\": 1700000100 }");
 	assert_int_equal(jobshm_usage_parse(line, &v), 0);
 	assert_int_equal(v.jobid, 42);
 	assert_string_equal(v.node, "n1");
@@ -57,6 +57,23 @@ test_json_round_trip(void **state)
 	assert_int_equal(v.used, u.used);
 	assert_int_equal(v.full, 2);
 	assert_int_equal(jobshm_usage_parse("{\"job\": 1}", &v), -1);
+	/* a log shipper's reordering, an added field, escapes: all read
+	 * (the fixed sscanf format of 0.4 read none of them) */
+	assert_int_equal(jobshm_usage_parse("{\"end\": 9, \"start\": 8, "
+		"\"host\": \"x\", \"full\": 0, \"final\": 1, \"peak\": 2, "
+		"\"size\": 3, \"kind\": \"tmpfs\", \"uid\": 5, \"node\": "
+		"\"n\\\"1\", \"job\": 7}", &v), 0);
+	assert_int_equal(v.jobid, 7);
+	assert_string_equal(v.node, "n\"1");
+	assert_int_equal(v.end, 9);
+	assert_int_equal(jobshm_usage_parse("{\"job\": \"7\", \"node\": 1}",
+					    &v), -1);	/* mistyped */
+	assert_int_equal(jobshm_usage_parse("not json", &v), -1);
+	snprintf(u.node, sizeof(u.node), "a\"b\\c");	/* escaped out */
+	jobshm_usage_json(&u, line, sizeof(line));
+	assert_int_equal(jobshm_usage_parse(line, &v), 0);
+	assert_string_equal(v.node, "a\"b\\c");
+	snprintf(u.node, sizeof(u.node), "n1");
 	assert_string_equal(jobshm_usage_summary(&u, sum, sizeof(sum)),
 			    "n1: peak 3G of 4G (75%), full 2 times");
 }
