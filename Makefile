@@ -74,7 +74,7 @@ BUILT = lib/libjobshm.a lib/$(SONAME) spank/jobshm.so cli/jobshm lib/jobshm.pc \
 	install uninstall deb rpm \
 	check compat-check unit unit-asan python-test launcher-test docs-test \
 	fuzz-check fuzz install-test deb-test rpm-test deb-cluster-test \
-	upgrade-test cluster-port-test cluster-test check-slurm-src \
+	upgrade-test cluster-port-test cluster-test check-slurm-src check-matrix \
 	cluster-start cluster-stop deps demo bench bench-rro bench-dask \
 	bench-stage bench-jobs bench-lifecycle bench-end-fds soak clean
 
@@ -336,6 +336,11 @@ check-slurm-src:
 	prefix=$$(tests/cluster/slurm-build.sh "$(SLURM_TARBALL)") && \
 	$(MAKE) SLURM_PREFIX=$$prefix cluster-test; rc=$$?; \
 	$(MAKE) -s all; exit $$rc
+
+# the integration suite on Debian's Slurm and on every release whose
+# source is in ../shared/slurm (24.11, 25.11, 26.05), one line each
+check-matrix: all
+	tests/cluster/matrix.sh
 
 # the .deb installed with dpkg, a job through it, then purged (needs root)
 deb-cluster-test: deb

@@ -418,8 +418,9 @@ int jobshm_step_report(const struct jobshm_job *job,
  * node and files it made are still in the job's shm ("step 3 on n1 left
  * 1.1G in 3 files (nccl-* 1.0G, torch_* 0.1G); they count against
  * --shm=2G until removed or the job ends"); else 0.  Nothing for the
- * batch step, nor for files older steps or the batch script made; nothing
- * is removed.
+ * batch step or the step that made the shm (a plain srun's end is its
+ * job's), nor for files older steps or the batch script made; nothing is
+ * removed.
  */
 int jobshm_step_leftovers(const struct jobshm_job *job,
 			  const struct jobshm_step *step, char *buf,

@@ -353,7 +353,9 @@ jobshm_step_leftovers(const struct jobshm_job *job,
 
 	/* slurmstepd is in the job's namespace by now: the sampler's
 	 * descriptor of the job's mount, not its path, reaches it */
-	if (!s->sampler || s->batch || s->exited != s->ntasks ||
+	/* nor for the step that made the shm where no batch step did (a
+	 * plain srun: its end is the job's, its files go with it) */
+	if (!s->sampler || s->batch || s->report || s->exited != s->ntasks ||
 	    s->kind != JOBSHM_TMPFS ||
 	    jobshm_leftovers(jobshm_sampler_dir(s->sampler), &s->started,
 			     &bytes, &files, pre, sizeof(pre)) < 0 || !files ||
