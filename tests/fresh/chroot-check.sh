@@ -1,20 +1,24 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The newcomer's path on a machine as fresh as one host can give: a new
-# Debian 12 (debootstrap --variant=minbase, nothing installed by hand), a
-# fresh clone of this repository in it with ../shared beside it, and in
-# it, as root with no stdin, what the README says: `make demo`, then
-# `make check` (CI=true).  The chroot has its own /etc (users, munge key,
-# Slurm, packages) and /tmp; it shares this host's kernel, /proc, /sys and
-# cgroups (which a fresh VM would have of its own).  Run nothing else that
-# starts a test cluster meanwhile: it uses the same ports.
+# The newcomer's path, and CI's, on a machine as fresh as one host can
+# give: a new Debian 12 (debootstrap --variant=minbase, nothing installed
+# by hand), a fresh clone of this repository in it with ../shared beside
+# it, and in it, as root with CI=true and no stdin, what CI runs:
+# `bash .ci/run` (deps.sh, make, make demo, make check, make demo-stop,
+# make check-slurm-src).  The chroot has its own /etc (users, munge key,
+# Slurm, packages), /tmp, /run and /dev/shm; it shares this host's kernel,
+# /proc, /sys and cgroups (which a fresh VM would have of its own) and,
+# with --cache, the Slurm source builds in /var/cache/jobshm (else it
+# builds Slurm 26.05 itself).  Run nothing else that starts a test cluster
+# meanwhile: it uses the same ports.
 #
-#   tests/fresh/chroot-check.sh [DIR]     (default /srv/fresh; needs root,
-#                                          debootstrap and Debian's mirror)
-# Prints the summary lines of make demo and make check; exit status: make
-# check's.  The log is DIR/check.log.
+#   tests/fresh/chroot-check.sh [--cache] [DIR]   (default /srv/fresh;
+#                     needs root, debootstrap and Debian's mirror)
+# Prints the summary lines; exit status: .ci/run's.  Log: DIR/check.log.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+cache=
+[ "${1:-}" = --cache ] && { cache=1; shift; }
 dir=${1:-/srv/fresh}
 root=$dir/root
 [ "$(id -u)" = 0 ] || { echo "chroot-check: needs root" >&2; exit 1; }
@@ -33,10 +37,9 @@ set -uo pipefail
 export CI=true DEBIAN_FRONTEND=noninteractive
 cd /work/main
 apt-get update -q >/dev/null && apt-get install -y -q make >/dev/null
-echo "== make demo"; make demo </dev/null; rc=$?; echo "== make demo: rc $rc"
-[ $rc = 0 ] || exit $rc
-echo "== make check"; make check </dev/null; rc=$?; echo "== make check: rc $rc"
-make demo-stop </dev/null
+t0=$SECONDS
+bash .ci/run </dev/null; rc=$?
+echo "== .ci/run: rc $rc in $(((SECONDS - t0) / 60)) min"
 exit $rc
 RUN
 chmod +x "$root/work/run.sh"
@@ -47,7 +50,9 @@ unshare -m --propagation private bash -c '
 	mount --rbind /dev "$r/dev"
 	mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
 	mount -t tmpfs -o mode=755 run "$r/run"
+	if [ -n "$2" ]; then mkdir -p /var/cache/jobshm "$r/var/cache/jobshm"
+		mount --bind /var/cache/jobshm "$r/var/cache/jobshm"; fi
 	mount --make-rshared /
-	exec chroot "$r" /work/run.sh' _ "$root" >"$dir/check.log" 2>&1 || rc=$?
-grep -E '^== |passed|failed|skipped|SKIPPED' "$dir/check.log" | tail -40
+	exec chroot "$r" /work/run.sh' _ "$root" "$cache" >"$dir/check.log" 2>&1 || rc=$?
+grep -E '^== |[0-9]+ passed|[0-9]+ failed|SKIPPED|: ok|: [0-9]+ passed' "$dir/check.log" | tail -60
 exit $rc
