@@ -46,6 +46,9 @@ chmod +x "$root/work/run.sh"
 rc=0
 unshare -m --propagation private bash -c '
 	set -e; r=$1
+	# its root a mount of its own, as a machine'"'"'s / is (a job'"'"'s
+	# namespace marks it a slave: EINVAL where / is no mount)
+	mount --bind "$r" "$r"
 	mount --rbind /proc "$r/proc"; mount --rbind /sys "$r/sys"
 	mount --rbind /dev "$r/dev"
 	mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
