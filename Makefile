@@ -52,7 +52,7 @@ endif
 LIB_SRC := lib/err.c lib/size.c lib/conf.c lib/admit.c lib/job.c lib/list.c \
 	   lib/reap.c lib/segment.c lib/topo.c lib/place.c \
 	   lib/mountinfo.c lib/fsdax.c lib/sync.c lib/jobns.c lib/jobdir.c lib/step.c \
-	   lib/usage.c lib/usagelog.c lib/leftover.c lib/metrics.c
+	   lib/usage.c lib/usagelog.c lib/leftover.c lib/metrics.c lib/nodemetrics.c
 LIB_OBJ := $(LIB_SRC:.c=.o)
 SONAME  := libjobshm.so.0
 

@@ -532,6 +532,8 @@ cmd_sweep(int nargs, char **args)
 	if (app.json)
 		printf("[");
 	rc = sweep_all();
+	if (!app.dry_run)	/* the node's totals, without what went */
+		jobshm_metrics_node(&app.conf);
 	if (app.json)
 		printf("%s]\n", app.items ? "\n" : "");
 	else if (!rc && !app.quiet && !app.count)

@@ -205,7 +205,12 @@ int jobshm_metrics_job(const struct jobshm_conf *c,
 		       const struct jobshm_usage *u, const char *user);
 void jobshm_metrics_job_remove(const struct jobshm_conf *c, uint32_t jobid,
 			       const char *node);
-int jobshm_metrics_node(const struct jobshm_conf *c);
+/* metrics_dir open if root's and not writable by others; -1 if not */
+int jobshm_metrics_dir_open(const struct jobshm_conf *c);
+int jobshm_metrics_publish(int dir, const char *name, const char *text,
+			   size_t len);
+void jobshm_metrics_label(char *out, size_t len, const char *v);
+
 /* 1 if the node's file is older than seconds (or missing) */
 int jobshm_metrics_node_stale(const struct jobshm_conf *c, unsigned seconds);
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -138,23 +139,36 @@ grow(const struct jobshm_job *job, int basefd, uint64_t bytes,
 
 /*
  * A requeued run of a job on the node where its earlier run's end left
- * the tmpfs held (frozen, recorded): that tmpfs is let go (unmounted;
- * what its holder keeps stays frozen, at most what it held) so that the
- * new run starts with an empty shm of its own size.
+ * the tmpfs held (frozen, recorded): its end is tried again; if it is
+ * still held the new run is refused (never given the frozen tmpfs, and
+ * the held memory never hidden by letting go of it).  0: nothing held
+ * (the end went through: mounted no more), -1 refused.
  */
+static int end_tmpfs(const struct jobshm_job *job, int fd);
+static int remove_mount(const struct jobshm_job *job, int fd,
+			jobshm_err_t *err);
+
 static int
-let_go_held(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
+held_before(const struct jobshm_job *job, int basefd, jobshm_err_t *err)
 {
 	char name[32];
 	struct stat st;
+	jobshm_err_t e;
 
 	snprintf(name, sizeof(name), "%" PRIu32 JOBSHM_HELD, job->jobid);
 	if (fstatat(basefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return 0;	/* none */
-	if (jobshm_unmount_at(basefd, jobshm_job_leaf(job), err) < 0)
-		return -1;
-	unlinkat(basefd, name, 0);
-	return 1;
+		return 1;	/* none: mounted, as it was */
+	if (end_tmpfs(job, basefd) && jobshm_mntns_release(job, basefd, 0,
+							     &e) == 0 &&
+	    remove_mount(job, basefd, &e) == 0) {
+		unlinkat(basefd, name, 0);
+		return 0;
+	}
+	return jobshm_fail(err, "job %" PRIu32 "'s earlier run on this node "
+			   "left its shm held (a file of it is still kept "
+			   "open); this run cannot have a shm here until it "
+			   "is let go (jobshm status shows it, jobshm sweep "
+			   "retries)", job->jobid);
 }
 
 static int
@@ -189,11 +203,8 @@ jobshm_job_setup(const struct jobshm_job *job, enum jobshm_kind kind,
 		return -1;
 	}
 	m = jobshm_mounted_at(fd, jobshm_job_leaf(job), err);
-	if (m > 0) {
-		int gone = let_go_held(job, fd, err);
-
-		m = gone < 0 ? -1 : !gone;	/* let go: mounted no more */
-	}
+	if (m > 0)	/* an earlier run's end left it held? */
+		m = held_before(job, fd, err);
 	if (m < 0)
 		rc = -1;
 	else if (m)
@@ -334,17 +345,25 @@ seal(const struct jobshm_job *job, int basefd)
 static void
 strip_root(int basefd, const struct jobshm_job *job)
 {
-	char names[4096], *n;
+	char *names = NULL, *n;
 	ssize_t len;
 	int fd = openat(basefd, jobshm_job_leaf(job), O_RDONLY | O_DIRECTORY |
 			O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	for (int pass = 0; pass < 64 && (len = flistxattr(fd, names,
-					 sizeof(names))) > 0; pass++)
+	/* however many the user set: the list sized each time, until none
+	 * is left (or none can be removed) */
+	for (int pass = 0; pass < 64 && (len = flistxattr(fd, NULL, 0)) > 0;
+	     pass++) {
+		free(names);
+		if (!(names = malloc((size_t)len + 1)) ||
+		    (len = flistxattr(fd, names, (size_t)len)) <= 0)
+			continue;	/* grown meanwhile: again */
 		for (n = names; n < names + len; n += strlen(n) + 1)
 			fremovexattr(fd, n);
+	}
+	free(names);
 	close(fd);
 }
 
@@ -372,8 +391,8 @@ freeze(const struct jobshm_job *job, int basefd)
 	for (int tries = 0; fd >= 0 && tries < 8; tries++) {
 		uint64_t blocks, inodes;
 
-		if (fstatvfs(fd, &v) < 0)
-			break;
+		if (fstatvfs(fd, &v) < 0 || (v.f_flag & ST_RDONLY))
+			break;	/* sealed already: never made writable again */
 		blocks = v.f_blocks - v.f_bfree;
 		inodes = v.f_files - v.f_ffree;
 		snprintf(opts, sizeof(opts), "size=%" PRIu64 ",nr_inodes=%"
@@ -399,9 +418,11 @@ static int
 end_tmpfs(const struct jobshm_job *job, int fd)
 {
 	freeze(job, fd);
-	empty(job, fd);
-	if (seal(job, fd))
-		return 1;
+	for (int round = 0; round < 3; round++) {	/* a racing holder */
+		empty(job, fd);
+		if (seal(job, fd))
+			return 1;
+	}
 	freeze(job, fd);
 	return 0;
 }
@@ -473,8 +494,12 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 	int fd, lock = -1, killed, rc;
 	int fsdax = jobshm_job_kind(job) == JOBSHM_FSDAX;
 
-	if (fsdax && jobshm_job_reap(job, &killed, err) < 0)
-		return -1;
+	jobshm_err_t reap_err;
+
+	/* a search past its deadline: the end goes on (what is held stays
+	 * for sweep), never an epilog error */
+	if (fsdax)
+		jobshm_job_reap(job, &killed, &reap_err);
 	fd = jobshm_open_base(job, 0, fsdax ? &lock : NULL, err);
 	if (fd < 0)
 		return errno == ENOENT ? remove_fsdax(job, err) : -1;
@@ -484,9 +509,7 @@ jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err)
 	close(fd);
 	if (fsdax)
 		close(lock);
-	if (rc >= 0) {	/* its metrics go with it; the node's are new */
+	if (rc >= 0)	/* its metrics go with it (the node's: the caller) */
 		jobshm_metrics_job_remove(job->conf, job->jobid, job->node);
-		jobshm_metrics_node(job->conf);
-	}
 	return rc;
 }

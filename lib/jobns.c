@@ -752,7 +752,12 @@ jobshm_wait_deadline(pid_t pid, int ms, int *status)
 		usleep(5000);
 	}
 	kill(pid, SIGKILL);
-	return waitpid(pid, status, WNOHANG) == pid ? 0 : -1;
+	for (int t = 0; t < 20; t++) {	/* reaped unless it cannot die */
+		if (waitpid(pid, status, WNOHANG) == pid)
+			break;
+		usleep(5000);
+	}
+	return -1;	/* past the deadline, whatever it did */
 }
 
 /*

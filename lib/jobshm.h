@@ -240,6 +240,11 @@ int jobshm_job_reap(const struct jobshm_job *job, int *killed,
  */
 int jobshm_job_cleanup(const struct jobshm_job *job, jobshm_err_t *err);
 
+/* The node's totals in metrics_dir (jobshm.prom: running jobs, their
+ * sizes and use, what ended jobs still hold), after a job's end; 0 when
+ * metrics_dir is unset, -1 when it cannot be written. */
+int jobshm_metrics_node(const struct jobshm_conf *conf);
+
 /* fsdax reservations on this host, for sweep (after a reboot there is
  * no job directory under base_path left to find them by). */
 typedef int (*jobshm_fsdax_f)(const char *path, uint32_t jobid,

@@ -42,8 +42,8 @@ static const struct {
 
 /* metrics_dir open, if it is a directory of root's others cannot
  * write; -1 (errno) if not. */
-static int
-dir_open(const struct jobshm_conf *c)
+int
+jobshm_metrics_dir_open(const struct jobshm_conf *c)
 {
 	struct stat st;
 	int fd = open(c->metrics_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -60,8 +60,8 @@ dir_open(const struct jobshm_conf *c)
 }
 
 /* A label value as the format wants it: \, " and newline escaped. */
-static void
-label(char *out, size_t len, const char *v)
+void
+jobshm_metrics_label(char *out, size_t len, const char *v)
 {
 	size_t n = 0;
 
@@ -74,8 +74,9 @@ label(char *out, size_t len, const char *v)
 }
 
 /* text into dir/name by a temporary name and a rename. */
-static int
-publish(int dir, const char *name, const char *text, size_t len)
+int
+jobshm_metrics_publish(int dir, const char *name, const char *text,
+		       size_t len)
 {
 	char tmp[96];
 	int fd, rc = -1;
@@ -111,10 +112,10 @@ jobshm_metrics_job(const struct jobshm_conf *c, const struct jobshm_usage *u,
 	size_t n = 0;
 	int dir, rc;
 
-	if (!c->metrics_dir[0] || (dir = dir_open(c)) < 0)
+	if (!c->metrics_dir[0] || (dir = jobshm_metrics_dir_open(c)) < 0)
 		return c->metrics_dir[0] ? -1 : 0;
-	label(node, sizeof(node), u->node);
-	label(who, sizeof(who), user);
+	jobshm_metrics_label(node, sizeof(node), u->node);
+	jobshm_metrics_label(who, sizeof(who), user);
 	snprintf(lab, sizeof(lab), "jobid=\"%" PRIu32 "\",user=\"%s\","
 		 "node=\"%s\"", u->jobid, who, node);
 	for (int i = 0; i < JOB_METRICS; i++)
@@ -127,7 +128,7 @@ jobshm_metrics_job(const struct jobshm_conf *c, const struct jobshm_usage *u,
 				      i == 4 ? u->kind : "", i == 4 ? "\"" : "",
 				      v[i]);
 	job_file(name, sizeof(name), u->jobid, u->node);
-	rc = n < sizeof(text) ? publish(dir, name, text, n) : -1;
+	rc = n < sizeof(text) ? jobshm_metrics_publish(dir, name, text, n) : -1;
 	close(dir);
 	return rc;
 }
@@ -139,110 +140,10 @@ jobshm_metrics_job_remove(const struct jobshm_conf *c, uint32_t jobid,
 	char name[96];
 	int dir;
 
-	if (!c->metrics_dir[0] || (dir = dir_open(c)) < 0)
+	if (!c->metrics_dir[0] || (dir = jobshm_metrics_dir_open(c)) < 0)
 		return;
 	job_file(name, sizeof(name), jobid, node);
 	unlinkat(dir, name, 0);
 	close(dir);
 }
 
-/* ---- the node's totals ------------------------------------------------- */
-
-#define NODES 16
-
-struct totals {
-	struct {
-		char node[128];
-		uint64_t jobs, admitted, used, held;
-	} n[NODES];
-	int count;
-};
-
-static int
-add_entry(const struct jobshm_entry *e, void *arg)
-{
-	struct totals *t = arg;
-	int i;
-
-	for (i = 0; i < t->count && strcmp(t->n[i].node, e->node); i++)
-		;
-	if (i == t->count) {
-		if (t->count == NODES || !e->mounted)
-			return 0;
-		snprintf(t->n[t->count++].node, sizeof(t->n[0].node), "%s",
-			 e->node);
-	}
-	if (e->held) {
-		t->n[i].held += e->used;
-	} else if (e->mounted) {
-		t->n[i].jobs++;
-		t->n[i].admitted += e->size;
-		t->n[i].used += e->used;
-	}
-	return 0;
-}
-
-static size_t
-node_text(const struct totals *t, char *text, size_t len)
-{
-	static const struct {
-		const char *name, *help;
-	} m[4] = {
-		{ "jobshm_node_jobs", "Running jobs with a shm on the node." },
-		{ "jobshm_node_admitted_bytes", "The sizes of their shm." },
-		{ "jobshm_node_used_bytes", "What their shm holds now." },
-		{ "jobshm_node_held_bytes", "Bytes ended jobs' shm still holds "
-		  "(an emptied file kept open: frozen, left for sweep)." },
-	};
-	char node[160];
-	size_t n = 0;
-
-	for (int k = 0; k < 4; k++) {
-		n += (size_t)snprintf(text + n, n < len ? len - n : 0, "# HELP %s "
-				      "%s\n# TYPE %s gauge\n", m[k].name,
-				      m[k].help, m[k].name);
-		for (int i = 0; i < t->count; i++) {
-			uint64_t v[4] = { t->n[i].jobs, t->n[i].admitted,
-					  t->n[i].used, t->n[i].held };
-
-			label(node, sizeof(node), t->n[i].node);
-			n += (size_t)snprintf(text + n, n < len ? len - n : 0,
-					      "%s{node=\"%s\"} %" PRIu64 "\n",
-					      m[k].name, node, v[k]);
-		}
-	}
-	return n;
-}
-
-int
-jobshm_metrics_node(const struct jobshm_conf *c)
-{
-	struct totals t;
-	char text[8192];
-	jobshm_err_t ignore;
-	size_t n;
-	int dir, rc;
-
-	if (!c->metrics_dir[0] || (dir = dir_open(c)) < 0)
-		return c->metrics_dir[0] ? -1 : 0;
-	memset(&t, 0, sizeof(t));
-	jobshm_list(c, add_entry, &t, &ignore);
-	n = node_text(&t, text, sizeof(text));
-	rc = n < sizeof(text) ? publish(dir, "jobshm.prom", text, n) : -1;
-	close(dir);
-	return rc;
-}
-
-int
-jobshm_metrics_node_stale(const struct jobshm_conf *c, unsigned seconds)
-{
-	struct stat st;
-	int dir;
-
-	if (!c->metrics_dir[0] || (dir = dir_open(c)) < 0)
-		return 0;
-	if (fstatat(dir, "jobshm.prom", &st, AT_SYMLINK_NOFOLLOW) < 0)
-		st.st_mtime = 0;
-	close(dir);
-	return time(NULL) - st.st_mtime >= (time_t)seconds;
-}

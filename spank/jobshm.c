@@ -275,6 +275,7 @@ slurm_spank_job_epilog(spank_t sp, int ac, char **av)
 		slurm_error("jobshm: epilog of job %" PRIu32 ": %s",
 			    state.job.jobid, err.msg);
 	rc = rc < 0 ? rc : jobshm_job_cleanup(&state.job, &err);
+	jobshm_metrics_node(&state.conf);
 	if (rc != 0)	/* > 0: held or the user's fsdax files: sweep retries */
 		slurm_error("jobshm: epilog of job %" PRIu32 " on %s: %s%s",
 			    state.job.jobid, state.node, err.msg,
