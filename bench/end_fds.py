@@ -24,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lifecycle import LIBS, ROOT
+import lifecycle
+from lifecycle import ROOT
 from jobs_per_node import checkout
 
 PROCS = int(os.environ.get("BENCH_PROCS", "16"))
@@ -34,13 +35,7 @@ BEFORE = os.environ.get("BENCH_BEFORE", "")
 
 
 def build(tree, out):
-    subprocess.run(["make", "-s", "-C", str(tree), "lib/libjobshm.a"],
-                   check=True)
-    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", f"-I{tree}/lib",
-                    str(ROOT / "bench/end_fds.c"),
-                    f"{tree}/lib/libjobshm.a", "-o", str(out)] + LIBS,
-                   check=True)
-    return out
+    return lifecycle.build(tree, out, "bench/end_fds.c")
 
 
 def one(prog, procs, tmp):

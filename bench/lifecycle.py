@@ -35,11 +35,12 @@ BEFORE = os.environ.get("BENCH_BEFORE", "")
 LIBS = "-lconfig -lhwloc -ljson-c -lnuma -lpthread".split()
 
 
-def build(tree, out):
+def build(tree, out, src="bench/lifecycle.c"):
+    """src (this tree's) built against tree's lib/libjobshm.a as out."""
     subprocess.run(["make", "-s", "-C", str(tree), "lib/libjobshm.a"],
                    check=True)
     subprocess.run(["cc", "-O2", "-Wall", "-Wextra", f"-I{tree}/lib",
-                    str(ROOT / "bench/lifecycle.c"),
+                    str(ROOT / src),
                     f"{tree}/lib/libjobshm.a", "-o", str(out)] + LIBS,
                    check=True)
     return out
