@@ -297,7 +297,7 @@ unit-asan: $(UNIT_BIN:=.asan)
 		[ $$rc = 0 ] || [ $$rc = 77 ] || exit $$rc; done
 
 python-test: $(PY_MOD)
-	PYTHONPATH=python $(PYTHON) -m pytest -q tests/python
+	PYTHONPATH=python $(PYTHON) -m pytest -q -rs tests/python
 
 launcher-test: launcher/enqueue_jobshm
 	$(PYTHON) -m pytest -q tests/launcher
@@ -314,7 +314,7 @@ cluster-port-test: all
 cluster-test: all
 	tests/cluster/cluster.sh start
 	$(if $(SLURM_PREFIX),PATH=$(SLURM_PREFIX)/bin:$(SLURM_PREFIX)/sbin:$$PATH) \
-		$(PYTHON) -m pytest -v tests/integration; rc=$$?; \
+		$(PYTHON) -m pytest -v -rs tests/integration; rc=$$?; \
 		tests/cluster/cluster.sh stop; exit $$rc
 
 # no file of lib/ calls another that calls it back
