@@ -56,6 +56,11 @@ unshare -m --propagation private bash -c '
 	if [ -n "$2" ]; then mkdir -p /var/cache/jobshm "$r/var/cache/jobshm"
 		mount --bind /var/cache/jobshm "$r/var/cache/jobshm"; fi
 	mount --make-rshared /
-	exec chroot "$r" /work/run.sh' _ "$root" "$cache" >"$dir/check.log" 2>&1 || rc=$?
+	# pivot_root, not chroot: a namespace the job joins (setns) has its
+	# root at the namespace'"'"'s, which a chroot would escape
+	cd "$r"; mkdir -p .oldroot
+	pivot_root . .oldroot
+	umount -l /.oldroot; rmdir /.oldroot
+	exec /work/run.sh' _ "$root" "$cache" >"$dir/check.log" 2>&1 || rc=$?
 grep -E '^== |[0-9]+ passed|[0-9]+ failed|SKIPPED|: ok|: [0-9]+ passed' "$dir/check.log" | tail -60
 exit $rc
