@@ -55,12 +55,12 @@ unshare -m --propagation private bash -c '
 	mount -t tmpfs -o mode=755 run "$r/run"
 	if [ -n "$2" ]; then mkdir -p /var/cache/jobshm "$r/var/cache/jobshm"
 		mount --bind /var/cache/jobshm "$r/var/cache/jobshm"; fi
-	mount --make-rshared /
 	# pivot_root, not chroot: a namespace the job joins (setns) has its
 	# root at the namespace'"'"'s, which a chroot would escape
 	cd "$r"; mkdir -p .oldroot
 	pivot_root . .oldroot
 	umount -l /.oldroot; rmdir /.oldroot
+	mount --make-rshared /	# as a systemd node mounts it
 	exec /work/run.sh' _ "$root" "$cache" >"$dir/check.log" 2>&1 || rc=$?
 grep -E '^== |[0-9]+ passed|[0-9]+ failed|SKIPPED|: ok|: [0-9]+ passed' "$dir/check.log" | tail -60
 exit $rc
