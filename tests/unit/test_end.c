@@ -596,7 +596,8 @@ reply(int fd, uint64_t unique, int error, const void *arg, size_t len)
 	h->len = (uint32_t)(sizeof(*h) + len);
 	h->error = error;
 	h->unique = unique;
-	memcpy(buf + sizeof(*h), arg, len);
+	if (len)
+		memcpy(buf + sizeof(*h), arg, len);
 	if (write(fd, buf, h->len) < 0)
 		_exit(0);
 }
