@@ -18,6 +18,9 @@ PKGS="$PKGS git cpio iproute2 e2fsprogs groff-base"
 PKGS="$PKGS charliecloud-runtime podman uidmap runc libyaml-dev libjson-c-dev"
 PKGS="$PKGS python3-torch"
 PKGS="$PKGS prometheus-node-exporter python3-prometheus-client"
+PKGS="$PKGS python3-cryptography"
+# python3-cryptography: jobshm.dask makes the job's CA and keys with it
+# (tests/python/test_dask_tls.py); a fresh Debian 12 lacks it.
 # prometheus-node-exporter, python3-prometheus-client:
 # tests/integration/test_metrics.py scrapes a real node exporter's
 # textfile collector over HTTP and parses what it serves.
