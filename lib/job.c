@@ -439,6 +439,23 @@ remove_mount(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 	return 0;
 }
 
+/* Why the end stops short, in err; 1 (for sweep, never an epilog error). */
+static int
+left_for_sweep(const struct jobshm_job *job, int held, int released,
+	       jobshm_err_t *err)
+{
+	char why[sizeof(err->msg)];
+
+	snprintf(why, sizeof(why), "%s", released ? "an emptied file is "
+		 "still open" : err->msg);
+	if (held)
+		jobshm_fail(err, "job %" PRIu32 "'s shm is still held (%s); "
+			    "left frozen for jobshm sweep", job->jobid, why);
+	else
+		jobshm_fail(err, "%s; left for jobshm sweep", why);
+	return 1;
+}
+
 /*
  * End the job's tmpfs (end_tmpfs) and remove its directory in its open
  * base.  What the job's user did cannot make this fail: a tmpfs that
@@ -459,17 +476,10 @@ remove_job_dir(const struct jobshm_job *job, int fd, jobshm_err_t *err)
 	released = jobshm_mntns_release(job, fd, !dev || held, err) == 0;
 	if (!released && dev)
 		held = 1;
-	if (held) {
-		char why[sizeof(err->msg)];
-
-		snprintf(why, sizeof(why), "%s", released ? "an emptied file "
-			 "is still open" : err->msg);
-		jobshm_fail(err, "job %" PRIu32 "'s shm is still held (%s); "
-			    "left frozen for jobshm sweep", job->jobid, why);
-		rc = 1;
-	}
+	if (held || !released)	/* fsdax unreleased: kept, data and all */
+		rc = left_for_sweep(job, held, released, err);
 	else
-		rc = released ? remove_mount(job, fd, err) : -1;
+		rc = remove_mount(job, fd, err);
 	if (rc >= 0) {
 		note_held(job, fd, dev, held);
 		unlink_usage(job, fd);
