@@ -137,9 +137,12 @@ spank/jobshm.so: spank/jobshm.c spank/slurm.c spank/slurm.h spank/version.map \
 		-Wl,--version-script=spank/version.map $(LDFLAGS) $(DEPS_LIBS)
 
 cli/jobshm: cli/jobshm.c cli/alive.c cli/alive.h cli/slurm_compat.h \
-	    cli/exec.c cli/exec.h lib/libjobshm.a $(GEN_H) $(SLURM_STAMP)
+	    cli/exec.c cli/exec.h cli/suggest.c cli/suggest.h cli/common.c \
+	    cli/common.h lib/libjobshm.a \
+	    $(GEN_H) $(SLURM_STAMP)
 	$(CC) $(ALL_CFLAGS) $(SLURM_CFLAGS) -o $@ cli/jobshm.c cli/alive.c \
-		cli/exec.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) $(SLURM_LIBS)
+		cli/exec.c cli/suggest.c cli/common.c lib/libjobshm.a $(LDFLAGS) $(DEPS_LIBS) \
+		$(SLURM_LIBS) -lm
 
 # the PAM session module (libpam0g-dev): ssh sessions join the job's shm
 pam/pam_jobshm.so: pam/pam_jobshm.c pam/cgjob.c pam/cgjob.h pam/version.map \
@@ -276,10 +279,12 @@ UNIT_BIN := $(UNIT_SRC:.c=)
 # pam_jobshm's cgroup lookup, on fixture files
 tests/unit/test_pamcg tests/unit/test_pamcg.asan: pam/cgjob.c pam/cgjob.h
 
-tests/unit/%: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h
+tests/unit/%: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h \
+	    $(GEN_H) | .build-deps-ok
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka
 
-tests/unit/%.asan: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h
+tests/unit/%.asan: tests/unit/%.c tests/unit/scratch.h $(LIB_SRC) lib/jobshm.h lib/internal.h \
+	    $(GEN_H) | .build-deps-ok
 	$(CC) $(ALL_CFLAGS) -O1 -fsanitize=address,undefined \
 		-fno-sanitize-recover=all -fno-omit-frame-pointer -o $@ $< \
 		$(LIB_SRC) $(LDFLAGS) $(DEPS_LIBS) -lcmocka
@@ -361,6 +366,7 @@ install-test: all
 	tests/install/test_make.sh
 	tests/install/test_install.sh
 	tests/install/test_cli.sh
+	$(PYTHON) -m pytest -q -rs tests/install/test_suggest.py
 
 cluster-start: all
 	tests/cluster/cluster.sh start
@@ -432,7 +438,7 @@ FUZZ_TARGETS := tests/fuzz/fuzz_size tests/fuzz/fuzz_conf tests/fuzz/fuzz_grow
 FUZZ_SECONDS ?= 20
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Ilib $(DEPS_CFLAGS)
 
-tests/fuzz/%: tests/fuzz/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h
+tests/fuzz/%: tests/fuzz/%.c $(LIB_SRC) lib/jobshm.h lib/internal.h $(GEN_H) | .build-deps-ok
 	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(DEPS_LIBS)
 
 # a bounded run for make check; corpus additions stay in a scratch dir

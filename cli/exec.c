@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "exec.h"
 #include "jobshm.h"
 #include "internal.h"	/* jobshm_mntns_stat: is the namespace kept? */
@@ -57,14 +58,11 @@ usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (fmt) {
-		fprintf(stderr, "%s: exec: ", prog);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	fprintf(stderr, "Try '%s exec --help' for more information.\n", prog);
+	if (!fmt)
+		return jobshm_cli_try_help("exec"), -1;
+	va_start(ap, fmt);
+	jobshm_cli_usage_error("exec", fmt, ap);
+	va_end(ap);
 	return -1;
 }
 

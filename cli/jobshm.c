@@ -25,7 +25,9 @@
 #include <slurm/slurm.h>
 
 #include "alive.h"
+#include "common.h"
 #include "exec.h"
+#include "suggest.h"
 #include "jobshm.h"
 
 
@@ -58,6 +60,9 @@ usage(FILE *f)
 "  report [--json] JOBID what the job used of its shm on this host: size,\n"
 "                        peak, final, times full (usage_log, or the\n"
 "                        record of a running job)\n"
+"  suggest [--user U] [--name JOBNAME] [--since DAYS] [--json] [--svg FILE]\n"
+"          [LOG...]      the --shm to ask for, per user and job name, from\n"
+"                        the usage log (this node's or LOG files)\n"
 "  stage SRC [--name NAME]\n"
 "                        (users, in a job) copy SRC into the job's shm once\n"
 "                        per node and print the environment that uses it\n"
@@ -79,26 +84,16 @@ usage(FILE *f)
 		prog, JOBSHM_CONF, prog, prog);
 }
 
-/* The second line of every usage error, as sbatch and coreutils print. */
-static int
-try_help(const char *cmd)
-{
-	fprintf(stderr, "Try '%s%s%s --help' for more information.\n", prog,
-		cmd ? " " : "", cmd ? cmd : "");
-	return 2;
-}
-
 static int __attribute__((format(printf, 2, 3)))
 bad_usage(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
-	fprintf(stderr, "%s: %s%s", prog, cmd ? cmd : "", cmd ? ": " : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rc = jobshm_cli_usage_error(cmd, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	return try_help(cmd);
+	return rc;
 }
 
 /* s as a JSON string: quoted, with '"', '\\' and control bytes escaped
@@ -135,18 +130,6 @@ static void
 json_key(const char *key, const char *value)
 {
 	json_item(", ", key, value);
-}
-
-static const char *
-user_name(uid_t uid, char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(uid);
-
-	if (pw)
-		snprintf(buf, len, "%s", pw->pw_name);
-	else
-		snprintf(buf, len, "%u", (unsigned)uid);
-	return buf;
 }
 
 /* An ended job whose shm its end left frozen: something still holds
@@ -201,7 +184,7 @@ print_entry(const struct jobshm_entry *e, void *arg)
 	char user[64], sz[32], used[32];
 
 	(void)arg;
-	user_name(e->job.uid, user, sizeof(user));
+	jobshm_cli_user(e->job.uid, user, sizeof(user));
 	if (e->held)
 		return print_held(e, user);
 	if (app.json) {
@@ -271,7 +254,7 @@ print_usage(const struct jobshm_usage *u, int running)
 		printf("job %" PRIu32 " on %s, final %s (user %s, %s, %s to "
 		       "%s%s)\n", u->jobid, jobshm_usage_summary(u, line,
 		       sizeof(line)), jobshm_size_format(u->used, fin,
-		       sizeof(fin)), user_name(u->uid, user, sizeof(user)),
+		       sizeof(fin)), jobshm_cli_user(u->uid, user, sizeof(user)),
 		       u->kind, t0, t1, running ? ", still running" : "");
 	}
 	app.count++;
@@ -992,7 +975,7 @@ parse_global(int ac, char **av)
 			exit(0);
 		}
 		if (set_opt(c) < 0)
-			exit(try_help(NULL));
+			exit(jobshm_cli_try_help(NULL));
 	}
 	return optind;
 }
@@ -1067,6 +1050,7 @@ static const struct option help_opts[] = {
 	{ "help", no_argument, NULL, 'h' }, END_OPTS };
 
 static int cmd_exec(int ac, char **av);
+static int cmd_suggest(int ac, char **av);
 static int cmd_help(int nargs, char **args);
 
 static const struct command commands[] = {
@@ -1107,6 +1091,7 @@ static const struct command commands[] = {
 	  "                        SRC's name less its archive extension)\n",
 	  "h", stage_opts, "SRC", 1, cmd_stage },
 	{ "exec", NULL, NULL, NULL, NULL, NULL, NULL, 0, cmd_exec },
+	{ "suggest", NULL, NULL, NULL, NULL, NULL, NULL, 0, cmd_suggest },
 	{ "help", "[COMMAND]",
 	  "The commands and global options, or COMMAND's usage and options\n"
 	  "(as COMMAND --help).", "", "h", help_opts, "COMMAND", 0, cmd_help },
@@ -1155,7 +1140,7 @@ parse_cmd(const struct command *c, int ac, char **av)
 			exit(0);
 		}
 		if (set_opt(o) < 0)
-			exit(try_help(c->name));
+			exit(jobshm_cli_try_help(c->name));
 	}
 	av[0] = (char *)c->name;
 	return optind;
@@ -1179,9 +1164,10 @@ dispatch(const struct command *c, int ac, char **av)
 	return c->fn(n, av + i);
 }
 
-/* exec parses its arguments (exec.c); the global --conf goes with them. */
+/* exec and suggest parse their own arguments (exec.c, suggest.c); the
+ * global --conf goes with them. */
 static int
-cmd_exec(int ac, char **av)
+pass_on(int (*fn)(int, char **), int ac, char **av)
 {
 	char **argv = calloc((size_t)ac + 3, sizeof(*argv));
 	int i, n = 0, rc;
@@ -1195,9 +1181,21 @@ cmd_exec(int ac, char **av)
 	}
 	for (i = 1; i < ac; i++)
 		argv[n++] = av[i];
-	rc = jobshm_cli_exec(n, argv);
+	rc = fn(n, argv);
 	free(argv);
 	return rc;
+}
+
+static int
+cmd_exec(int ac, char **av)
+{
+	return pass_on(jobshm_cli_exec, ac, av);
+}
+
+static int
+cmd_suggest(int ac, char **av)
+{
+	return pass_on(jobshm_cli_suggest, ac, av);
 }
 
 /* jobshm help [COMMAND]: as jobshm --help, jobshm COMMAND --help */
@@ -1236,7 +1234,7 @@ main(int ac, char **av)
 		return bad_usage(NULL, "no command given");
 	if (!(c = find_command(av[i])))
 		return bad_usage(NULL, "unknown command '%s' (accepted: "
-				 "status, sweep, check-config, report, stage, "
-				 "exec, help)", av[i]);
+				 "status, sweep, check-config, report, suggest, "
+				 "stage, exec, help)", av[i]);
 	return dispatch(c, ac - i, av + i);
 }

@@ -332,7 +332,8 @@ static const struct key {
 	{ { "usage_log", "path", "\"" JOBSHM_USAGE_LOG "\"",
 	    "Where each job's use of its shm on the node is logged at the job's "
 	    "end, one JSON object per line (job, node, uid, kind, size, peak, "
-	    "final, full, start, end), for site collectors and jobshm report. "
+	    "final, full, start, end, name), for site collectors, jobshm "
+	    "report and jobshm suggest. "
 	    "Nothing is logged where its directory does not exist; \"\" turns "
 	    "it off." }, set_usage_log },
 	{ { "usage_log_max", "size", "\"10M\"",

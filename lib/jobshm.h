@@ -284,6 +284,7 @@ struct jobshm_usage {
 	unsigned full;         /* times a sample found it full               */
 	int full_now;          /* full at the last sample                    */
 	int64_t start, end;    /* first and last sample, seconds since 1970   */
+	char name[64];         /* the job's name ("": not known)              */
 };
 
 /* 1 if used of size is full: less free than 1% of size or 64 MiB. */
@@ -306,6 +307,9 @@ jobshm_sampler_t *jobshm_sampler_start(const struct jobshm_job *job,
 int jobshm_sampler_now(jobshm_sampler_t *s, struct jobshm_usage *u,
 		       unsigned *full_in_step);
 void jobshm_sampler_stop(jobshm_sampler_t *s);
+/* The job's name into its record (for usage_log and jobshm suggest):
+ * what is not a letter, digit or "._+-" becomes '_'; the first kept. */
+int jobshm_sampler_name(jobshm_sampler_t *s, const char *name);
 
 /* The record of a running job on this node; -1 (ENOENT) if none. */
 int jobshm_usage_read(const struct jobshm_job *job, struct jobshm_usage *u,
@@ -340,6 +344,10 @@ typedef void (*jobshm_usage_bad_f)(const char *path, unsigned line,
 int jobshm_usage_log_scan(const struct jobshm_conf *conf, uint32_t jobid,
 			  jobshm_usage_f fn, jobshm_usage_bad_f bad,
 			  void *arg);
+/* As _scan, for every record of one file (a log from any node): -1
+ * (errno) if it cannot be opened, -2 if fn said stop, else 0. */
+int jobshm_usage_file_scan(const char *path, jobshm_usage_f fn,
+			   jobshm_usage_bad_f bad, void *arg);
 
 /* ---- a job step on a node: the plugin's two calls ---------------------- */
 
@@ -360,6 +368,7 @@ struct jobshm_step {
 	int batch;            /* the batch step                              */
 	unsigned ntasks;      /* its tasks on this node (for the report)     */
 	uint32_t stepid;      /* Slurm's step id (for the leftovers line)    */
+	const char *name;     /* the job's name (for the usage log) or NULL  */
 	/* set by jobshm_step_setup */
 	enum jobshm_kind kind;  /* JOBSHM_NONE: no private shm in this step  */
 	uint64_t bytes;       /* the job's shm on this node (JOBSHM_SIZE)    */

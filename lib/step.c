@@ -160,6 +160,7 @@ start_sampling(const struct jobshm_job *job, struct jobshm_step *s)
 			 e.msg);
 		return;
 	}
+	jobshm_sampler_name(s->sampler, s->name);
 	jobshm_sampler_counts(s->sampler, &n, &f, &ev, &w);
 	if (w < 0)	/* EUSERS: no watch slot free; EMFILE: no instance */
 		snprintf(s->note, sizeof(s->note), "usage sampled every %u s "

@@ -25,6 +25,7 @@
  * end makes the thread sample at most REFILL times a second.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -106,10 +107,11 @@ record_open(int base, const struct jobshm_job *job, int create,
 	return fd;
 }
 
+/* the numbers, then the job's name ("-": not known) */
 #define RECORD_FMT "%" PRIu64 " %" PRIu64 " %" PRIu64 " %u %d %" PRId64 \
-		   " %" PRId64 "\n"
+		   " %" PRId64 " %s\n"
 #define RECORD_SCN "%" SCNu64 " %" SCNu64 " %" SCNu64 " %u %d %" SCNd64 \
-		   " %" SCNd64
+		   " %" SCNd64 " %63s"
 
 static void
 record_read(int fd, struct jobshm_usage *u)
@@ -118,18 +120,33 @@ record_read(int fd, struct jobshm_usage *u)
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
 	buf[n > 0 ? n : 0] = '\0';
-	if (sscanf(buf, RECORD_SCN, &u->size, &u->peak, &u->used, &u->full,
-		   &u->full_now, &u->start, &u->end) != 7)
+	u->name[0] = '\0';
+	n = sscanf(buf, RECORD_SCN, &u->size, &u->peak, &u->used, &u->full,
+		   &u->full_now, &u->start, &u->end, u->name);
+	if (n < 7)
 		u->size = u->peak = u->used = u->full = u->full_now =
 			u->start = u->end = 0;
+	if (n < 8 || !strcmp(u->name, "-"))
+		u->name[0] = '\0';
+}
+
+static int
+record_write(int fd, const struct jobshm_usage *u)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf), RECORD_FMT, u->size, u->peak,
+			 u->used, u->full, u->full_now, u->start, u->end,
+			 u->name[0] ? u->name : "-");
+
+	return pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0 ?
+	       -1 : 0;
 }
 
 /* Add a sample to the record, under its lock; *u: the record after. */
 static int
 record_add(int fd, uint64_t size, uint64_t used, struct jobshm_usage *u)
 {
-	int full = jobshm_usage_full(size, used), n, rc = 0;
-	char buf[256];
+	int full = jobshm_usage_full(size, used), rc;
 
 	if (flock(fd, LOCK_EX) < 0)
 		return -1;
@@ -141,11 +158,32 @@ record_add(int fd, uint64_t size, uint64_t used, struct jobshm_usage *u)
 	u->used = used;
 	u->full += full && !u->full_now;
 	u->full_now = full;
-	n = snprintf(buf, sizeof(buf), RECORD_FMT, u->size, u->peak, u->used,
-		     u->full, u->full_now, u->start, u->end);
-	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
-		rc = -1;
+	rc = record_write(fd, u);
 	flock(fd, LOCK_UN);
+	return rc;
+}
+
+/* The job's name into the record (as a token: what is not a letter,
+ * digit or one of "._+-" becomes '_'); a name already there is kept. */
+int
+jobshm_sampler_name(jobshm_sampler_t *s, const char *name)
+{
+	struct jobshm_usage u;
+	size_t i;
+	int rc = 0;
+
+	if (!s || s->rec < 0 || !name || !name[0] ||
+	    flock(s->rec, LOCK_EX) < 0)
+		return -1;
+	record_read(s->rec, &u);
+	if (!u.name[0] && u.start) {
+		for (i = 0; name[i] && i < sizeof(u.name) - 1; i++)
+			u.name[i] = isalnum((unsigned char)name[i]) ||
+				    strchr("._+-", name[i]) ? name[i] : '_';
+		u.name[i] = '\0';
+		rc = record_write(s->rec, &u);
+	}
+	flock(s->rec, LOCK_UN);
 	return rc;
 }
 

@@ -28,19 +28,22 @@ static const struct field {
 	const char *name;
 	enum field_type type;
 	size_t off, len;
+	int optional;	/* absent from older logs: "" or 0 */
 } fields[] = {
-	{ "job", U32, offsetof(struct jobshm_usage, jobid), 0 },
+	{ "job", U32, offsetof(struct jobshm_usage, jobid), 0, 0 },
 	{ "node", STR, offsetof(struct jobshm_usage, node),
-	  sizeof(((struct jobshm_usage *)0)->node) },
-	{ "uid", UID, offsetof(struct jobshm_usage, uid), 0 },
+	  sizeof(((struct jobshm_usage *)0)->node), 0 },
+	{ "uid", UID, offsetof(struct jobshm_usage, uid), 0, 0 },
 	{ "kind", STR, offsetof(struct jobshm_usage, kind),
-	  sizeof(((struct jobshm_usage *)0)->kind) },
-	{ "size", U64, offsetof(struct jobshm_usage, size), 0 },
-	{ "peak", U64, offsetof(struct jobshm_usage, peak), 0 },
-	{ "final", U64, offsetof(struct jobshm_usage, used), 0 },
-	{ "full", U32, offsetof(struct jobshm_usage, full), 0 },
-	{ "start", I64, offsetof(struct jobshm_usage, start), 0 },
-	{ "end", I64, offsetof(struct jobshm_usage, end), 0 },
+	  sizeof(((struct jobshm_usage *)0)->kind), 0 },
+	{ "size", U64, offsetof(struct jobshm_usage, size), 0, 0 },
+	{ "peak", U64, offsetof(struct jobshm_usage, peak), 0, 0 },
+	{ "final", U64, offsetof(struct jobshm_usage, used), 0, 0 },
+	{ "full", U32, offsetof(struct jobshm_usage, full), 0, 0 },
+	{ "start", I64, offsetof(struct jobshm_usage, start), 0, 0 },
+	{ "end", I64, offsetof(struct jobshm_usage, end), 0, 0 },
+	{ "name", STR, offsetof(struct jobshm_usage, name),
+	  sizeof(((struct jobshm_usage *)0)->name), 1 },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -81,7 +84,7 @@ field_set(const struct field *f, json_object *o, struct jobshm_usage *u)
 	char *p = (char *)u + f->off;
 
 	if (!json_object_object_get_ex(o, f->name, &v))
-		return -1;
+		return f->optional ? 0 : -1;
 	if (f->type == STR) {
 		if (!json_object_is_type(v, json_type_string))
 			return -1;
@@ -189,6 +192,18 @@ log_file(const char *path, uint32_t jobid, jobshm_usage_f fn,
 	}
 	fclose(f);
 	return rc;
+}
+
+int
+jobshm_usage_file_scan(const char *path, jobshm_usage_f fn,
+		       jobshm_usage_bad_f bad, void *arg)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	fclose(f);
+	return log_file(path, 0, fn, bad, arg) < 0 ? -2 : 0;
 }
 
 int

@@ -30,6 +30,7 @@ static struct {
 	int setup;                  /* step set up: 1 done, -1 failed */
 	char failure[JOBSHM_ERRLEN + 256];
 	char optbuf[3][128];        /* the job's options, for a step    */
+	char name[64];              /* the job's name (SLURM_JOB_NAME)  */
 } state;
 
 enum { OPT_SHM, OPT_MPOL, OPT_NVRAM, NOPTS };
@@ -175,7 +176,10 @@ setup_once(spank_t sp, int ac, char **av, int before_fork)
 	*s = (struct jobshm_step){ .shm = option(sp, OPT_SHM),
 		.mpol = option(sp, OPT_MPOL), .nvram = option(sp, OPT_NVRAM),
 		.before_fork = before_fork, .container = jobshm_slurm_container(),
-		.batch = stepid == SLURM_BATCH_SCRIPT, .stepid = stepid };
+		.batch = stepid == SLURM_BATCH_SCRIPT, .stepid = stepid,
+		.name = spank_getenv(sp, "SLURM_JOB_NAME", state.name,
+				     (int)sizeof(state.name)) == ESPANK_SUCCESS ?
+			state.name : NULL };
 	spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &s->ntasks);
 	spank_get_item(sp, S_JOB_ALLOC_MEM, &mem_mb);
 	spank_get_item(sp, S_JOB_ALLOC_CORES, (char **)&s->cores);

@@ -18,7 +18,9 @@ PKGS="$PKGS git cpio iproute2 e2fsprogs groff-base"
 PKGS="$PKGS charliecloud-runtime podman uidmap runc libyaml-dev libjson-c-dev"
 PKGS="$PKGS python3-torch"
 PKGS="$PKGS prometheus-node-exporter python3-prometheus-client"
-PKGS="$PKGS python3-cryptography"
+PKGS="$PKGS python3-cryptography librsvg2-bin"
+# librsvg2-bin: rsvg-convert renders jobshm suggest --svg's picture
+# (tests/install/test_suggest.sh).
 # python3-cryptography: jobshm.dask makes the job's CA and keys with it
 # (tests/python/test_dask_tls.py); a fresh Debian 12 lacks it.
 # prometheus-node-exporter, python3-prometheus-client:

@@ -297,3 +297,47 @@ def test_open_mpi_shared_memory_transfer_larger_than_the_shm(shm, ok):
     lines = jobshm_lines(p.stderr)
     assert lines and all(l.startswith(f"jobshm: n1: peak ") and
                          f" of {shm} (" in l for l in lines), p.stderr
+
+
+def test_suggest_from_real_jobs(usage_log):
+    """jobshm suggest on the log real jobs wrote: the job's name comes
+    from Slurm into the record; two runs of one name that used a fraction
+    of what they asked are grouped and flagged, and the one that filled
+    its shm is told to ask twice what it had."""
+    ids = []
+    for mb in (40, 60):
+        jobid, _ = sbatch(["-w", "n1", "--mem=1G", "--shm=256M", "-J",
+                           "suggest-small"],
+                          f"dd if=/dev/zero of=/dev/shm/a bs=1M count={mb} "
+                          "status=none; sleep 2.5", name="suggest")
+        ids.append(jobid)
+    full, _ = sbatch(["-w", "n1", "--mem=1G", "--shm=32M", "-J",
+                      "suggest-full"],
+                     "dd if=/dev/zero of=/dev/shm/f bs=1M status=none "
+                     "2>/dev/null; sleep 2.5; rm /dev/shm/f", name="suggest")
+    for j in ids + [full]:
+        wait_done(j)
+    end = time.time() + 20
+    while not all(records(j) for j in ids + [full]) and time.time() < end:
+        time.sleep(0.3)
+    recs = {j: records(j)[0] for j in ids + [full]}
+    assert [recs[j]["name"] for j in ids + [full]] == \
+        ["suggest-small"] * 2 + ["suggest-full"], recs
+    p = run([CLI, "--conf", str(D / "jobshm.conf"), "suggest", "--json"],
+            check=True)
+    groups = {g["name"]: g for g in json.loads(p.stdout)}
+    small, filled = groups["suggest-small"], groups["suggest-full"]
+    peaks = sorted(recs[j]["peak"] for j in ids)
+    assert (small["user"], small["runs"], small["asked_median"],
+            small["peak_max"], small["oversized"], small["full"]) == \
+        (USER1, 2, 256 << 20, peaks[-1], 2, 0), small
+    assert sorted(small["jobs"]) == sorted(ids), small
+    # the p95 of two runs is the larger; plus a quarter, rounded up
+    assert 1.25 * peaks[-1] <= small["suggest_bytes"] < 1.5 * 1.25 * \
+        peaks[-1], small
+    assert (filled["full"], filled["suggest"]) == (1, "64M"), filled
+    p = run([CLI, "--conf", str(D / "jobshm.conf"), "suggest", "--name",
+             "suggest-full"], check=True)
+    (line,) = [l for l in p.stdout.splitlines()[1:]]
+    assert line.split()[:2] == [USER1, "suggest-full"], p.stdout
+    assert "--shm=64M" in line and "filled up in 1 of 1" in line, p.stdout

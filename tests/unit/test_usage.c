@@ -41,7 +41,7 @@ test_json_round_trip(void **state)
 	struct jobshm_usage u = { .jobid = 42, .uid = 1001, .node = "n1",
 		.kind = "tmpfs", .size = 4ULL << 30, .peak = 3ULL << 30,
 		.used = 1ULL << 20, .full = 2, .start = 1700000000,
-		.end = 1700000100 }, v;
+		.end = 1700000100, .name = "train" }, v;
 	char line[512], sum[128];
 
 	(void)state;
@@ -49,8 +49,10 @@ test_json_round_trip(void **state)
 	assert_string_equal(line, "{ \"job\": 42, \"node\": \"n1\", \"uid\": "
 			    "1001, \"kind\": \"tmpfs\", \"size\": 4294967296, "
 			    "\"peak\": 3221225472, \"final\": 1048576, \"full\""
-			    ": 2, \"start\": 1700000000, \"end\": 1700000100 }");
+			    ": 2, \"start\": 1700000000, \"end\": 1700000100, "
+			    "\"name\": \"train\" }");
 	assert_int_equal(jobshm_usage_parse(line, &v), 0);
+	assert_string_equal(v.name, "train");
 	assert_int_equal(v.jobid, 42);
 	assert_string_equal(v.node, "n1");
 	assert_int_equal(v.peak, u.peak);
@@ -64,6 +66,7 @@ test_json_round_trip(void **state)
 		"\"size\": 3, \"kind\": \"tmpfs\", \"uid\": 5, \"node\": "
 		"\"n\\\"1\", \"job\": 7}", &v), 0);
 	assert_int_equal(v.jobid, 7);
+	assert_string_equal(v.name, "");	/* 0.4's lines have none */
 	assert_string_equal(v.node, "n\"1");
 	assert_int_equal(v.end, 9);
 	assert_int_equal(jobshm_usage_parse("{\"job\": \"7\", \"node\": 1}",
@@ -376,6 +379,33 @@ test_step_end_leaves_the_watch_to_the_exit(void **state)
 	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
 }
 
+/* The job's name into the record: one token, the first one kept, and
+ * what the epilog logs. */
+static void
+test_sampler_names_the_record(void **state)
+{
+	struct jobshm_job job;
+	struct jobshm_usage u;
+	jobshm_err_t err;
+	jobshm_sampler_t *s;
+
+	(void)state;
+	job_for(&job, "n1", 35);
+	assert_int_equal(jobshm_job_setup(&job, JOBSHM_TMPFS, 1 << 20, NULL,
+					  &err), 0);
+	s = jobshm_sampler_start(&job, 0, &err);
+	assert_non_null(s);
+	assert_int_equal(jobshm_sampler_name(s, "my job\n/../x\"y"), 0);
+	assert_int_equal(jobshm_sampler_name(s, "second"), 0);
+	jobshm_sampler_stop(s);
+	assert_int_equal(jobshm_usage_read(&job, &u, &err), 0);
+	assert_string_equal(u.name, "my_job__.._x_y");
+	assert_true(u.start > 0);
+	assert_int_equal(jobshm_usage_end(&job, &u, &err), 0);
+	assert_string_equal(u.name, "my_job__.._x_y");
+	assert_int_equal(jobshm_job_cleanup(&job, &err), 0);
+}
+
 int
 main(void)
 {
@@ -391,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_fast_window_is_bounded),
 		cmocka_unit_test(test_watches_are_bounded_per_node),
 		cmocka_unit_test(test_step_end_leaves_the_watch_to_the_exit),
+		cmocka_unit_test(test_sampler_names_the_record),
 	};
 	int rc = cmocka_run_group_tests_name("usage", tests, NULL, NULL);
 
