@@ -34,6 +34,11 @@ out; before every pair the bench waits while a build runs (`make -j`).
 BENCH_PAIRS (default 16), BENCH_STEPS (default 8), BENCH_TASKS (default
 1,16,64), BENCH_SECONDS (default 5), BENCH_ONLY=launch or writer: that
 part alone, BENCH_JSON: the numbers.
+
+BENCH_COMPARE=metrics compares metrics_dir set (on: the sampler's thread
+also writes the job's .prom file, at most once an interval, and the end
+removes it) against unset (off), usage_interval 1 in both: the cost of
+the node exporter's files (issue 33).
 """
 import json
 import math
@@ -53,6 +58,8 @@ CONF = f"{ss.D}/jobshm.conf"
 PAIRS = int(os.environ.get("BENCH_PAIRS", "16"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 ONLY = os.environ.get("BENCH_ONLY", "")
+COMPARE = os.environ.get("BENCH_COMPARE", "sampling")
+METRICS = f"{ss.D}/bench-metrics"
 
 WRITER = """
 import os, sys, time
@@ -88,10 +95,18 @@ def wait_quiet(log):
     return time.time() - t
 
 
-def set_interval(saved, seconds):
-    text = re.sub(r"(?m)^usage_interval = .*\n", "", saved)
+def set_interval(saved, on):
+    """on (1) or off (0): usage_interval 1 or 0, or with
+    BENCH_COMPARE=metrics, metrics_dir set or not."""
+    if COMPARE == "metrics":
+        text = re.sub(r"(?m)^(metrics_dir|usage_interval) = .*\n", "", saved)
+        line = f'metrics_dir = "{METRICS}";\n' if on else ""
+        line += "usage_interval = 1;\n"
+    else:
+        text = re.sub(r"(?m)^usage_interval = .*\n", "", saved)
+        line = f"usage_interval = {on};\n"
     with open(CONF, "w") as f:
-        f.write(text + f"usage_interval = {seconds};\n")
+        f.write(text + line)
 
 
 def writer_rate(prog):
@@ -204,11 +219,16 @@ def main():
     with open(CONF) as f:
         saved = f.read()
     waits = []
-    res = {"pairs": PAIRS, "steps": ss.STEPS, "cpus": os.cpu_count(),
+    os.makedirs(METRICS, mode=0o755, exist_ok=True)
+    os.chmod(METRICS, 0o755)
+    res = {"compare": COMPARE, "pairs": PAIRS, "steps": ss.STEPS, "cpus": os.cpu_count(),
            "seconds": SECONDS, "launch": {}, "waits_for_builds_s": waits,
            "load1_start": os.getloadavg()[0]}
-    print(f"jobshm usage sampling, usage_interval 1 (on: thread + inotify "
-          f"windows) against 0 (off): {PAIRS} alternated pairs, "
+    what = ("metrics_dir set (on: the job's .prom file) against unset "
+            "(off), usage_interval 1" if COMPARE == "metrics" else
+            "usage sampling, usage_interval 1 (on: thread + inotify "
+            "windows) against 0 (off)")
+    print(f"jobshm {what}: {PAIRS} alternated pairs, "
           f"{os.cpu_count()} CPUs, load average at start "
           f"{os.getloadavg()[0]:.2f}; medians, on/off median [min..max] "
           f"95% bootstrap of the median", flush=True)

@@ -292,3 +292,47 @@ def test_exec_refusals(cluster):
         assert f"job {jobid} has no shm" in p.stderr, p.stderr
     finally:
         end(jobid)
+
+
+def test_namespace_of_a_user_namespace_refused(shm_job, driver, service):
+    """The session is in a mount namespace that a user namespace not the
+    host's owns (its parent, as sshd would be seen, too: sshd's namespace
+    cannot be used, and the lookup falls back to where the session is).
+    A user who holds capabilities there could mount a base_path of their
+    own, so pam_jobshm refuses on that path too, says why, and the session
+    keeps that namespace's /dev/shm (ade9593 skipped the check on the
+    fallback path and went on to look the job up, and join it, through
+    the base_path that namespace shows: "the job keeps no namespace on
+    this node" there)."""
+    jobid, _ = shm_job
+    holder = subprocess.Popen(["unshare", "-U", "-m", "--map-root-user",
+                               "sleep", "300"], stdin=subprocess.DEVNULL)
+    try:
+        mnt = f"/proc/{holder.pid}/ns/mnt"
+        t = time.time() + 10
+        while os.stat(mnt).st_ino == host_ns() and time.time() < t:
+            time.sleep(0.05)
+        inner = os.stat(mnt).st_ino
+        assert inner != host_ns()
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+               "SLURM_CONF": ENV["SLURM_CONF"]}
+        # sh forks the driver (not exec): its parent, where pam_jobshm
+        # looks for sshd's namespace, is in the user's namespace too
+        p = subprocess.run(
+            ["nsenter", f"--mount={mnt}", "--", "sh", "-c",
+             '"$@"; exit $?', "sh", driver, service(), USER1, "sh", "-c",
+             PROBE, str(jobid)], env=env, capture_output=True, text=True,
+            timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        holder.kill()
+        holder.wait()
+    f = {}
+    for line in p.stdout.splitlines():
+        k, _, v = line.partition(" ")
+        f.setdefault(k, []).append(v)
+    assert p.returncode == 0, p.stderr
+    assert f"pam: jobshm: this session is not in job {jobid}'s /dev/shm " \
+        "(the namespace the session is in belongs to a user namespace not " \
+        "the host's)" in p.stderr, p.stderr
+    assert f["NS"] == [str(inner)] and f["FILE"] == ["none"], (f, p.stderr)
+    assert "ENV" not in f, f
