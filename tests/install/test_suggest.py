@@ -41,7 +41,8 @@ def log(tmp_path):
               rec(400, 512 * M, 400 * M),               # an older jobshm's
               "not json at all",
               rec(500, 64 * M, 60 * M, "old", ago=40 * 86400),
-              rec(600, 256 * M, 10 * M, "other-user", uid=65534)]
+              rec(600, 256 * M, 10 * M, "other-user", uid=65534),
+              rec(800, 4 * G, 800 * M, "headroom")]
     p = tmp_path / "usage.log"
     p.write_text("\n".join(lines) + "\n")
     return p
@@ -82,6 +83,8 @@ def test_figures_and_advice(log):
     # an older log line without a name: grouped under ""
     assert g[(0, "")]["jobs"] == [400]
     assert g[(65534, "other-user")]["suggest"] == "16M"
+    # 800M plus a quarter is 1000M: 1G (with a half, 1536M)
+    assert g[(0, "headroom")]["suggest"] == "1G", g[(0, "headroom")]
 
 
 def test_table_and_bad_line(log):
