@@ -25,6 +25,8 @@
 #include <slurm/slurm.h>
 
 #include "alive.h"
+#include <json-c/json.h>
+
 #include "common.h"
 #include "exec.h"
 #include "suggest.h"
@@ -96,40 +98,29 @@ bad_usage(const char *cmd, const char *fmt, ...)
 	return rc;
 }
 
-/* s as a JSON string: quoted, with '"', '\\' and control bytes escaped
- * (other bytes as they are: UTF-8 stays UTF-8). */
-static void
-json_str(const char *s)
+/* All JSON is made with json-c (Slurm's own JSON library): strings
+ * escaped as JSON needs, whatever a path or a message holds. */
+static json_object *
+jstr(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-/* sep "key": "value" (value NULL: null) */
-static void
-json_item(const char *sep, const char *key, const char *value)
-{
-	printf("%s\"%s\": ", sep, key);
-	if (value)
-		json_str(value);
-	else
-		fputs("null", stdout);
+	return s ? json_object_new_string(s) : NULL;	/* NULL: null */
 }
 
 static void
-json_key(const char *key, const char *value)
+jset(json_object *o, const char *key, json_object *v)
 {
-	json_item(", ", key, value);
+	json_object_object_add(o, key, v);
+}
+
+/* One element of a JSON array printed as it goes (status, sweep,
+ * report: a listing that fails half-way still ends in one whole array);
+ * *n: the elements before.  o is freed. */
+static void
+jemit(json_object *o, int *n)
+{
+	printf("%s\n  %s", (*n)++ ? "," : "", json_object_to_json_string_ext(
+	       o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 /* An ended job whose shm its end left frozen: something still holds
@@ -141,14 +132,18 @@ print_held(const struct jobshm_entry *e, const char *user)
 
 	jobshm_size_format(e->used, used, sizeof(used));
 	if (app.json) {
-		printf("%s\n  {\"job\": %" PRIu32, app.count ? "," : "",
-		       e->job.jobid);
-		json_key("node", e->node);
-		json_key("user", user);
-		printf(", \"ended\": true, \"held\": true, \"held_bytes\": %"
-		       PRIu64 ", \"size\": %" PRIu64, e->used, e->size);
-		json_key("held_by", e->holders);
-		putchar('}');
+		json_object *o = json_object_new_object();
+		int n = app.count;
+
+		jset(o, "job", json_object_new_int64(e->job.jobid));
+		jset(o, "node", jstr(e->node));
+		jset(o, "user", jstr(user));
+		jset(o, "ended", json_object_new_boolean(1));
+		jset(o, "held", json_object_new_boolean(1));
+		jset(o, "held_bytes", json_object_new_uint64(e->used));
+		jset(o, "size", json_object_new_uint64(e->size));
+		jset(o, "held_by", jstr(e->holders));
+		jemit(o, &n);
 	} else
 		printf("%-10" PRIu32 " %-12s %-10s ended; held (%s still in "
 		       "use, frozen; holder %s): sweep retries\n", e->job.jobid,
@@ -162,20 +157,24 @@ print_entry_json(const struct jobshm_entry *e, const char *user)
 {
 	struct jobshm_usage u;
 	jobshm_err_t err;
+	json_object *o = json_object_new_object();
+	int n = app.count;
 
 	if (jobshm_usage_read(&e->job, &u, &err) < 0)
 		u.peak = e->used, u.full = 0;
-	printf("%s\n  {\"job\": %" PRIu32, app.count ? "," : "", e->job.jobid);
-	json_key("node", e->node);
-	json_key("user", user);
-	printf(", \"size\": %" PRIu64 ", \"used\": %" PRIu64 ", \"peak\": %"
-	       PRIu64 ", \"full\": %u, \"mounted\": %s", e->size, e->used,
-	       u.peak > e->used ? u.peak : e->used, u.full,
-	       e->mounted ? "true" : "false");
-	json_key("kind", jobshm_kind_name(e->kind));
-	json_key("mpol", e->mpol[0] ? e->mpol : "default");
-	json_key("path", e->job.path);
-	putchar('}');
+	jset(o, "job", json_object_new_int64(e->job.jobid));
+	jset(o, "node", jstr(e->node));
+	jset(o, "user", jstr(user));
+	jset(o, "size", json_object_new_uint64(e->size));
+	jset(o, "used", json_object_new_uint64(e->used));
+	jset(o, "peak", json_object_new_uint64(u.peak > e->used ? u.peak :
+					       e->used));
+	jset(o, "full", json_object_new_int64(u.full));
+	jset(o, "mounted", json_object_new_boolean(e->mounted));
+	jset(o, "kind", jstr(jobshm_kind_name(e->kind)));
+	jset(o, "mpol", jstr(e->mpol[0] ? e->mpol : "default"));
+	jset(o, "path", jstr(e->job.path));
+	jemit(o, &n);
 }
 
 static int
@@ -244,10 +243,14 @@ print_usage(const struct jobshm_usage *u, int running)
 	time_t a = (time_t)u->start, b = (time_t)u->end;
 
 	if (app.json) {
-		jobshm_usage_json(u, line, sizeof(line));
-		line[strlen(line) - 1] = '\0';
-		printf("%s\n  %s, \"running\": %s}", app.count ? "," : "",
-		       line, running ? "true" : "false");
+		json_object *o = json_tokener_parse(jobshm_usage_json(u, line,
+							sizeof(line)));
+		int n = app.count;
+
+		if (!o)
+			o = json_object_new_object();
+		jset(o, "running", json_object_new_boolean(running));
+		jemit(o, &n);
 	} else {
 		strftime(t0, sizeof(t0), "%F %T", localtime(&a));
 		strftime(t1, sizeof(t1), "%F %T", localtime(&b));
@@ -335,14 +338,17 @@ static void
 swept(uint32_t jobid, const char *node, const char *path, const char *action,
       const char *why)
 {
+	json_object *o;
+
 	if (!app.json)
 		return;
-	printf("%s\n  {\"job\": %" PRIu32, app.items++ ? "," : "", jobid);
-	json_key("node", node);
-	json_key("path", path);
-	json_key("action", action);
-	json_key("reason", why);
-	putchar('}');
+	o = json_object_new_object();
+	jset(o, "job", json_object_new_int64(jobid));
+	jset(o, "node", jstr(node));
+	jset(o, "path", jstr(path));
+	jset(o, "action", jstr(action));
+	jset(o, "reason", jstr(why));
+	jemit(o, &app.items);
 }
 
 /* A job whose end left its shm frozen because something held it. */
@@ -812,16 +818,15 @@ is_summary(const char *line, const char *path)
 					   !strncmp(line + n, ": parsed,", 9));
 }
 
-/* , "key": [each line of text, less "jobshm: " and "warning: "]; the
- * summary of the file skip (not NULL) is left out. */
-static void
-json_lines(const char *key, const char *text, const char *skip)
+/* [each line of text, less "jobshm: " and "warning: "]; the summary of
+ * the file skip (not NULL) is left out. */
+static json_object *
+json_lines(const char *text, const char *skip)
 {
 	size_t pl = strlen(prog), len;
 	char line[4096], *p;
-	int n = 0;
+	json_object *a = json_object_new_array();
 
-	printf(",\n  \"%s\": [", key);
 	while (text && *text) {
 		len = strcspn(text, "\n");
 		snprintf(line, sizeof(line), "%.*s", (int)len, text);
@@ -831,54 +836,55 @@ json_lines(const char *key, const char *text, const char *skip)
 			p += pl + 2;
 		if (!strncmp(p, "warning: ", 9))
 			p += 9;
-		if (!*p || (skip && is_summary(line, skip)))
-			continue;
-		fputs(n++ ? ",\n    " : "\n    ", stdout);
-		json_str(p);
+		if (*p && !(skip && is_summary(line, skip)))
+			json_object_array_add(a, jstr(p));
 	}
-	fputs(n ? "\n  ]" : "]", stdout);
+	return a;
 }
 
-static void
-json_size(const char *key, const struct jobshm_size *s)
+static json_object *
+json_size(const struct jobshm_size *s)
 {
-	printf(",\n    \"%s\": {\"none\": %s, \"percent\": %u, \"bytes\": %"
-	       PRIu64 "}", key, s->none ? "true" : "false", s->percent,
-	       s->bytes);
+	json_object *o = json_object_new_object();
+
+	jset(o, "none", json_object_new_boolean(s->none));
+	jset(o, "percent", json_object_new_int64(s->percent));
+	jset(o, "bytes", json_object_new_uint64(s->bytes));
+	return o;
 }
 
 /* The settings jobs get from c on this node (huge and max resolved). */
-static void
+static json_object *
 json_settings(const struct jobshm_conf *c)
 {
 	static const char *const mpols[] = { "default", "local",
 					     "interleave", "bind" };
-	static const char *const tf[] = { "false", "true" };
-	const char *s = ",\n    ";
 	int k = c->default_mpol.kind, i;
+	json_object *o = json_object_new_object(), *a;
 
-	json_item("{\n    ", "base_path", c->base_path);
-	json_size("default_size", &c->default_size);
-	json_size("max_size", &c->max_size);
-	printf("%s\"max_bytes\": %" PRIu64 "%s\"allow_opt_out\": %s%s"
-	       "\"count_against_job_mem\": %s", s, jobshm_conf_max_bytes(c), s,
-	       tf[!!c->allow_opt_out], s, tf[!!c->count_against_job_mem]);
-	json_item(s, "topology_xml", c->topology_xml[0] ? c->topology_xml :
-		  NULL);
-	json_item(s, "huge", jobshm_conf_huge(c));
-	json_item(s, "default_mpol", k >= 0 && k < 4 ? mpols[k] : "?");
-	json_item(s, "default_mpol_nodes", k == JOBSHM_MPOL_BIND ?
-		  c->default_mpol.nodes : NULL);
-	printf("%s\"nvram_paths\": [", s);
-	for (i = 0; i < c->n_nvram_paths; i++) {
-		fputs(i ? ", " : "", stdout);
-		json_str(c->nvram_paths[i]);
-	}
-	printf("]%s\"stepd_namespace\": %s%s\"debug\": %s", s,
-	       tf[!!c->stepd_namespace], s, tf[!!c->debug]);
-	json_item(s, "usage_log", c->usage_log[0] ? c->usage_log : NULL);
-	printf("%s\"usage_log_max\": %" PRIu64 "%s\"usage_interval\": %u\n  }",
-	       s, c->usage_log_max, s, c->usage_interval);
+	jset(o, "base_path", jstr(c->base_path));
+	jset(o, "default_size", json_size(&c->default_size));
+	jset(o, "max_size", json_size(&c->max_size));
+	jset(o, "max_bytes", json_object_new_uint64(jobshm_conf_max_bytes(c)));
+	jset(o, "allow_opt_out", json_object_new_boolean(c->allow_opt_out));
+	jset(o, "count_against_job_mem",
+	     json_object_new_boolean(c->count_against_job_mem));
+	jset(o, "topology_xml", jstr(c->topology_xml[0] ? c->topology_xml :
+				     NULL));
+	jset(o, "huge", jstr(jobshm_conf_huge(c)));
+	jset(o, "default_mpol", jstr(k >= 0 && k < 4 ? mpols[k] : "?"));
+	jset(o, "default_mpol_nodes", jstr(k == JOBSHM_MPOL_BIND ?
+					   c->default_mpol.nodes : NULL));
+	a = json_object_new_array();
+	for (i = 0; i < c->n_nvram_paths; i++)
+		json_object_array_add(a, jstr(c->nvram_paths[i]));
+	jset(o, "nvram_paths", a);
+	jset(o, "stepd_namespace", json_object_new_boolean(c->stepd_namespace));
+	jset(o, "debug", json_object_new_boolean(c->debug));
+	jset(o, "usage_log", jstr(c->usage_log[0] ? c->usage_log : NULL));
+	jset(o, "usage_log_max", json_object_new_uint64(c->usage_log_max));
+	jset(o, "usage_interval", json_object_new_int64(c->usage_interval));
+	return o;
 }
 
 /*
@@ -892,6 +898,7 @@ check_config_json(const char *path)
 {
 	struct capture cap;
 	jobshm_err_t err;
+	json_object *o;
 	int rc = 1, parsed;
 
 	jobshm_conf_defaults(&app.conf);
@@ -903,20 +910,20 @@ check_config_json(const char *path)
 		snprintf(err.msg, sizeof(err.msg), "out of memory");
 		parsed = 0;
 	}
-	json_item("{\n  ", "file", path);
-	printf(",\n  \"ok\": %s", rc ? "false" : "true");
-	json_item(",\n  ", "error", parsed ? NULL : err.msg);
-	json_lines("warnings", parsed ? cap.ebuf : NULL, NULL);
-	json_lines("notes", parsed ? cap.obuf : NULL, path);
-	printf(",\n  \"settings\": ");
+	o = json_object_new_object();
+	jset(o, "file", jstr(path));
+	jset(o, "ok", json_object_new_boolean(!rc));
+	jset(o, "error", jstr(parsed ? NULL : err.msg));
+	jset(o, "warnings", json_lines(parsed ? cap.ebuf : NULL, NULL));
+	jset(o, "notes", json_lines(parsed ? cap.obuf : NULL, path));
+	jset(o, "settings", parsed ? json_settings(&app.conf) : NULL);
 	if (parsed) {
-		json_settings(&app.conf);
 		free(cap.obuf);
 		free(cap.ebuf);
-	} else {
-		fputs("null", stdout);
 	}
-	printf("\n}\n");
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+		JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 	return rc;
 }
 
