@@ -239,7 +239,7 @@ cmd_status(int nargs, char **args)
 static void
 print_usage(const struct jobshm_usage *u, int running)
 {
-	char line[512], user[64], fin[32], t0[32], t1[32];
+	char line[1024], user[64], fin[32], t0[32], t1[32];
 	time_t a = (time_t)u->start, b = (time_t)u->end;
 
 	if (app.json) {
@@ -259,6 +259,12 @@ print_usage(const struct jobshm_usage *u, int running)
 		       sizeof(line)), jobshm_size_format(u->used, fin,
 		       sizeof(fin)), jobshm_cli_user(u->uid, user, sizeof(user)),
 		       u->kind, t0, t1, running ? ", still running" : "");
+		if (u->left_files)
+			printf("  step %" PRIu32 " left %s in %" PRIu32 " file%s "
+			       "in its shm at its end\n", u->left_step,
+			       jobshm_size_format(u->left_bytes, fin,
+			       sizeof(fin)), u->left_files,
+			       u->left_files == 1 ? "" : "s");
 	}
 	app.count++;
 }

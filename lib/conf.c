@@ -332,8 +332,9 @@ static const struct key {
 	{ { "usage_log", "path", "\"" JOBSHM_USAGE_LOG "\"",
 	    "Where each job's use of its shm on the node is logged at the job's "
 	    "end, one JSON object per line (job, node, uid, kind, size, peak, "
-	    "final, full, start, end, name), for site collectors, jobshm "
-	    "report and jobshm suggest. "
+	    "final, full, start, end, name, and left_step, left_files, "
+	    "left_bytes: what the last srun step that left files left), for "
+	    "site collectors, jobshm report and jobshm suggest. "
 	    "Nothing is logged where its directory does not exist; \"\" turns "
 	    "it off." }, set_usage_log },
 	{ { "usage_log_max", "size", "\"10M\"",

@@ -285,6 +285,10 @@ struct jobshm_usage {
 	int full_now;          /* full at the last sample                    */
 	int64_t start, end;    /* first and last sample, seconds since 1970   */
 	char name[64];         /* the job's name ("": not known)              */
+	/* what the last srun step that left files in the shm left there, as
+	 * its end's line said (left_files 0: no step left any)               */
+	uint32_t left_step, left_files;
+	uint64_t left_bytes;
 };
 
 /* 1 if used of size is full: less free than 1% of size or 64 MiB. */
@@ -310,6 +314,10 @@ void jobshm_sampler_stop(jobshm_sampler_t *s);
 /* The job's name into its record (for usage_log and jobshm suggest):
  * what is not a letter, digit or "._+-" becomes '_'; the first kept. */
 int jobshm_sampler_name(jobshm_sampler_t *s, const char *name);
+/* What step stepid left in the shm at its end into the record (the
+ * figure jobshm report, the usage log and the metrics carry). */
+int jobshm_sampler_leftovers(jobshm_sampler_t *s, uint32_t stepid,
+			     uint64_t bytes, uint32_t files);
 
 /* The record of a running job on this node; -1 (ENOENT) if none. */
 int jobshm_usage_read(const struct jobshm_job *job, struct jobshm_usage *u,

@@ -23,7 +23,7 @@
 
 #include "internal.h"
 
-#define JOB_METRICS 5
+#define JOB_METRICS 6
 
 static const struct {
 	const char *name, *type, *help;
@@ -38,6 +38,9 @@ static const struct {
 	  "Times a sample found the job's /dev/shm full." },
 	{ "jobshm_job_info", "gauge",
 	  "The job's shm: 1, labelled with its kind (tmpfs or fsdax)." },
+	{ "jobshm_job_step_leftover_bytes", "gauge",
+	  "What the last srun step that left files in the job's /dev/shm "
+	  "left there at its end (0: none did)." },
 };
 
 /* metrics_dir open, if it is a directory of root's others cannot
@@ -107,8 +110,9 @@ int
 jobshm_metrics_job(const struct jobshm_conf *c, const struct jobshm_usage *u,
 		   const char *user)
 {
-	char text[2048], name[96], lab[320], node[160], who[96];
-	uint64_t v[JOB_METRICS] = { u->size, u->used, u->peak, u->full, 1 };
+	char text[4096], name[96], lab[320], node[160], who[96];
+	uint64_t v[JOB_METRICS] = { u->size, u->used, u->peak, u->full, 1,
+				    u->left_bytes };
 	size_t n = 0;
 	int dir, rc;
 

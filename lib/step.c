@@ -368,6 +368,9 @@ jobshm_step_leftovers(const struct jobshm_job *job,
 		 jobshm_size_format(bytes, a, sizeof(a)), files,
 		 files == 1 ? "" : "s", pre, jobshm_size_format(u.size, b,
 								  sizeof(b)));
+	jobshm_sampler_leftovers(s->sampler, s->stepid, bytes,
+				 files > UINT32_MAX ? UINT32_MAX :
+				 (uint32_t)files);
 	return 1;
 }
 

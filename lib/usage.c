@@ -107,22 +107,28 @@ record_open(int base, const struct jobshm_job *job, int create,
 	return fd;
 }
 
-/* the numbers, then the job's name ("-": not known) */
+/* the numbers, the job's name ("-": not known), then what the last step
+ * that left files left */
 #define RECORD_FMT "%" PRIu64 " %" PRIu64 " %" PRIu64 " %u %d %" PRId64 \
-		   " %" PRId64 " %s\n"
+		   " %" PRId64 " %s %" PRIu32 " %" PRIu32 " %" PRIu64 "\n"
 #define RECORD_SCN "%" SCNu64 " %" SCNu64 " %" SCNu64 " %u %d %" SCNd64 \
-		   " %" SCNd64 " %63s"
+		   " %" SCNd64 " %63s %" SCNu32 " %" SCNu32 " %" SCNu64
 
 static void
 record_read(int fd, struct jobshm_usage *u)
 {
-	char buf[256];
+	char buf[512];
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
 	buf[n > 0 ? n : 0] = '\0';
 	u->name[0] = '\0';
+	u->left_step = u->left_files = 0;
+	u->left_bytes = 0;
 	n = sscanf(buf, RECORD_SCN, &u->size, &u->peak, &u->used, &u->full,
-		   &u->full_now, &u->start, &u->end, u->name);
+		   &u->full_now, &u->start, &u->end, u->name, &u->left_step,
+		   &u->left_files, &u->left_bytes);
+	if (n < 11)
+		u->left_step = u->left_files = 0, u->left_bytes = 0;
 	if (n < 7)
 		u->size = u->peak = u->used = u->full = u->full_now =
 			u->start = u->end = 0;
@@ -133,10 +139,11 @@ record_read(int fd, struct jobshm_usage *u)
 static int
 record_write(int fd, const struct jobshm_usage *u)
 {
-	char buf[256];
+	char buf[512];
 	int n = snprintf(buf, sizeof(buf), RECORD_FMT, u->size, u->peak,
 			 u->used, u->full, u->full_now, u->start, u->end,
-			 u->name[0] ? u->name : "-");
+			 u->name[0] ? u->name : "-", u->left_step, u->left_files,
+			 u->left_bytes);
 
 	return pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0 ?
 	       -1 : 0;
@@ -172,9 +179,13 @@ jobshm_sampler_name(jobshm_sampler_t *s, const char *name)
 	size_t i;
 	int rc = 0;
 
-	if (!s || s->rec < 0 || !name || !name[0] ||
-	    flock(s->rec, LOCK_EX) < 0)
+	if (!s || s->rec < 0 || !name || !name[0])
 		return -1;
+	pthread_mutex_lock(&s->lock);	/* the sampler's thread flocks too */
+	if (flock(s->rec, LOCK_EX) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return -1;
+	}
 	record_read(s->rec, &u);
 	if (!u.name[0] && u.start) {
 		for (i = 0; name[i] && i < sizeof(u.name) - 1; i++)
@@ -184,6 +195,30 @@ jobshm_sampler_name(jobshm_sampler_t *s, const char *name)
 		rc = record_write(s->rec, &u);
 	}
 	flock(s->rec, LOCK_UN);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int
+jobshm_sampler_leftovers(jobshm_sampler_t *s, uint32_t stepid,
+			 uint64_t bytes, uint32_t files)
+{
+	struct jobshm_usage u;
+	int rc;
+
+	if (!s || s->rec < 0)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	rc = flock(s->rec, LOCK_EX);
+	if (rc == 0) {
+		record_read(s->rec, &u);
+		u.left_step = stepid;
+		u.left_files = files;
+		u.left_bytes = bytes;
+		rc = record_write(s->rec, &u);
+		flock(s->rec, LOCK_UN);
+	}
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
@@ -255,10 +290,18 @@ watch(jobshm_sampler_t *s, uint32_t mask)
 static void
 metrics(jobshm_sampler_t *s, const char *user)
 {
-	struct jobshm_usage u;
+	struct jobshm_usage u, r;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);	/* one flock user of s->rec */
 	u = s->u;
+	/* another step's end may have said what it left since */
+	if (flock(s->rec, LOCK_SH) == 0) {
+		record_read(s->rec, &r);
+		flock(s->rec, LOCK_UN);
+		u.left_step = r.left_step;
+		u.left_files = r.left_files;
+		u.left_bytes = r.left_bytes;
+	}
 	pthread_mutex_unlock(&s->lock);
 	u.jobid = s->who.jobid;
 	snprintf(u.node, sizeof(u.node), "%s", s->who.node);
@@ -599,7 +642,7 @@ jobshm_usage_end(const struct jobshm_job *job, struct jobshm_usage *u,
 		 jobshm_err_t *err)
 {
 	uint64_t size, used;
-	char line[512], name[32];
+	char line[1024], name[32];
 	jobshm_err_t e;
 	int base = jobshm_open_base_nolock(job, &e),
 	    fd = record_open(base, job, 0, &e), rc = 0;

@@ -44,6 +44,9 @@ static const struct field {
 	{ "end", I64, offsetof(struct jobshm_usage, end), 0, 0 },
 	{ "name", STR, offsetof(struct jobshm_usage, name),
 	  sizeof(((struct jobshm_usage *)0)->name), 1 },
+	{ "left_step", U32, offsetof(struct jobshm_usage, left_step), 0, 1 },
+	{ "left_files", U32, offsetof(struct jobshm_usage, left_files), 0, 1 },
+	{ "left_bytes", U64, offsetof(struct jobshm_usage, left_bytes), 0, 1 },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
